@@ -1,0 +1,5 @@
+"""maildird: a standalone IMAP server that serves Maildirs."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
