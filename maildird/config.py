@@ -1,0 +1,676 @@
+"""Server configuration: a TOML file loaded into frozen dataclasses.
+
+Theory of operation
+-------------------
+``load_config(path)`` parses the file with :mod:`tomllib`, then walks the resulting dicts with a small
+hand-written validator (:class:`_Table`).  Every value is checked for type and range, every key that is not
+known is an error, and every problem is reported with the file name, the line (tomllib's own message for
+syntax errors; a best-effort scan of the text for semantic errors) and the dotted key such as
+``listen[1].port``, plus a hint at the fix.  All problems found are collected and raised together in one
+:class:`ConfigError`, so ``maildird check-config`` lists them all at once.
+
+Every limit the server enforces lives in :class:`Limits`, with its default and the precedent it was taken
+from written beside it (the style of h11's ``max_incomplete_event_size`` comment).  The sample file
+``maildird/data/maildird.toml.sample`` documents the same keys for administrators; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import os
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "AuthConfig",
+    "Config",
+    "ConfigError",
+    "Limits",
+    "Listener",
+    "LogConfig",
+    "MailConfig",
+    "ServerConfig",
+    "TlsConfig",
+    "default_state_dir",
+    "load_config",
+    "parse_listen_url",
+]
+
+DEFAULT_CONFIG_PATH = Path("/etc/maildird/maildird.toml")
+#: Virtual mode keeps its state (and, by default, its Maildirs) here; systemd's StateDirectory=maildird.
+SYSTEM_STATE_DIR = Path("/var/lib/maildird")
+#: The single-user default listener: loopback only, an unprivileged port next to IMAP's 143.
+SINGLE_USER_LISTEN = "127.0.0.1:1430"
+
+Mode = Literal["virtual", "single-user"]
+TlsMode = Literal["implicit", "starttls", "none"]
+ListenKind = Literal["imap", "ws"]
+Layout = Literal["maildir++", "fs"]
+Subscriptions = Literal["auto", "file"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+#: RFC 6154 §2 special-use attributes that a folder name can be mapped to.
+SPECIAL_USE_ATTRIBUTES = frozenset(
+    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
+)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used.  ``str(err)`` is the full report, one problem per line, each naming
+    the file and the line or dotted key, and saying how to fix it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def default_state_dir(mode: Mode = "single-user") -> Path:
+    """``$XDG_STATE_HOME/maildird`` (default ``~/.local/state/maildird``) for single-user mode, per the XDG
+    base directory spec; ``$STATE_DIRECTORY`` (set by systemd) or /var/lib/maildird for virtual mode."""
+    if mode == "virtual":
+        return Path(os.environ.get("STATE_DIRECTORY", str(SYSTEM_STATE_DIR)).split(":")[0])
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
+    return base / "maildird"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    hostname: str = "localhost"
+    mode: Mode = "virtual"
+    state_dir: Path = SYSTEM_STATE_DIR
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One listening socket.  ``kind = "ws"`` serves IMAP over WebSocket at ``path``; ``allow``/``deny`` are
+    lists of client networks (CIDR) kept for access control."""
+
+    address: str
+    port: int
+    tls: TlsMode = "implicit"
+    kind: ListenKind = "imap"
+    path: str = "/"
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.address == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.address).is_loopback
+        except ValueError:
+            return False
+
+    def url(self) -> str:
+        secure = self.tls == "implicit"
+        scheme = {"imap": "imaps" if secure else "imap", "ws": "wss" if secure else "ws"}[self.kind]
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{scheme}://{host}:{self.port}" + (self.path if self.kind == "ws" else "")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    certificate: Path | None = None  # full chain, PEM
+    private_key: Path | None = None  # PEM; may be the same file as the certificate
+    min_version: Literal["1.2", "1.3"] = "1.2"  # RFC 8996 deprecates 1.0/1.1; RFC 8314 §4.1 asks for 1.2+
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    users_file: Path | None = None
+    failure_delay: float = 2.0  # Dovecot auth_failure_delay = 2 secs
+    max_penalty: float = 15.0  # Dovecot anvil: 2 -> 4 -> 8 -> max 15 s per IP
+    plaintext_on_loopback: bool = True  # Dovecot treats loopback as secure (10-auth.conf)
+    allow_plaintext: bool = False  # RFC 8314 §3: cleartext LOGIN only when the admin insists
+    hash_threads: int = 2  # argon2 verifies run at once (64 MiB each); about the core count
+
+
+@dataclass(frozen=True, slots=True)
+class MailConfig:
+    """Where Maildirs live.  ``maildir`` is a template: ``%u`` user, ``%n`` local part, ``%d`` domain,
+    ``%h`` or a leading ``~`` the user's home (the users-file home field, default ``<root>/<user>``),
+    ``%%`` a percent sign.  The default ``%h/Maildir`` gives /var/lib/maildird/<user>/Maildir."""
+
+    root: Path = SYSTEM_STATE_DIR
+    maildir: str = "%h/Maildir"
+    layout: Layout = "maildir++"
+    subscriptions: Subscriptions = "auto"
+    condstore: bool = True
+    #: Folder name -> RFC 6154 attribute, overriding the built-in guesses ("Sent Items" -> "\\Sent").
+    special_use: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+
+    def home_for(self, user: str, home: str | None = None) -> Path:
+        return Path(home) if home else self.root / user
+
+    def maildir_for(self, user: str, home: str | None = None) -> Path:
+        """Expand the template for ``user`` (already validated: no '/', no leading '.')."""
+        local, _, domain = user.partition("@")
+        home_path = str(self.home_for(user, home))
+        template = self.maildir
+        if template == "~" or template.startswith("~/"):
+            template = "%h" + template[1:]
+        values = {"u": user, "n": local, "d": domain, "h": home_path, "%": "%"}
+        expanded = re.sub(r"%(.)", lambda m: values.get(m.group(1), m.group(0)), template)
+        return Path(expanded)
+
+
+# Each limit: default, then the precedent.  Sizes are bytes, durations seconds.
+@dataclass(frozen=True, slots=True)
+class Limits:
+    # Longest command line, excluding literals.  RFC 9051 §4 / RFC 7162 §4 ask servers to take at least
+    # 8192 octets; Dovecot's imap_max_line_length is 64k because clients send long UID sets.
+    max_line: int = 64 * KiB
+    # Largest literal inside a command other than APPEND (search strings, mailbox names, passwords).
+    # Same as max_line: such literals stand in for quoted strings that could have been on the line.
+    max_literal: int = 64 * KiB
+    # Largest non-synchronizing literal {N+}; RFC 7888 §5 (LITERAL-) fixes 4096 for clients.
+    max_nonsync_literal: int = 4096
+    # Total size of one command with all its literals, APPEND message data excluded.  Bounds the memory a
+    # client can pin with many small literals; pymap and Dovecot bound the same thing per line.
+    max_command: int = 1 * MiB
+    # APPENDLIMIT (RFC 7889).  Postfix's message_size_limit default is 10 240 000; raised here because
+    # APPEND is also how users import old archives.
+    max_append: int = 50 * MiB
+    # Commands allowed before authentication; the seed (Net::IMAP::Server) closes after 10.
+    unauth_commands: int = 10
+    # Autologout before login.  Dovecot imap-login waits 3 min for auth; the seed used 5 min.
+    unauth_idle: float = 300.0
+    # Autologout after login.  RFC 9051 §5.4: at least 30 minutes; Dovecot CLIENT_IDLE_TIMEOUT = 30 min.
+    auth_idle: float = 1800.0
+    # Longest single IDLE before the server ends it.  RFC 2177 §3: clients re-issue IDLE at least every
+    # 29 minutes, so 30 min never hurts a conforming client.
+    idle_timeout: float = 1800.0
+    # Interval of "* OK Still here" during IDLE, keeping NAT state alive.  Dovecot imap_idle_notify_interval.
+    idle_keepalive: float = 120.0
+    # Give up on a client that cannot take output for this long.  Dovecot CLIENT_OUTPUT_TIMEOUT = 5 min.
+    output_timeout: float = 300.0
+    # TLS handshake (implicit TLS and STARTTLS) must finish within this.  hypercorn's ssl_handshake_timeout
+    # is 60 s; 30 s is ample on any real link.
+    tls_handshake_timeout: float = 30.0
+    # Bad commands in a row before "* BYE".  Dovecot CLIENT_MAX_BAD_COMMANDS = 20.
+    max_bad_commands: int = 20
+    # Failed LOGIN/AUTHENTICATE on one connection before it is closed.  operations.md §3: 3 to 5; fail2ban
+    # jails count across connections anyway.
+    login_failures_before_disconnect: int = 3
+    # Seconds sessions get to finish after SIGTERM before being cancelled.  systemd's TimeoutStopSec
+    # default is 90 s; hypercorn's graceful_timeout is 3 s.
+    shutdown_grace: float = 10.0
+    # Simultaneous connections in total.  Dovecot default_client_limit = 1000.
+    max_connections: int = 1000
+    # Simultaneous authenticated sessions per user.  Gmail allows 15 per account; phones, laptops and
+    # sync tools each open several.
+    max_connections_per_user: int = 50
+    # Simultaneous sessions per user and client IP.  Dovecot mail_max_userip_connections = 10.
+    max_connections_per_user_ip: int = 10
+    # Simultaneous unauthenticated connections per client IP (operations.md §3).  Postfix's
+    # smtpd_client_connection_count_limit is 50; logins are much more expensive than SMTP greetings.
+    max_unauth_per_ip: int = 20
+    # Full rescan of watched Maildirs, as a backstop to inotify (queue overflow, network filesystems).
+    rescan_seconds: float = 60.0
+    # Largest WebSocket message accepted.  trio-websocket's max_message_size default is 1 MiB.
+    max_ws_message: int = 1 * MiB
+    # Deepest parenthesised list in a command (SEARCH, FETCH).  Bounds parser recursion.
+    max_list_depth: int = 32
+    # Longest mailbox name in octets after mUTF-7 encoding.  Dovecot MAILBOX_LIST_NAME_MAX_LENGTH = 4096;
+    # many filesystems cap a path component at 255.
+    max_mailbox_name: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: LogLevel = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = ServerConfig()
+    listeners: tuple[Listener, ...] = ()
+    tls: TlsConfig = TlsConfig()
+    auth: AuthConfig = AuthConfig()
+    mail: MailConfig = MailConfig()
+    limits: Limits = Limits()
+    log: LogConfig = LogConfig()
+    source: Path | None = None  # the file this came from, for messages
+
+    @classmethod
+    def default_single_user(
+        cls,
+        maildir: Path,
+        listen: tuple[Listener, ...] | None = None,
+        *,
+        users_file: Path | None = None,
+        state_dir: Path | None = None,
+        tls: TlsConfig | None = None,
+    ) -> Config:
+        """The ``--maildir`` configuration: one Maildir, loopback, no TLS unless a certificate is given.
+        Listeners asking for STARTTLS without a certificate are served as plain (operations.md §4: single
+        user mode may default to plaintext on 127.0.0.1)."""
+        tls = tls or TlsConfig()
+        listeners = listen or (parse_listen_url(SINGLE_USER_LISTEN),)
+        if tls.certificate is None:
+            listeners = tuple(
+                dataclasses.replace(lst, tls="none") if lst.tls == "starttls" else lst for lst in listeners
+            )
+        state = state_dir or default_state_dir("single-user")
+        maildir = maildir.expanduser().absolute()
+        return cls(
+            server=ServerConfig(hostname="localhost", mode="single-user", state_dir=state),
+            listeners=listeners,
+            tls=tls,
+            auth=AuthConfig(users_file=users_file),
+            mail=MailConfig(root=maildir.parent, maildir=str(maildir).replace("%", "%%")),
+        )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Listen URLs
+# --------------------------------------------------------------------------------------------------------
+
+_SCHEMES: dict[str, tuple[ListenKind, TlsMode, int | None]] = {
+    "imap": ("imap", "starttls", 143),  # RFC 9051 §2: port 143, STARTTLS offered
+    "imaps": ("imap", "implicit", 993),  # RFC 8314 §7.3
+    "ws": ("ws", "none", 80),
+    "wss": ("ws", "implicit", 443),
+}
+
+
+def parse_listen_url(url: str) -> Listener:
+    """``imaps://127.0.0.1:993``, ``imap://host:143`` (STARTTLS), ``ws://HOST:PORT/path``, ``wss://...``, or a
+    bare ``HOST:PORT`` / ``[::1]:1430`` (IMAP with STARTTLS).  Raises ValueError with a readable reason."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    elif scheme.lower() not in _SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r} in {url!r}; use imap://, imaps://, ws:// or wss://")
+    kind, tls, default_port = _SCHEMES.get(scheme.lower(), ("imap", "starttls", None))
+    hostport, slash, path = rest.partition("/")
+    path = "/" + path if slash else "/"
+    if slash and kind != "ws":
+        raise ValueError(f"a path is only meaningful for ws:// and wss:// listeners: {url!r}")
+    if hostport.startswith("["):
+        host, bracket, tail = hostport[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise ValueError(f"bad IPv6 literal in {url!r}; write it as [::1]:1430")
+        port_text = tail[1:] if tail else ""
+    else:
+        host, _, port_text = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+        if ":" in host:
+            raise ValueError(f"put IPv6 addresses in brackets: [{host}]:{port_text}")
+    if not host:
+        raise ValueError(f"no host in {url!r}; write e.g. 127.0.0.1:1430 or [::]:993")
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"port must be a number 1-65535 in {url!r}")
+        port = int(port_text)
+    elif default_port is None:
+        raise ValueError(f"no port in {url!r}; write HOST:PORT, e.g. 127.0.0.1:1430")
+    else:
+        port = default_port
+    return Listener(address=host, port=port, tls=tls, kind=kind, path=path)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------------------------
+
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hours?)?\s*$", re.IGNORECASE)
+_HEADER = re.compile(r"\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?")
+_KEY = re.compile(r"""^(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
+_UNIT = {"": 1, "b": 1, "k": KiB, "m": MiB, "g": GiB}
+_SECONDS = {"": 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hour": 3600}
+_SECONDS["hours"] = 3600
+#: Limits that are byte counts and so may be written as "64KiB" / "50MiB".
+_SIZE_LIMITS = frozenset(
+    {"max_line", "max_literal", "max_nonsync_literal", "max_command", "max_append", "max_ws_message"}
+)
+
+
+class _Problems:
+    """Collects problems with the file name and (best effort) line prefix."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.lines, self.items = path, text.splitlines(), list[str]()
+
+    def add(self, key: str, message: str) -> None:
+        line = self.locate(key)
+        where = f"{self.path}:{line}" if line else f"{self.path}"
+        self.items.append(f"{where}: {key}: {message}")
+
+    def locate(self, key: str) -> int | None:
+        """Best-effort line of ``table.key`` / ``listen[i].key``: scan the headers, then the keys below the
+        matching one.  None when not found (inline tables, dotted keys)."""
+        m = re.fullmatch(r"([^.\[]+)\[(\d+)\](?:\.(.+))?", key)
+        if m:
+            table, index, leaf = m.group(1), int(m.group(2)), m.group(3)
+        else:
+            table, _, leaf = key.rpartition(".")
+            index = 0
+        current, seen, header_line = "", 0 if table == "" else -1, None
+        for n, raw in enumerate(self.lines, 1):
+            line = raw.strip()
+            h = _HEADER.fullmatch(line)
+            if h:
+                current = re.sub(r"\s+|\"", "", h.group(1))
+                if current == table:
+                    seen += 1
+                    if seen == index:
+                        header_line = n
+                elif not table and header_line is None and current.split(".")[0] == leaf:
+                    header_line = n  # an unknown or misplaced section
+                continue
+            k = _KEY.match(line)
+            if leaf and k and current == table and seen == index and leaf in k.groups():
+                return n
+        return header_line
+
+
+def _type_name(value: object) -> str:
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
+
+
+class _Table:
+    """One TOML table under validation; records which keys were read so unknown ones can be reported."""
+
+    def __init__(self, data: Mapping[str, Any], prefix: str, problems: _Problems) -> None:
+        self.data, self.prefix, self.problems, self.used = data, prefix, problems, set[str]()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def bad(self, name: str, message: str) -> None:
+        self.problems.add(self.key(name), message)
+
+    def get(self, name: str) -> Any:
+        self.used.add(name)
+        return self.data.get(name)
+
+    def string(self, name: str, default: str, choices: tuple[str, ...] | None = None) -> str:
+        value = self.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.bad(name, f"expected a string, got {_type_name(value)} {value!r}; put it in double quotes")
+            return default
+        if choices is not None and value not in choices:
+            options = ", ".join(f'"{c}"' for c in choices)
+            self.bad(name, f"expected one of {options}, got {value!r}")
+            return default
+        return value
+
+    def path(self, name: str, default: Path | None) -> Path | None:
+        value = self.string(name, "")
+        if not value:
+            return default
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            self.bad(name, f"expected an absolute path, got {value!r}; write the full path starting with /")
+            return default
+        return path
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.bad(name, f"expected true or false (no quotes), got {_type_name(value)} {value!r}")
+            return default
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int, *, size: bool = False) -> int:
+        value = self.get(name)
+        if value is None:
+            return default
+        if size and isinstance(value, str) and (m := _SIZE.match(value)):
+            value = int(m.group(1)) * _UNIT[(m.group(2) or "")[:1].lower()]
+        if isinstance(value, bool) or not isinstance(value, int):
+            hint = ' or a size such as "64KiB"' if size else ""
+            self.bad(name, f"expected an integer{hint}, got {_type_name(value)} {value!r}")
+            return default
+        if not low <= value <= high:
+            self.bad(name, f"expected an integer from {low} to {high}, got {value}")
+            return default
+        return value
+
+    def seconds(self, name: str, default: float, low: float = 0.0, high: float = 7 * 86400.0) -> float:
+        value = self.get(name)
+        if value is None:
+            return default
+        if isinstance(value, str) and (m := _DURATION.match(value)):
+            value = float(m.group(1)) * _SECONDS[(m.group(2) or "").lower()]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.bad(name, f'expected seconds as a number or a duration such as "30m", got {value!r}')
+            return default
+        if not low <= value <= high:
+            self.bad(name, f"expected seconds from {low:g} to {high:g}, got {value:g}")
+            return default
+        return float(value)
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self.get(name)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.bad(name, f'expected an array of strings such as ["10.0.0.0/8"], got {value!r}')
+            return ()
+        return tuple(value)
+
+    def table(self, name: str) -> _Table:
+        value = self.get(name)
+        if value is None:
+            value = {}
+        elif not isinstance(value, dict):
+            self.bad(name, f"expected a table [{self.key(name)}], got {_type_name(value)}")
+            value = {}
+        return _Table(value, self.key(name), self.problems)
+
+    def finish(self, known: tuple[str, ...] | None = None) -> None:
+        for name in self.data:
+            if name in self.used:
+                continue
+            close = difflib.get_close_matches(name, list(known if known is not None else self.used), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "remove it"
+            self.bad(name, f"unknown key; {hint}")
+
+
+_SECTIONS = ("server", "listen", "tls", "auth", "mail", "limits", "log")
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate ``path``.  Raises ConfigError listing every problem found (file:line: key: fix)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the configuration file: {exc.strerror or exc}"])
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8"])
+    except tomllib.TOMLDecodeError as exc:
+        # Python 3.11's TOMLDecodeError has no lineno (added in 3.14): parse it from the message.
+        message = str(exc)
+        m = _TOML_POS.search(message)
+        where = f"{path}:{m.group(1)}" if m else str(path)
+        reason = _TOML_POS.sub("", message).strip()
+        raise ConfigError([f"{where}: TOML syntax error: {reason} (column {m.group(2) if m else '?'})"])
+    return config_from_dict(data, path, text)
+
+
+def config_from_dict(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
+    problems = _Problems(path, text)
+    top = _Table(data, "", problems)
+
+    s = top.table("server")
+    mode = cast(Mode, s.string("mode", "virtual", ("virtual", "single-user")))
+    server = ServerConfig(
+        hostname=s.string("hostname", "localhost"),
+        mode=mode,
+        state_dir=s.path("state_dir", None) or default_state_dir(mode),
+    )
+    s.finish()
+
+    t = top.table("tls")
+    tls = TlsConfig(
+        certificate=t.path("certificate", None),
+        private_key=t.path("private_key", None),
+        min_version=cast(Literal["1.2", "1.3"], t.string("min_version", "1.2", ("1.2", "1.3"))),
+    )
+    if (tls.certificate is None) != (tls.private_key is None):
+        t.bad(
+            "private_key" if tls.private_key is None else "certificate",
+            "set both certificate and private_key",
+        )
+    t.finish()
+
+    a = top.table("auth")
+    defaults = AuthConfig()
+    auth = AuthConfig(
+        users_file=a.path("users_file", None),
+        failure_delay=a.seconds("failure_delay", defaults.failure_delay, 0.0, 60.0),
+        max_penalty=a.seconds("max_penalty", defaults.max_penalty, 0.0, 3600.0),
+        plaintext_on_loopback=a.boolean("plaintext_on_loopback", defaults.plaintext_on_loopback),
+        allow_plaintext=a.boolean("allow_plaintext", defaults.allow_plaintext),
+        hash_threads=a.integer("hash_threads", defaults.hash_threads, 1, 64),
+    )
+    a.finish()
+    if auth.users_file is None and mode == "virtual":
+        a.bad("users_file", 'virtual mode needs a users file; add users_file = "/etc/maildird/passwd"')
+
+    mail = _load_mail(top.table("mail"), mode)
+    listeners = _load_listeners(top, tls, auth)
+    limits = _load_limits(top.table("limits"))
+
+    lg = top.table("log")
+    log = LogConfig(level=cast(LogLevel, lg.string("level", "info", ("debug", "info", "warning", "error"))))
+    lg.finish()
+
+    top.finish(_SECTIONS)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return Config(server, listeners, tls, auth, mail, limits, log, source=path)
+
+
+def _load_mail(m: _Table, mode: Mode) -> MailConfig:
+    d = MailConfig()
+    template = m.string("maildir", d.maildir)
+    if not template.startswith(("/", "%h", "~")):
+        m.bad("maildir", f'expected an absolute path template such as "%h/Maildir", got {template!r}')
+    bad_escape = re.search(r"%[^undh%]", template)
+    if bad_escape:
+        m.bad("maildir", f"unknown escape {bad_escape.group(0)!r}; use %u, %n, %d, %h or %%")
+    if mode == "virtual" and not re.search(r"%[und]|%h|^~", template):
+        m.bad("maildir", "in virtual mode every user needs their own Maildir; include %u or %h")
+    overrides: dict[str, str] = {}
+    su = m.table("special_use")
+    for name in list(su.data):
+        value = su.string(name, "")
+        attr = "\\" + value.lstrip("\\").capitalize()
+        if attr not in SPECIAL_USE_ATTRIBUTES:
+            su.bad(
+                name, f"expected one of {', '.join(sorted(SPECIAL_USE_ATTRIBUTES))} (RFC 6154), got {value!r}"
+            )
+            continue
+        overrides[name] = attr
+    mail = MailConfig(
+        root=m.path("root", d.root) or d.root,
+        maildir=template,
+        layout=cast(Layout, m.string("layout", d.layout, ("maildir++", "fs"))),
+        subscriptions=cast(Subscriptions, m.string("subscriptions", d.subscriptions, ("auto", "file"))),
+        condstore=m.boolean("condstore", d.condstore),
+        special_use=types.MappingProxyType(overrides),
+    )
+    m.finish()
+    return mail
+
+
+def _load_listeners(top: _Table, tls: TlsConfig, auth: AuthConfig) -> tuple[Listener, ...]:
+    raw = top.get("listen")
+    if raw is None:
+        top.bad(
+            "listen", 'no listeners; add [[listen]] with address = "0.0.0.0", port = 993, tls = "implicit"'
+        )
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        top.bad("listen", "expected [[listen]] tables (an array of tables), one per socket")
+        return ()
+    listeners: list[Listener] = []
+    for i, item in enumerate(raw):
+        t = _Table(item, f"listen[{i}]", top.problems)
+        address = t.string("address", "")
+        if not address:
+            t.bad("address", 'missing; add address = "127.0.0.1" (or "::" for all addresses)')
+        port = t.integer("port", 0, 1, 65535)
+        if "port" not in item:
+            t.bad("port", "missing; add port = 993 (or another number 1-65535)")
+        kind = cast(ListenKind, t.string("kind", "imap", ("imap", "ws")))
+        mode = cast(TlsMode, t.string("tls", "implicit", ("implicit", "starttls", "none")))
+        path = t.string("path", "/")
+        if not path.startswith("/"):
+            t.bad("path", f'expected a URL path starting with "/", got {path!r}')
+        nets = {name: t.strings(name) for name in ("allow", "deny")}
+        for name, values in nets.items():
+            for net in values:
+                try:
+                    ipaddress.ip_network(net, strict=False)
+                except ValueError:
+                    t.bad(name, f"{net!r} is not an IP network; write e.g. 192.0.2.0/24 or 2001:db8::/32")
+        lst = Listener(address, port, mode, kind, path, nets["allow"], nets["deny"])
+        if mode != "none" and tls.certificate is None:
+            t.bad("tls", f'tls = "{mode}" needs [tls] certificate and private_key, or set tls = "none"')
+        if mode == "starttls" and kind == "ws":
+            t.bad("tls", 'WebSocket listeners cannot use STARTTLS; use "implicit" (wss) or "none"')
+        if mode == "none" and address and not lst.is_loopback and not auth.allow_plaintext:
+            t.bad(
+                "tls",
+                'tls = "none" on a non-loopback address exposes passwords (RFC 8314); listen on '
+                "127.0.0.1, use TLS, or set [auth] allow_plaintext = true behind a TLS proxy",
+            )
+        t.finish()
+        listeners.append(lst)
+    return tuple(listeners)
+
+
+def _load_limits(t: _Table) -> Limits:
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Limits):
+        default = f.default
+        if isinstance(default, float):
+            values[f.name] = t.seconds(f.name, default)
+        else:
+            assert isinstance(default, int)
+            values[f.name] = t.integer(f.name, default, 1, 1 << 40, size=f.name in _SIZE_LIMITS)
+    if values["auth_idle"] < Limits().auth_idle and "auth_idle" in t.data:
+        t.bad("auth_idle", "RFC 9051 §5.4 requires at least 1800 seconds (30 minutes) after login")
+    if values["max_nonsync_literal"] > values["max_literal"]:
+        t.bad("max_nonsync_literal", "must not exceed max_literal")
+    t.finish()
+    return Limits(**values)
