@@ -1,0 +1,468 @@
+"""A private Dovecot for tests: the full master on a loopback port, or ``imap`` in PREAUTH mode on a pipe.
+
+Theory of operation
+-------------------
+``DovecotServer`` writes a self-contained ``dovecot.conf`` into a fresh temporary base directory (sockets,
+state, log, home) and starts ``dovecot -F -c <conf>`` in its own process group, listening only on
+127.0.0.1 (or ::1) at a free port, with ``ssl = no`` and plaintext LOGIN/PLAIN allowed. The passdb is a
+passwd-file with ``{PLAIN}`` or ``{ARGON2ID}`` entries; the userdb is static and points every user at the
+given Maildir (``mail_location = maildir:<dir>``, Maildir++ with separator ``.``). The start is complete
+when a TCP connection reads a ``* OK`` greeting. Stopping sends SIGTERM to the master, waits, then
+SIGKILLs the whole process group, so no Dovecot process outlives its test.
+
+Users. Dovecot 2.3.19 refuses mail access as root whatever the settings ("userdb returned 0 as uid",
+"Mail access not allowed for root" -- both observed here), and ``imap-login`` refuses to run as root.
+So when the tests run as root (CI, this machine) the login processes run as ``dovenull``, the internal
+ones as ``dovecot``, and the mail processes as ``nobody:nogroup``; the Maildir is chowned to that user
+before the start (``give_to_mail_user``), and its ancestors get the search bit (o+x) so ``nobody`` can
+reach it through pytest's 0700 temporary root. As a normal user everything runs as that user.
+Files a root test writes later into the Maildir stay readable by Dovecot (0644), and renames only need
+the directory to be writable; call ``give_to_mail_user`` again after creating new folders as root.
+
+The PREAUTH variant (``dovecot_preauth``) runs ``/usr/lib/dovecot/imap -c <conf>`` with USER, HOME and
+MAIL in the environment, writes the commands to its stdin and returns everything it wrote to stdout.
+This is how the experiments in design/maildir-format.md §0 ran Dovecot.
+
+Missing Dovecot: the test is skipped, except under ``CI=true`` where it fails (``require_program``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+import trio
+
+from tests.support import LOOPBACK_V4, ImapEndpoint, require_program
+
+DOVECOT_PROGRAM = "dovecot"
+DOVECOT_IMAP_PROGRAM = "/usr/lib/dovecot/imap"
+DOVECOT_PACKAGE = "dovecot-imapd"
+
+# Seconds to wait for the greeting after starting the master, and for the master to exit on SIGTERM.
+STARTUP_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+# Seconds between connection attempts while waiting for the greeting.
+STARTUP_POLL_INTERVAL = 0.05
+# The free port is found by binding port 0 and releasing it; another process may take it in between.
+MAX_PORT_ATTEMPTS = 4
+# Seconds the PREAUTH imap process may run.
+PREAUTH_TIMEOUT = 30.0
+
+# Accounts used when running as root (Debian's dovecot-core creates the first two).
+ROOT_LOGIN_USER = "dovenull"
+ROOT_INTERNAL_USER = "dovecot"
+ROOT_MAIL_USER = "nobody"
+ROOT_MAIL_GROUP = "nogroup"
+
+# Small Argon2id parameters: fast to verify in tests, still a real {ARGON2ID} entry Dovecot must check.
+ARGON2_TIME_COST = 1
+ARGON2_MEMORY_KIB = 1024
+ARGON2_PARALLELISM = 1
+
+SUPPORTED_SCHEMES = ("PLAIN", "ARGON2ID")
+
+
+class DovecotError(RuntimeError):
+    """Dovecot failed to start, stop or answer; the message carries its log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One passdb entry; ``scheme`` is the Dovecot password scheme stored in the passwd-file."""
+
+    name: str
+    password: str
+    scheme: str = "PLAIN"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessUsers:
+    """The system users Dovecot's processes run as (see the module docstring)."""
+
+    login_user: str
+    internal_user: str
+    mail_uid: int
+    mail_gid: int
+
+
+def process_users() -> ProcessUsers:
+    """Users for Dovecot's login, internal and mail processes, given who runs the tests."""
+    if os.geteuid() != 0:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        return ProcessUsers(me, me, os.geteuid(), os.getegid())
+    return ProcessUsers(
+        login_user=ROOT_LOGIN_USER,
+        internal_user=ROOT_INTERNAL_USER,
+        mail_uid=pwd.getpwnam(ROOT_MAIL_USER).pw_uid,
+        mail_gid=grp.getgrnam(ROOT_MAIL_GROUP).gr_gid,
+    )
+
+
+def give_to_mail_user(root: Path) -> None:
+    """Make ``root`` (recursively) writable by Dovecot's mail processes and reachable from ``/``.
+
+    A no-op unless running as root: then everything below ``root`` is chowned to the mail user and each
+    ancestor directory gains the search bit for others (never read or write).
+    """
+    if os.geteuid() != 0:
+        return
+    users = process_users()
+    root = root.resolve()
+    for parent in reversed(root.parents):
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod((mode & 0o7777) | 0o001)
+    os.chown(root, users.mail_uid, users.mail_gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            os.chown(os.path.join(dirpath, name), users.mail_uid, users.mail_gid, follow_symlinks=False)
+
+
+def password_entry(password: str, scheme: str) -> str:
+    """The passwd-file password field for ``password`` in ``scheme`` (Dovecot's ``{SCHEME}`` prefix)."""
+    if scheme == "PLAIN":
+        return "{PLAIN}" + password
+    if scheme == "ARGON2ID":
+        from argon2 import PasswordHasher
+
+        hasher = PasswordHasher(
+            time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM
+        )
+        return "{ARGON2ID}" + str(hasher.hash(password))
+    raise ValueError(f"unsupported password scheme {scheme!r}; use one of {SUPPORTED_SCHEMES}")
+
+
+def free_port(host: str = LOOPBACK_V4) -> int:
+    """A TCP port that was free on ``host`` a moment ago."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _mail_settings(maildir: Path, users: ProcessUsers) -> str:
+    return f"""\
+mail_location = maildir:{maildir}
+mail_uid = {users.mail_uid}
+mail_gid = {users.mail_gid}
+first_valid_uid = {min(users.mail_uid, 1)}
+first_valid_gid = {min(users.mail_gid, 1)}
+namespace inbox {{
+  inbox = yes
+  separator = .
+}}
+"""
+
+
+def render_config(
+    *,
+    base_dir: Path,
+    maildir: Path,
+    host: str,
+    port: int,
+    passwd_file: Path,
+    log_path: Path,
+    users: ProcessUsers,
+    extra: str = "",
+) -> str:
+    """The complete ``dovecot.conf`` for a private master (Dovecot 2.3 syntax)."""
+    return f"""\
+# Written by tests/support/dovecot.py: a private Dovecot on loopback, no TLS, plaintext auth allowed.
+base_dir = {base_dir}/run
+state_dir = {base_dir}/state
+instance_name = maildird-test-{port}
+listen = {host}
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+log_path = {log_path}
+default_login_user = {users.login_user}
+default_internal_user = {users.internal_user}
+{_mail_settings(maildir, users)}
+passdb {{
+  driver = passwd-file
+  args = username_format=%u {passwd_file}
+}}
+userdb {{
+  driver = static
+  args = home={base_dir}/home
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = {host}
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+{extra}
+"""
+
+
+def _read_greeting(host: str, port: int) -> bytes | None:
+    try:
+        with socket.create_connection((host, port), timeout=STARTUP_POLL_INTERVAL * 20) as sock:
+            return sock.makefile("rb").readline()
+    except OSError:
+        return None
+
+
+class DovecotServer:
+    """A private Dovecot master serving ``maildir`` to one account (see the module docstring).
+
+    Use as ``with DovecotServer(maildir) as srv:`` or ``async with DovecotServer(maildir) as srv:``;
+    ``srv.endpoint`` is where tests connect.
+    """
+
+    def __init__(
+        self,
+        maildir: Path,
+        *,
+        user: str = "alice",
+        password: str = "secret",
+        scheme: str = "PLAIN",
+        host: str = LOOPBACK_V4,
+        extra_config: str = "",
+    ) -> None:
+        self.maildir = Path(maildir).resolve()
+        self.account = Account(user, password, scheme)
+        self.host = host
+        self.extra_config = extra_config
+        self.port = 0
+        self.base_dir: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> ImapEndpoint:
+        if self.process is None:
+            raise DovecotError("Dovecot is not running")
+        return ImapEndpoint(self.host, self.port, self.account.name, self.account.password, self.maildir)
+
+    @property
+    def conf_path(self) -> Path:
+        return self._base() / "dovecot.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self._base() / "dovecot.log"
+
+    def _base(self) -> Path:
+        if self.base_dir is None:
+            raise DovecotError("Dovecot has not been started")
+        return self.base_dir
+
+    def log_text(self) -> str:
+        """Dovecot's log so far ("" before the first start)."""
+        if self.base_dir is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
+    def start(self) -> ImapEndpoint:
+        """Start the master and wait for its greeting; raises DovecotError with the log on failure."""
+        program = require_program(DOVECOT_PROGRAM, package=DOVECOT_PACKAGE)
+        users = process_users()
+        # Short path under /tmp: unix socket paths are limited to 108 bytes. Traversable (0755) so the
+        # unprivileged login processes reach their sockets.
+        self.base_dir = Path(tempfile.mkdtemp(prefix="dovecot-t-", dir="/tmp"))
+        self.base_dir.chmod(0o755)
+        home = self.base_dir / "home"
+        home.mkdir()
+        self.maildir.mkdir(parents=True, exist_ok=True)
+        give_to_mail_user(self.maildir)
+        give_to_mail_user(home)
+        passwd_file = self.base_dir / "passwd"
+        entry = password_entry(self.account.password, self.account.scheme)
+        passwd_file.write_text(f"{self.account.name}:{entry}\n")
+        last_error = ""
+        for _attempt in range(MAX_PORT_ATTEMPTS):
+            self.port = free_port(self.host)
+            self.conf_path.write_text(
+                render_config(
+                    base_dir=self.base_dir,
+                    maildir=self.maildir,
+                    host=self.host,
+                    port=self.port,
+                    passwd_file=passwd_file,
+                    log_path=self.log_path,
+                    users=users,
+                    extra=self.extra_config,
+                )
+            )
+            self.process = subprocess.Popen(
+                [program, "-F", "-c", str(self.conf_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            if self._wait_for_greeting():
+                return self.endpoint
+            last_error = self._collect_failure()
+            if "Address already in use" not in last_error:
+                break
+        self.process = None
+        raise DovecotError(f"Dovecot did not start on {self.host}:{self.port}:\n{last_error}")
+
+    def _wait_for_greeting(self) -> bool:
+        assert self.process is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            greeting = _read_greeting(self.host, self.port)
+            if greeting is not None and greeting.startswith(b"* OK"):
+                return True
+            time.sleep(STARTUP_POLL_INTERVAL)
+        return False
+
+    def _collect_failure(self) -> str:
+        output = self._terminate()
+        return f"master output:\n{output}\nlog:\n{self.log_text()}"
+
+    def _terminate(self) -> str:
+        """Stop the master (SIGTERM, then SIGKILL of the process group); return what it printed."""
+        process = self.process
+        if process is None:
+            return ""
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            output = b""
+        # Children share the master's process group (start_new_session); none may survive the test.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        if process.returncode is None:
+            process.kill()
+            process.wait()
+        return (output or b"").decode(errors="replace")
+
+    def stop(self) -> None:
+        """Stop Dovecot and remove its base directory (the Maildir is left alone)."""
+        try:
+            self._terminate()
+        finally:
+            self.process = None
+            if self.base_dir is not None:
+                _remove_tree(self.base_dir)
+
+    def __enter__(self) -> DovecotServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> DovecotServer:
+        await trio.to_thread.run_sync(self.start)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self.stop)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_dovecot(maildir: Path, **kwargs: str) -> Iterator[DovecotServer]:
+    """``with running_dovecot(maildir) as srv:`` -- a started DovecotServer, always stopped afterwards."""
+    server = DovecotServer(maildir, **kwargs)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def dovecot_preauth(
+    maildir: Path,
+    commands: Sequence[bytes | str],
+    *,
+    user: str = "alice",
+    timeout: float = PREAUTH_TIMEOUT,
+    extra_config: str = "",
+) -> bytes:
+    """Run Dovecot's ``imap`` in PREAUTH mode on ``maildir`` and return its whole output.
+
+    Each command gets CRLF appended unless it already ends with a line break; a ``LOGOUT`` is added when
+    the last command is not one, so every command is answered before Dovecot sees end of input.
+    Raises DovecotError (with Dovecot's stderr) on a non-zero exit.
+    """
+    program = require_program(DOVECOT_IMAP_PROGRAM, package=DOVECOT_PACKAGE)
+    users = process_users()
+    maildir = Path(maildir).resolve()
+    maildir.mkdir(parents=True, exist_ok=True)
+    give_to_mail_user(maildir)
+    lines = [c.encode() if isinstance(c, str) else c for c in commands]
+    if not lines or lines[-1].upper().split()[1:2] != [b"LOGOUT"]:
+        lines.append(b"ZZ LOGOUT")
+    payload = b"".join(line if line.endswith(b"\n") else line + b"\r\n" for line in lines)
+    with tempfile.TemporaryDirectory(prefix="dovecot-p-") as tmp:
+        base = Path(tmp)
+        base.chmod(0o755)
+        home = base / "home"
+        home.mkdir()
+        give_to_mail_user(home)
+        conf = base / "dovecot.conf"
+        conf.write_text(f"log_path = /dev/stderr\n{_mail_settings(maildir, users)}{extra_config}\n")
+        env = {"USER": user, "HOME": str(home), "MAIL": f"maildir:{maildir}", "PATH": os.defpath}
+        # As root, drop to the mail user (Dovecot refuses mail access as root); otherwise run as is.
+        as_root = os.geteuid() == 0
+        try:
+            result = subprocess.run(
+                [program, "-c", str(conf)],
+                input=payload,
+                capture_output=True,
+                env=env,
+                timeout=timeout,
+                check=False,
+                user=users.mail_uid if as_root else None,
+                group=users.mail_gid if as_root else None,
+                extra_groups=[] if as_root else None,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise DovecotError(f"dovecot imap (PREAUTH) timed out after {timeout}s: {exc.stderr!r}") from exc
+    if result.returncode != 0:
+        raise DovecotError(
+            f"dovecot imap (PREAUTH) exited {result.returncode}:\n{result.stderr.decode(errors='replace')}"
+        )
+    return result.stdout
+
+
+@pytest.fixture
+def dovecot(tmp_path: Path) -> Iterator[DovecotServer]:
+    """A started private Dovecot serving ``tmp_path / "Maildir"`` (user ``alice``, password ``secret``).
+
+    Import it into a conftest (``from tests.support.dovecot import dovecot``) to use it; it works from
+    trio tests too (pytest-trio accepts sync fixtures).
+    """
+    with running_dovecot(tmp_path / "Maildir") as server:
+        yield server
