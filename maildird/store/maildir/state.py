@@ -1,0 +1,220 @@
+"""maildird's private per-mailbox sidecar: the metadata cache and the mod-sequence store.
+
+Theory of operation (maildir-format.md §7.3, option D):
+
+* Maildir and Dovecot's control files hold no mod-sequences, and re-reading 100,000 message files to
+  learn their RFC822.SIZE on every open is too slow. So each mailbox gets one SQLite file **outside
+  the Maildir** (under the configured state directory), named after the mailbox GUID from the
+  ``dovecot-uidlist`` header, so a RENAMEd folder keeps its state.
+* It caches, per UID: the base name, the file name last seen (so its flag letters), whether it was
+  in new/, the RFC822.SIZE (CRLF form) and the INTERNALDATE (mtime in ns), plus the message's
+  modseq; and per mailbox the HIGHESTMODSEQ and an expunge log ``(uid, modseq)`` for QRESYNC's
+  ``VANISHED (EARLIER)`` (RFC 7162 §3.2.5.2).
+* The file is keyed by ``(guid, uidvalidity)``. When either differs from the uidlist (someone
+  recreated it) the contents are discarded and rebuilt from the directory. Everything here can be
+  rebuilt at any time; losing it costs a re-read of sizes and new (higher) modseqs only.
+* Mod-sequences come from the clock: ``next = max(highest + 1, now in µs)`` (``next_modseq``). The
+  µs clock (~1.8e15) stays far below 2^63, and a sidecar restored from an old backup, or lost, still
+  yields values above everything handed out before, so HIGHESTMODSEQ never goes backwards for a
+  UIDVALIDITY (RFC 7162 §3.1; the failure Dovecot shows in maildir-format.md E4c).
+* The expunge log is pruned past ``EXPUNGE_LOG_LIMIT`` entries; ``expunge_floor`` records the
+  highest modseq no longer fully known, and ``expunged_since`` answers None below it (the caller
+  then reports every missing UID, as RFC 7162 §3.2.5.2 allows).
+
+All methods are blocking; callers run them in a worker thread while holding the mailbox's lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+"""Bumped when the table layout changes; a different version is discarded like a foreign key."""
+
+EXPUNGE_LOG_LIMIT = 100_000
+"""Expunge records kept per mailbox for VANISHED (EARLIER); older ones are pruned."""
+
+STATE_SUFFIX = ".sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS message (
+    uid INTEGER PRIMARY KEY,
+    base TEXT NOT NULL,
+    name TEXT NOT NULL,
+    in_new INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    modseq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS expunged (uid INTEGER PRIMARY KEY, modseq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS expunged_modseq ON expunged (modseq);
+"""
+
+
+def now_modseq() -> int:
+    """The clock term of the modseq formula: microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def next_modseq(highest: int) -> int:
+    """A modseq above ``highest`` and not below the clock (module docstring)."""
+    return max(highest + 1, now_modseq())
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What the sidecar knows of one message (module docstring)."""
+
+    uid: int
+    base: str
+    name: str
+    in_new: bool
+    size: int
+    mtime_ns: int
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """The sidecar's contents for one ``(guid, uidvalidity)``.
+
+    ``fresh`` is true when nothing usable was found (new file, or discarded): every message then
+    needs a new modseq and the expunge history before ``expunge_floor`` is unknown.
+    """
+
+    records: dict[int, Record]
+    highestmodseq: int
+    expunge_floor: int
+    fresh: bool
+
+
+def state_path(state_dir: Path, guid: str) -> Path:
+    """The sidecar file for a mailbox GUID (32 hex digits from the uidlist header)."""
+    safe = "".join(c for c in guid.lower() if c in "0123456789abcdef") or "noguid"
+    return state_dir / f"{safe}{STATE_SUFFIX}"
+
+
+class MailboxState:
+    """One open sidecar file. Not thread-safe: the caller serializes access (the folder lock)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = self._connect(path)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        # check_same_thread=False: the folder lock serializes callers, which run in trio's worker
+        # threads (a different thread each time).
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:
+            # A corrupt cache is just a cache: start again.
+            db.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def load(self, guid: str, uidvalidity: int) -> Loaded:
+        """The records for this mailbox incarnation; discards anything stored for another one."""
+        meta = self._meta()
+        key_ok = (
+            meta.get("schema") == str(SCHEMA_VERSION)
+            and meta.get("guid") == guid
+            and meta.get("uidvalidity") == str(uidvalidity)
+        )
+        if not key_ok:
+            highest = int(meta.get("highestmodseq", "0"))  # kept only as a floor for the clock term
+            floor = next_modseq(highest)
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM message")
+                self._db.execute("DELETE FROM expunged")
+                self._db.execute("DELETE FROM meta")
+                self._db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("schema", str(SCHEMA_VERSION)),
+                        ("guid", guid),
+                        ("uidvalidity", str(uidvalidity)),
+                        ("highestmodseq", str(floor)),
+                        ("expunge_floor", str(floor)),
+                    ],
+                )
+            return Loaded({}, floor, floor, True)
+        records = {
+            row[0]: Record(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6])
+            for row in self._db.execute(
+                "SELECT uid, base, name, in_new, size, mtime_ns, modseq FROM message ORDER BY uid"
+            )
+        }
+        return Loaded(records, int(meta["highestmodseq"]), int(meta["expunge_floor"]), False)
+
+    def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
+        """UIDs expunged with a modseq above ``modseq``, or None if that history was pruned."""
+        floor = int(self._meta().get("expunge_floor", "0"))
+        if modseq < floor:
+            return None
+        rows = self._db.execute("SELECT uid FROM expunged WHERE modseq > ? ORDER BY uid", (modseq,))
+        return tuple(r[0] for r in rows)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        *,
+        upserts: Iterable[Record] = (),
+        expunged: Iterable[tuple[int, int]] = (),
+        highestmodseq: int,
+    ) -> None:
+        """Store changed records, expunges ``(uid, modseq)`` and the new HIGHESTMODSEQ at once."""
+        gone = list(expunged)
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO message (uid, base, name, in_new, size, mtime_ns, modseq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(r.uid, r.base, r.name, int(r.in_new), r.size, r.mtime_ns, r.modseq) for r in upserts],
+            )
+            if gone:
+                self._db.executemany("DELETE FROM message WHERE uid = ?", [(u,) for u, _ in gone])
+                self._db.executemany("INSERT OR REPLACE INTO expunged (uid, modseq) VALUES (?, ?)", gone)
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'highestmodseq' AND CAST(value AS INTEGER) < ?",
+                (str(highestmodseq), highestmodseq),
+            )
+            if gone:
+                self._prune()
+
+    def _prune(self) -> None:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM expunged").fetchone()
+        excess = count - EXPUNGE_LOG_LIMIT
+        if excess <= 0:
+            return
+        (cut,) = self._db.execute(
+            "SELECT modseq FROM expunged ORDER BY modseq LIMIT 1 OFFSET ?", (excess - 1,)
+        ).fetchone()
+        self._db.execute("DELETE FROM expunged WHERE modseq <= ?", (cut,))
+        self._db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'expunge_floor' AND CAST(value AS INTEGER) < ?",
+            (str(cut), cut),
+        )
