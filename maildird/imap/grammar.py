@@ -1,0 +1,559 @@
+"""The IMAP command grammar: one framed ``RawCommand`` in, one ``Command`` value out.
+
+RFC 9051 §9 and RFC 3501 §9 (the ABNF), plus the extensions of capabilities.md. The lexer lives in
+``grammar_tokens``, values (sequence sets, dates, flags, mailbox names) in ``grammar_values``, SEARCH
+in ``grammar_search`` and FETCH/STORE in ``grammar_fetch``. This module reads the tag and the command
+name and dispatches to one small function per command; each reads its arguments and ends with
+``r.end()`` so that extra trailing arguments are an error.
+
+Errors are ``ParseError`` (``BAD [PARSE]``, or ``BAD [CLIENTBUG]`` for a known command used wrongly,
+RFC 5530 §3); the message names the offending token. Nothing else escapes: no input can raise
+another exception type or recurse without bound.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Callable, Collection
+
+from maildird.imap import commands as c
+from maildird.imap.grammar_fetch import (
+    fetch_items,
+    fetch_modifiers,
+    store_action,
+    store_flags,
+    store_modifiers,
+)
+from maildird.imap.grammar_search import MAX_NESTING, search_keys
+from maildird.imap.grammar_tokens import NUMBER64_MAX, TAG_RE, ParseError, Reader, show
+from maildird.imap.grammar_values import (
+    datetime_value,
+    decode_mailbox,
+    decode_text,
+    flag_list,
+    mailbox,
+    sequence_set,
+)
+from maildird.imap.raw import RawCommand
+
+__all__ = ["MAX_NESTING", "ParseError", "parse_command", "parse_tag"]
+
+Parser = Callable[[Reader], c.Command]
+
+_BASE64_RE = re.compile(rb"[A-Za-z0-9+/]+={0,2}\Z")
+_CHARSET_RE = re.compile(rb"[A-Za-z0-9_.:+-]+")
+_SPECIAL_USE = {
+    f.lower(): f for f in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
+}
+"""RFC 6154 §2 use-attr values, by lower-case spelling, to their canonical case."""
+STATUS_ITEMS = frozenset(
+    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ"}
+)
+LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
+LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
+SEARCH_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+
+
+# -- shared pieces ---------------------------------------------------------------------------------
+
+
+def _word_list(r: Reader, what: str, *, empty_ok: bool = True) -> list[str]:
+    """``"(" [atom *(SP atom)] ")"``, upper-cased; the cursor is on the "("."""
+    r.expect(0x28, f"'(' to open the {what}")
+    words: list[str] = []
+    if r.try_char(0x29):
+        if not empty_ok:
+            raise r.fail(f"The {what} may not be empty")
+        return words
+    while True:
+        words.append(r.word(what))
+        if r.try_char(0x29):
+            return words
+        r.sp()
+
+
+def _no_args(cls: type[c.Command]) -> Parser:
+    def parse(r: Reader) -> c.Command:
+        r.end()
+        return cls(r.tag or "")
+
+    return parse
+
+
+def _one_mailbox(cls: type[c.Delete] | type[c.Subscribe] | type[c.Unsubscribe]) -> Parser:
+    def parse(r: Reader) -> c.Command:
+        r.sp()
+        name = mailbox(r)
+        r.end()
+        return cls(r.tag or "", name)
+
+    return parse
+
+
+# -- any state and not authenticated (RFC 9051 §6.1, §6.2) -----------------------------------------
+
+
+def _id(r: Reader) -> c.Command:
+    """``"ID" SP ("(" *(string SP nstring) ")" / nil)`` (RFC 2971 §4)."""
+    r.sp()
+    if r.try_nil():
+        r.end()
+        return c.Id(r.tag or "", None)
+    r.expect(0x28, "'(' or NIL after ID")
+    params: list[tuple[str, str | None]] = []
+    while not r.try_char(0x29):
+        if params:
+            r.sp()
+        key = r.string("an ID field name").decode("utf-8", "replace")
+        r.sp()
+        value = r.nstring("an ID value or NIL")
+        params.append((key, None if value is None else value.decode("utf-8", "replace")))
+    r.end()
+    return c.Id(r.tag or "", tuple(params))
+
+
+def _enable(r: Reader) -> c.Command:
+    """``"ENABLE" 1*(SP capability)`` (RFC 5161 §4)."""
+    caps: list[str] = []
+    r.sp()
+    caps.append(r.word("a capability name"))
+    while not r.at_end():
+        r.sp()
+        caps.append(r.word("a capability name"))
+    return c.Enable(r.tag or "", tuple(caps))
+
+
+def _compress(r: Reader) -> c.Command:
+    """``"COMPRESS" SP algorithm`` (RFC 4978 §4)."""
+    r.sp()
+    mechanism = r.word("a compression mechanism")
+    r.end()
+    return c.Compress(r.tag or "", mechanism)
+
+
+def _authenticate(r: Reader) -> c.Command:
+    """``"AUTHENTICATE" SP auth-type [SP (base64 / "=")]`` (RFC 9051 §6.2.2, RFC 4959 §7)."""
+    r.sp()
+    mechanism = r.word("a SASL mechanism")
+    initial: bytes | None = None
+    if not r.at_end():
+        r.sp()
+        data = r.line[r.pos :]
+        if data == b"=":
+            initial = b""
+        elif _BASE64_RE.match(data) and len(data) % 4 == 0:
+            try:
+                initial = binascii.a2b_base64(data, strict_mode=True)
+            except binascii.Error:
+                raise r.fail(f"Invalid base64 initial response '{show(data)}'")
+        else:
+            raise r.fail(f"Invalid base64 initial response '{show(data)}'")
+        r.pos = len(r.line)
+    r.end()
+    return c.Authenticate(r.tag or "", mechanism, initial)
+
+
+def _login(r: Reader) -> c.Command:
+    """``"LOGIN" SP userid SP password``; both kept octet-faithful via surrogateescape."""
+    r.sp()
+    user = r.astring("a user name").decode("utf-8", "surrogateescape")
+    r.sp()
+    password = r.astring("a password").decode("utf-8", "surrogateescape")
+    r.end()
+    return c.Login(r.tag or "", user, password)
+
+
+# -- authenticated (RFC 9051 §6.3) -----------------------------------------------------------------
+
+
+def _qresync(r: Reader) -> c.QresyncParams:
+    """``"(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"``
+    (RFC 7162 §3.2.5 and §7)."""
+    r.expect(0x28, "'(' after QRESYNC")
+    uidvalidity = r.number("a UIDVALIDITY", low=1)
+    r.sp()
+    modseq = r.number("a mod-sequence", low=1, high=NUMBER64_MAX)
+    known: c.SequenceSet | None = None
+    match: tuple[c.SequenceSet, c.SequenceSet] | None = None
+    if r.try_sp():
+        if r.peek() != 0x28:
+            known = sequence_set(r, saved=False, star=False)
+            if r.try_sp() and r.peek() != 0x28:
+                raise r.fail(f"Expected '(' before the sequence match data, got {r.rest()}")
+        if r.try_char(0x28):
+            seqs = sequence_set(r, saved=False, star=False)
+            r.sp()
+            uids = sequence_set(r, saved=False, star=False)
+            r.expect(0x29, "')' after the sequence match data")
+            match = (seqs, uids)
+    r.expect(0x29, "')' to close the QRESYNC parameters")
+    return c.QresyncParams(uidvalidity, modseq, known, match)
+
+
+def _select(readonly: bool) -> Parser:
+    """``("SELECT" / "EXAMINE") SP mailbox [SP "(" select-param *(SP select-param) ")"]``."""
+
+    def parse(r: Reader) -> c.Command:
+        r.sp()
+        name = mailbox(r)
+        condstore = False
+        qresync: c.QresyncParams | None = None
+        if not r.at_end():
+            r.sp()
+            r.expect(0x28, "'(' to open the SELECT parameters")
+            while True:
+                word = r.word("a SELECT parameter")
+                if word == "CONDSTORE" and not condstore:
+                    condstore = True
+                elif word == "QRESYNC" and qresync is None:
+                    r.sp()
+                    qresync = _qresync(r)
+                else:
+                    raise r.fail(f"Unknown or repeated SELECT parameter {word}")
+                if r.try_char(0x29):
+                    break
+                r.sp()
+        r.end()
+        return c.Select(r.tag or "", name, readonly, condstore, qresync)
+
+    return parse
+
+
+def _create(r: Reader) -> c.Command:
+    """``"CREATE" SP mailbox [SP "(" "USE" SP "(" [use-attr *(SP use-attr)] ")" ")"]`` (RFC 6154 §6)."""
+    r.sp()
+    name = mailbox(r)
+    uses: list[str] = []
+    if not r.at_end():
+        r.sp()
+        r.expect(0x28, "'(' to open the CREATE parameters")
+        word = r.word("a CREATE parameter")
+        if word != "USE":
+            raise r.fail(f"Unknown CREATE parameter {word}")
+        r.sp()
+        r.expect(0x28, "'(' after USE")
+        while not r.try_char(0x29):
+            if uses:
+                r.sp()
+            r.expect(0x5C, "a special-use attribute like \\Sent")
+            attr = "\\" + r.atom("a special-use attribute").decode("ascii")
+            uses.append(_SPECIAL_USE.get(attr.lower(), attr))
+        r.expect(0x29, "')' to close the CREATE parameters")
+    r.end()
+    return c.Create(r.tag or "", name, tuple(uses))
+
+
+def _rename(r: Reader) -> c.Command:
+    r.sp()
+    old = mailbox(r)
+    r.sp()
+    new = mailbox(r)
+    r.end()
+    return c.Rename(r.tag or "", old, new)
+
+
+def _list_options(r: Reader, allowed: frozenset[str], what: str) -> list[str]:
+    words = _word_list(r, what)
+    for word in words:
+        if word not in allowed:
+            raise r.fail(f"Unknown LIST {what.split()[-2]} option {word}")
+    return words
+
+
+def _list(lsub: bool) -> Parser:
+    """LIST (RFC 9051 §6.3.9, RFC 5258 §6 LIST-EXTENDED, RFC 5819 LIST-STATUS) and LSUB."""
+
+    def parse(r: Reader) -> c.Command:
+        r.sp()
+        extended = False
+        selection: list[str] = []
+        if not lsub and r.peek() == 0x28:
+            extended = True
+            selection = _list_options(r, LIST_SELECT, "selection option list")
+            if selection == ["RECURSIVEMATCH"] or set(selection) == {"RECURSIVEMATCH", "REMOTE"}:
+                raise r.fail("RECURSIVEMATCH needs another selection option (RFC 5258 §3)", "CLIENTBUG")
+            r.sp()
+        reference = decode_mailbox(r, r.astring("a reference name"), inbox=False)
+        r.sp()
+        patterns: list[str] = []
+        if not lsub and r.try_char(0x28):
+            extended = True
+            while True:
+                patterns.append(decode_mailbox(r, r.list_mailbox()))
+                if r.try_char(0x29):
+                    break
+                r.sp()
+        else:
+            patterns.append(decode_mailbox(r, r.list_mailbox()))
+        returns: list[str] = []
+        status: list[str] = []
+        if not lsub and not r.at_end():
+            extended = True
+            r.sp()
+            if r.word("RETURN") != "RETURN":
+                raise r.fail("Expected RETURN after the LIST patterns")
+            r.sp()
+            r.expect(0x28, "'(' after RETURN")
+            while not r.try_char(0x29):
+                if returns:
+                    r.sp()
+                word = r.word("a LIST return option")
+                if word not in LIST_RETURN:
+                    raise r.fail(f"Unknown LIST return option {word}")
+                returns.append(word)
+                if word == "STATUS":
+                    r.sp()
+                    status = _status_items(r)
+        r.end()
+        return c.List(
+            r.tag or "",
+            reference,
+            tuple(patterns),
+            frozenset(selection),
+            frozenset(returns),
+            tuple(status),
+            lsub=lsub,
+            extended=extended,
+        )
+
+    return parse
+
+
+def _status_items(r: Reader) -> list[str]:
+    items = _word_list(r, "STATUS item list", empty_ok=False)
+    for item in items:
+        if item not in STATUS_ITEMS:
+            raise r.fail(f"Unknown STATUS item {item}")
+    return items
+
+
+def _status(r: Reader) -> c.Command:
+    """``"STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"`` (RFC 9051 §6.3.11)."""
+    r.sp()
+    name = mailbox(r)
+    r.sp()
+    items = _status_items(r)
+    r.end()
+    return c.Status(r.tag or "", name, tuple(items))
+
+
+def _append_message(r: Reader) -> c.AppendMessage:
+    """``[SP flag-list] [SP date-time] SP (literal / literal8 / "UTF8" SP "(" literal8 ")")``
+    (RFC 3502 §6.3.11, RFC 3516 §4.1, RFC 6855 §4); the cursor is on the leading SP."""
+    r.sp()
+    flags: tuple[str, ...] = ()
+    when = None
+    if r.peek() == 0x28:
+        flags = flag_list(r)
+        r.sp()
+    if r.peek() == 0x22:
+        when = datetime_value(r)
+        r.sp()
+    if r.peek() in (0x55, 0x75) and r.peek_word() == "UTF8":
+        r.word()
+        r.sp()
+        r.expect(0x28, "'(' after UTF8")
+        data, _ = r.literal(binary_ok=True)
+        r.expect(0x29, "')' after the UTF8 literal")
+        return c.AppendMessage(data, flags, when, True)
+    data, binary = r.literal(binary_ok=True)
+    return c.AppendMessage(data, flags, when, binary)
+
+
+def _append(r: Reader) -> c.Command:
+    """``"APPEND" SP mailbox 1*append-message`` (RFC 3502 MULTIAPPEND)."""
+    r.sp()
+    name = mailbox(r)
+    messages = [_append_message(r)]
+    while not r.at_end():
+        messages.append(_append_message(r))
+    return c.Append(r.tag or "", name, tuple(messages))
+
+
+# -- selected (RFC 9051 §6.4) ----------------------------------------------------------------------
+
+
+def _search(uid: bool) -> Parser:
+    """``"SEARCH" [SP "RETURN" SP "(" ... ")"] [SP "CHARSET" SP charset] 1*(SP search-key)``
+    (RFC 9051 §6.4.4, RFC 4731 §3.1: RETURN comes before CHARSET)."""
+
+    def parse(r: Reader) -> c.Command:
+        returns: tuple[str, ...] | None = None
+        charset: str | None = None
+        if r.line[r.pos : r.pos + 8].upper() == b" RETURN ":
+            r.pos += 8
+            options = _word_list(r, "SEARCH return option list")
+            for option in options:
+                if option not in SEARCH_RETURN:
+                    raise r.fail(f"Unknown SEARCH return option {option}")
+            returns = tuple(options)
+        if r.line[r.pos : r.pos + 9].upper() == b" CHARSET ":
+            r.pos += 9
+            raw = r.quoted() if r.peek() == 0x22 else (r.match(_CHARSET_RE) or b"")
+            if not raw or not _CHARSET_RE.fullmatch(raw):
+                raise r.fail(f"Invalid charset name {r.token_text()}")
+            charset = raw.decode("ascii").upper()
+        key = search_keys(r, lambda data: decode_text(data, charset))
+        return c.Search(r.tag or "", key, uid, charset, returns)
+
+    return parse
+
+
+def _fetch(uid: bool) -> Parser:
+    """``"FETCH" SP sequence-set SP items [SP "(" fetch-modifier ... ")"]``."""
+
+    def parse(r: Reader) -> c.Command:
+        r.sp()
+        seq = sequence_set(r)
+        r.sp()
+        items = fetch_items(r)
+        changedsince, vanished = fetch_modifiers(r, uid=uid)
+        r.end()
+        return c.Fetch(r.tag or "", seq, items, uid, changedsince, vanished)
+
+    return parse
+
+
+def _store(uid: bool) -> Parser:
+    """``"STORE" SP sequence-set [store-modifiers] SP store-att-flags`` (RFC 7162 §3.1.3)."""
+
+    def parse(r: Reader) -> c.Command:
+        r.sp()
+        seq = sequence_set(r)
+        unchangedsince = store_modifiers(r)
+        r.sp()
+        mode, silent = store_action(r)
+        r.sp()
+        flags = store_flags(r)
+        r.end()
+        return c.Store(r.tag or "", seq, mode, silent, flags, uid, unchangedsince)
+
+    return parse
+
+
+def _copy_move(cls: type[c.Copy] | type[c.Move], uid: bool) -> Parser:
+    def parse(r: Reader) -> c.Command:
+        r.sp()
+        seq = sequence_set(r)
+        r.sp()
+        name = mailbox(r)
+        r.end()
+        return cls(r.tag or "", seq, name, uid)
+
+    return parse
+
+
+def _uid_expunge(r: Reader) -> c.Command:
+    """``"UID" SP "EXPUNGE" SP sequence-set`` (RFC 4315 §2.1)."""
+    r.sp()
+    seq = sequence_set(r)
+    r.end()
+    return c.Expunge(r.tag or "", seq)
+
+
+_UID_COMMANDS: dict[str, Parser] = {
+    "COPY": _copy_move(c.Copy, True),
+    "MOVE": _copy_move(c.Move, True),
+    "FETCH": _fetch(True),
+    "SEARCH": _search(True),
+    "STORE": _store(True),
+    "EXPUNGE": _uid_expunge,
+}
+
+
+def _uid(r: Reader) -> c.Command:
+    """``"UID" SP (copy / move / fetch / search / store / uid-expunge)``."""
+    r.sp()
+    start = r.pos
+    name = r.word("a UID command")
+    parser = _UID_COMMANDS.get(name)
+    if parser is None:
+        raise r.fail(f"Unknown UID command {show(r.line[start : r.pos])}", "CLIENTBUG")
+    return parser(r)
+
+
+COMMANDS: dict[str, Parser] = {
+    "CAPABILITY": _no_args(c.Capability),
+    "NOOP": _no_args(c.Noop),
+    "LOGOUT": _no_args(c.Logout),
+    "ID": _id,
+    "ENABLE": _enable,
+    "COMPRESS": _compress,
+    "STARTTLS": _no_args(c.StartTLS),
+    "AUTHENTICATE": _authenticate,
+    "LOGIN": _login,
+    "SELECT": _select(False),
+    "EXAMINE": _select(True),
+    "CREATE": _create,
+    "DELETE": _one_mailbox(c.Delete),
+    "RENAME": _rename,
+    "SUBSCRIBE": _one_mailbox(c.Subscribe),
+    "UNSUBSCRIBE": _one_mailbox(c.Unsubscribe),
+    "LIST": _list(False),
+    "LSUB": _list(True),
+    "NAMESPACE": _no_args(c.Namespace),
+    "STATUS": _status,
+    "APPEND": _append,
+    "IDLE": _no_args(c.Idle),
+    "CHECK": _no_args(c.Check),
+    "CLOSE": _no_args(c.Close),
+    "UNSELECT": _no_args(c.Unselect),
+    "EXPUNGE": _no_args(c.Expunge),
+    "SEARCH": _search(False),
+    "FETCH": _fetch(False),
+    "STORE": _store(False),
+    "COPY": _copy_move(c.Copy, False),
+    "MOVE": _copy_move(c.Move, False),
+    "UID": _uid,
+}
+"""Command name (upper-case) to its argument parser."""
+
+
+# -- entry points ----------------------------------------------------------------------------------
+
+
+def _read_tag(r: Reader) -> str:
+    raw = r.match(TAG_RE)
+    if raw is None:
+        raise r.fail(f"Expected a tag, got {r.rest()}")
+    return raw.decode("ascii")
+
+
+def parse_tag(raw: RawCommand) -> str | None:
+    """The command's tag if one can be read (for error responses), else None."""
+    m = TAG_RE.match(raw.lines[0])
+    if m is None or m.end() >= len(raw.lines[0]) or raw.lines[0][m.end()] != 0x20:
+        return None
+    return m.group().decode("ascii")
+
+
+def parse_command(raw: RawCommand, *, utf8: bool = False, extensions: Collection[str] = ()) -> c.Command:
+    """Parse one complete command (RFC 9051 §9 ``command``).
+
+    ``utf8`` is True once ``ENABLE UTF8=ACCEPT`` is in effect (mailbox names are then UTF-8,
+    RFC 6855 §3). ``extensions`` names plug-in commands (upper-case) returned as ``Extension`` with
+    their arguments as sent. Raises ``ParseError`` and nothing else.
+    """
+    r = Reader(raw, utf8=utf8)
+    tag = _read_tag(r)
+    if not r.try_sp():
+        raise r.fail(f"Expected a space and a command name after the tag, got {r.rest()}")
+    r.tag = tag
+    start = r.pos
+    name = r.word("a command name")
+    parser = COMMANDS.get(name)
+    if parser is not None:
+        return parser(r)
+    if name in extensions:
+        return c.Extension(tag, name, _arguments(raw, r.pos))
+    raise r.fail(f"Unknown command {show(r.line[start : r.pos])}")
+
+
+def _arguments(raw: RawCommand, pos: int) -> bytes:
+    """An extension's arguments as sent: the rest of the first line, then each literal in its
+    wire form (announcement CRLF octets) followed by the next line."""
+    parts = [raw.lines[0][pos:].removeprefix(b" ")]
+    for literal, line in zip(raw.literals, raw.lines[1:], strict=True):
+        parts += [b"\r\n", literal, line]
+    return b"".join(parts)
