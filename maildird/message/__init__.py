@@ -1,0 +1,24 @@
+"""Message rendering and search for FETCH and SEARCH (contracts.md §2): pure, stdlib only.
+
+``ParsedMessage.parse(raw)`` once per message per command, then ``envelope``, ``bodystructure``,
+``body_section``, ``binary_section`` and ``matches`` on it.
+"""
+
+from __future__ import annotations
+
+from maildird.message.decode import UnknownTransferEncoding
+from maildird.message.parse import MAX_MIME_DEPTH, MAX_MIME_PARTS, ParsedMessage, Part
+from maildird.message.sections import apply_partial, binary_section, binary_size, body_section, find_part
+
+__all__ = [
+    "MAX_MIME_DEPTH",
+    "MAX_MIME_PARTS",
+    "ParsedMessage",
+    "Part",
+    "UnknownTransferEncoding",
+    "apply_partial",
+    "binary_section",
+    "binary_size",
+    "body_section",
+    "find_part",
+]

@@ -1,0 +1,317 @@
+"""One message as IMAP sees it: CRLF octets, header fields and the MIME tree (RFC 9051 §6.4.5, RFC 2046).
+
+Theory of operation
+-------------------
+``ParsedMessage.parse`` converts the file's bytes to the CRLF form once (files on disk may be LF-only; IMAP
+counts and sends CRLF, RFC 9051 §2.2 and §6.4.5 RFC822.SIZE). Everything afterwards is offsets into that one
+``bytes`` object: a ``Part`` is ``start`` (first header octet), ``header_end`` (after the last field's CRLF),
+``body_start`` (after the blank line) and ``end``. No part's bytes are copied until a section is asked for.
+
+The MIME tree is built lazily (``Part.children`` / ``Part.message``) with our own splitter over bytes rather
+than the ``email`` package: it is an order of magnitude faster for BODYSTRUCTURE over a whole mailbox, and
+it keeps exact octet offsets, which ``email`` does not. The splitter follows RFC 2046 §5.1.1: a delimiter is
+``--boundary`` at the start of a line, followed by optional transport padding (or ``--`` for the closing
+one); the CRLF before a delimiter belongs to the delimiter, not to the part. A part missing its closing
+delimiter ends at its parent's end.
+
+Malformed input never raises. A multipart with no boundary parameter or no delimiter in its body, and any
+part nested deeper than ``MAX_MIME_DEPTH`` (or past ``MAX_MIME_PARTS`` in one message), is treated as a
+single ``text/plain`` leaf (``Part.degraded``), so FETCH BODYSTRUCTURE always has an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from maildird.message.fields import ContentType, parse_content_type
+
+MAX_MIME_DEPTH = 100
+"""Nesting depth (multiparts and message/rfc822 together) beyond which parts are not split further.
+Dovecot's message parser uses the same limit (``max_nested_mime_parts``)."""
+
+MAX_MIME_PARTS = 10000
+"""Parts per message beyond which no more parts are split off (Dovecot: ``max_total_mime_parts``)."""
+
+MESSAGE_SUBTYPES = frozenset({"rfc822", "global"})
+"""``message/*`` subtypes that encapsulate a message with envelope and structure (RFC 9051 §7.5.2
+body-type-msg; ``global`` is RFC 6532 §3.5)."""
+
+_CRLF = b"\r\n"
+_DEFAULT_TYPE = ContentType("text", "plain", (("charset", b"us-ascii"),), defaulted=True)
+"""RFC 2045 §5.2: a part without (usable) Content-Type is text/plain; charset=us-ascii."""
+_DIGEST_DEFAULT = ContentType("message", "rfc822", (), defaulted=True)
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderField:
+    """One header field. ``name`` as written (no colon, trailing blanks removed); ``raw`` is the whole field
+    with its continuation lines and final CRLF; ``value`` is everything after the colon, still folded."""
+
+    name: bytes
+    raw: bytes
+    value: bytes
+
+    @property
+    def key(self) -> bytes:
+        """The name upper-cased, for case-insensitive comparison (RFC 5322 §1.2.2)."""
+        return self.name.upper()
+
+    def unfolded(self) -> bytes:
+        """The value with folding removed (RFC 5322 §2.2.3: CRLF before WSP is deleted) and outer blanks
+        stripped."""
+        return self.value.replace(b"\r\n", b"").replace(b"\n", b"").strip(b" \t")
+
+
+def to_crlf(raw: bytes) -> bytes:
+    """``raw`` with every bare LF turned into CRLF (existing CRLFs untouched)."""
+    lf = raw.count(b"\n")
+    if lf == 0 or raw.count(b"\r\n") == lf:
+        return raw
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _parse_fields(buf: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
+    """Header fields in ``buf[start:end]`` (whole CRLF-terminated lines). Lines that are neither a field nor
+    a continuation (an mbox ``From `` line, garbage) are skipped; they stay in the raw header."""
+    fields: list[HeaderField] = []
+    name = b""
+    field_start = -1
+    value_start = 0
+    pos = start
+    while pos < end:
+        nl = buf.find(_CRLF, pos, end)
+        line_end = end if nl < 0 else nl + 2
+        first = buf[pos : pos + 1]
+        if first in (b" ", b"\t"):
+            pos = line_end  # continuation of the current field (or of nothing)
+            continue
+        if field_start >= 0:
+            fields.append(HeaderField(name, buf[field_start:pos], buf[value_start:pos]))
+            field_start = -1
+        colon = buf.find(b":", pos, line_end)
+        if colon > pos:
+            candidate = buf[pos:colon].rstrip(b" \t")
+            if candidate and b" " not in candidate and b"\t" not in candidate:
+                name, field_start, value_start = candidate, pos, colon + 1
+        pos = line_end
+    if field_start >= 0:
+        fields.append(HeaderField(name, buf[field_start:end], buf[value_start:end]))
+    return tuple(fields)
+
+
+class Part:
+    """A MIME entity: a header and a body, by offsets into the message's CRLF bytes.
+
+    The top-level message is a ``Part`` too. ``content_type`` is the effective type (defaults applied:
+    ``text/plain; charset=us-ascii``, or ``message/rfc822`` inside ``multipart/digest``, RFC 2046 §5.1.5).
+    """
+
+    __slots__ = (
+        "_children",
+        "_fields",
+        "_message",
+        "_type",
+        "body_start",
+        "buf",
+        "degraded",
+        "depth",
+        "end",
+        "header_end",
+        "in_digest",
+        "owner",
+        "start",
+    )
+
+    def __init__(self, owner: ParsedMessage, start: int, end: int, depth: int, in_digest: bool) -> None:
+        buf = owner.data
+        self.owner = owner
+        self.buf = buf
+        self.start = start
+        self.end = end
+        self.depth = depth
+        self.in_digest = in_digest
+        if buf.startswith(_CRLF, start) and start + 2 <= end:
+            self.header_end, self.body_start = start, start + 2
+        else:
+            blank = buf.find(b"\r\n\r\n", start, end)
+            if blank < 0:
+                self.header_end = self.body_start = end
+            else:
+                self.header_end, self.body_start = blank + 2, blank + 4
+        self._fields: tuple[HeaderField, ...] | None = None
+        self._children: tuple[Part, ...] | None = None
+        self._message: Part | None = None
+        self.degraded = False
+        self._type = self._effective_type()
+
+    # -- header ------------------------------------------------------------------------------------
+
+    @property
+    def fields(self) -> tuple[HeaderField, ...]:
+        if self._fields is None:
+            self._fields = _parse_fields(self.buf, self.start, self.header_end)
+        return self._fields
+
+    def header(self, name: str) -> HeaderField | None:
+        """The first field called ``name`` (case-insensitive), or None."""
+        key = name.upper().encode("ascii", "replace")
+        for f in self.fields:
+            if f.key == key:
+                return f
+        return None
+
+    def header_value(self, name: str) -> bytes | None:
+        """The first ``name`` field's unfolded value, or None when the field is absent."""
+        f = self.header(name)
+        return None if f is None else f.unfolded()
+
+    @property
+    def header_bytes(self) -> bytes:
+        """The header including the blank line that ends it (when there is one)."""
+        return self.buf[self.start : self.body_start]
+
+    @property
+    def body(self) -> bytes:
+        return self.buf[self.body_start : self.end]
+
+    @property
+    def body_size(self) -> int:
+        return self.end - self.body_start
+
+    @property
+    def body_lines(self) -> int:
+        """Text lines in the body (RFC 9051 §7.5.2 body-fld-lines): the number of CRLFs. A last line
+        without a line break is not counted, as Dovecot does."""
+        return self.buf.count(_CRLF, self.body_start, self.end)
+
+    # -- type --------------------------------------------------------------------------------------
+
+    def _effective_type(self) -> ContentType:
+        value = self.header_value("Content-Type")
+        ct = parse_content_type(value) if value is not None else None
+        if ct is None:
+            if self.in_digest:
+                return _DIGEST_DEFAULT
+            return _DEFAULT_TYPE
+        if ct.maintype == "multipart" and (ct.param("boundary") is None or self.depth >= MAX_MIME_DEPTH):
+            self.degraded = True
+            return _DEFAULT_TYPE
+        if ct.maintype == "message" and ct.subtype in MESSAGE_SUBTYPES and self.depth >= MAX_MIME_DEPTH:
+            self.degraded = True
+            return _DEFAULT_TYPE
+        return ct
+
+    @property
+    def content_type(self) -> ContentType:
+        if self._type.maintype == "multipart" and self._children is None:
+            _ = self.children  # splitting may degrade the part to text/plain
+        return self._type
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.content_type.maintype == "multipart" and bool(self.children)
+
+    @property
+    def is_message(self) -> bool:
+        """True for message/rfc822 (and message/global): the body is a message of its own."""
+        return self.content_type.maintype == "message" and self.content_type.subtype in MESSAGE_SUBTYPES
+
+    @property
+    def is_text(self) -> bool:
+        return self.content_type.maintype == "text"
+
+    # -- structure ---------------------------------------------------------------------------------
+
+    @property
+    def children(self) -> tuple[Part, ...]:
+        """The parts of a multipart body (empty for anything else)."""
+        if self._children is None:
+            multipart = self._type.maintype == "multipart"
+            self._children = self._split() if multipart else ()
+            if multipart and not self._children:
+                # No delimiter at all: degrade to a text leaf rather than an empty multipart.
+                self.degraded = True
+                self._type = _DEFAULT_TYPE
+        return self._children
+
+    @property
+    def message(self) -> Part | None:
+        """For message/rfc822: the encapsulated message (its header is the body's first part)."""
+        if self._message is None and self.is_message:
+            if not self.owner.take_part():
+                return None
+            self._message = Part(self.owner, self.body_start, self.end, self.depth + 1, False)
+        return self._message
+
+    def _split(self) -> tuple[Part, ...]:
+        boundary = self._type.param("boundary")
+        if not boundary:
+            return ()
+        delim = b"--" + boundary
+        buf, lo, hi = self.buf, self.body_start, self.end
+        digest = self._type.subtype == "digest"
+        starts: list[int] = []  # content start of each part
+        ends: list[int] = []  # content end of each part (before the CRLF of the next delimiter)
+        pos = lo
+        closed = False
+        while pos < hi:
+            if pos == lo and buf.startswith(delim, lo, hi):
+                at, line_start = lo, lo
+            else:
+                found = buf.find(b"\r\n" + delim, pos, hi)
+                if found < 0:
+                    break
+                at, line_start = found, found + 2
+            after = line_start + len(delim)
+            nl = buf.find(_CRLF, after, hi)
+            line_end = hi if nl < 0 else nl + 2
+            rest = buf[after : hi if nl < 0 else nl]
+            if rest.startswith(b"--"):
+                if starts:
+                    ends.append(at)
+                closed = True
+                break
+            if rest.strip(b" \t"):
+                pos = after  # "--boundaryX": a longer boundary, not ours
+                continue
+            if starts:
+                ends.append(at)
+            starts.append(line_end)
+            pos = line_end if nl >= 0 else hi
+            if len(starts) >= MAX_MIME_PARTS:
+                break
+        if not closed and len(ends) < len(starts):
+            ends.append(hi)
+        parts: list[Part] = []
+        for s, e in zip(starts, ends, strict=False):
+            if not self.owner.take_part():
+                break
+            parts.append(Part(self.owner, s, max(s, e), self.depth + 1, digest))
+        return tuple(parts)
+
+
+class ParsedMessage:
+    """A message parsed once for FETCH and SEARCH (contracts.md §2).
+
+    ``data`` is the CRLF form; ``size`` its length (RFC822.SIZE); ``root`` the top-level entity.
+    """
+
+    __slots__ = ("_parts_left", "data", "root", "size")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+        self._parts_left = MAX_MIME_PARTS
+        self.root = Part(self, 0, len(data), 0, False)
+
+    @classmethod
+    def parse(cls, raw: bytes) -> ParsedMessage:
+        """Parse ``raw`` as stored on disk (LF or CRLF line ends)."""
+        return cls(to_crlf(raw))
+
+    def take_part(self) -> bool:
+        """Account for one more part; False once ``MAX_MIME_PARTS`` is reached."""
+        if self._parts_left <= 0:
+            return False
+        self._parts_left -= 1
+        return True

@@ -1,0 +1,126 @@
+"""BODY[section], BINARY[part] and partial fetches (RFC 9051 §6.4.5, RFC 3516 §4.2).
+
+Part numbering (RFC 9051 §6.4.5): the parts of a multipart are numbered from 1; a message that is not
+multipart has exactly one part, 1, its body. A message/rfc822 part's sub-parts are those of the
+encapsulated message, and ``HEADER``/``TEXT``/``HEADER.FIELDS`` after its number address the encapsulated
+message's header and body. ``MIME`` is the part's own MIME header. A part that does not exist gives
+``b""`` (the handler sends an empty string, never an error).
+"""
+
+from __future__ import annotations
+
+from maildird.imap.commands import Section
+from maildird.message.decode import decode_transfer
+from maildird.message.parse import ParsedMessage, Part
+
+_CRLF = b"\r\n"
+
+
+def find_part(msg: ParsedMessage, path: tuple[int, ...]) -> Part | None:
+    """The part numbered ``path`` (non-empty), or None when there is no such part.
+
+    A message (or a message/rfc822 part's message) that is not multipart has one part, 1: its body. A leaf
+    part inside a multipart may also be addressed once more as ``.1`` (``1.1`` is part 1 itself), as
+    Dovecot does; deeper numbers under a leaf do not exist.
+    """
+    node = msg.root
+    as_message = True  # ``node`` is being looked into as a message (root or encapsulated)
+    self_indexed = False  # ``node`` was already reached as "part 1 of itself"
+    for number in path:
+        if number < 1:
+            return None
+        if not as_message and node.is_message:
+            inner = node.message
+            if inner is None:
+                return None
+            node, self_indexed = inner, False
+        elif not as_message and not node.is_multipart:
+            if number != 1 or self_indexed:
+                return None
+            self_indexed = True
+            continue
+        if node.is_multipart:
+            kids = node.children
+            if number > len(kids):
+                return None
+            node, self_indexed = kids[number - 1], False
+        elif number != 1:
+            return None
+        else:
+            self_indexed = True
+        as_message = False
+    return node
+
+
+def _fields(part: Part, names: tuple[str, ...], exclude: bool) -> bytes:
+    """HEADER.FIELDS / HEADER.FIELDS.NOT: the matching fields in message order, folding kept, then the
+    blank line (RFC 9051 §6.4.5: "the subset of the header ... including the blank line")."""
+    wanted = {n.upper().encode("ascii", "replace") for n in names}
+    out = b"".join(f.raw for f in part.fields if (f.key in wanted) != exclude)
+    if out and not out.endswith(_CRLF):
+        out += _CRLF  # the last field of a file that ends without a line break
+    return out + _CRLF
+
+
+def _message_text(part: Part, section: Section) -> bytes:
+    text = section.text
+    if text == "HEADER":
+        return part.header_bytes
+    if text == "HEADER.FIELDS":
+        return _fields(part, section.fields, exclude=False)
+    if text == "HEADER.FIELDS.NOT":
+        return _fields(part, section.fields, exclude=True)
+    if text == "TEXT":
+        return part.body
+    return b""
+
+
+def body_section(msg: ParsedMessage, section: Section) -> bytes:
+    """The octets of ``BODY[section]`` in CRLF form (RFC 9051 §6.4.5); ``b""`` for a missing part."""
+    if not section.part:
+        if section.text is None:
+            return msg.data
+        return _message_text(msg.root, section)
+    part = find_part(msg, section.part)
+    if part is None:
+        return b""
+    if section.text is None:
+        return part.body
+    if section.text == "MIME":
+        return part.header_bytes
+    # HEADER / TEXT / HEADER.FIELDS after a part number: only for an encapsulated message.
+    if not part.is_message:
+        return b""
+    inner = part.message
+    return b"" if inner is None else _message_text(inner, section)
+
+
+def binary_section(msg: ParsedMessage, part: tuple[int, ...]) -> bytes:
+    """``BINARY[part]`` (RFC 3516 §4.2): the part's body with its Content-Transfer-Encoding undone.
+
+    ``BINARY[]`` is the whole message as is. Multipart and message parts have no encoding of their own
+    (RFC 2045 §6.4) and are returned unchanged. Raises ``UnknownTransferEncoding`` for an encoding we
+    cannot undo (the handler answers ``NO [UNKNOWN-CTE]``, RFC 3516 §4.3).
+    """
+    if not part:
+        return msg.data
+    node = find_part(msg, part)
+    if node is None:
+        return b""
+    if node.is_multipart or node.is_message:
+        return node.body
+    cte = node.header_value("Content-Transfer-Encoding")
+    return decode_transfer(node.body, cte)
+
+
+def binary_size(msg: ParsedMessage, part: tuple[int, ...]) -> int:
+    """``BINARY.SIZE[part]`` (RFC 3516 §4.2): the decoded length."""
+    return len(binary_section(msg, part))
+
+
+def apply_partial(data: bytes, origin: int, count: int) -> bytes:
+    """``<origin.count>`` (RFC 9051 §6.4.5): at most ``count`` octets from ``origin``; empty when the origin
+    is beyond the end. The response names only the origin (RFC 3501 §7.4.2), which is the handler's job."""
+    if origin >= len(data) or count <= 0:
+        return b""
+    return data[origin : origin + count]
