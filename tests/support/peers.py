@@ -362,10 +362,8 @@ def run_in_pty(
 # --- fetchmail ------------------------------------------------------------------------------------------
 
 
-def fetchmail_config(endpoint: ImapEndpoint, outdir: Path, *, folder: str = "INBOX") -> str:
-    """A fetchmailrc polling ``endpoint`` over plaintext IMAP and handing each message to a file MDA."""
-    # fetchmail runs the MDA through /bin/sh once per message; mktemp gives every message its own file.
-    mda = f'cat > "$(mktemp {shlex.quote(str(outdir))}/msg.XXXXXXXX)"'
+def fetchmail_config(endpoint: ImapEndpoint, mda: Path, *, folder: str = "INBOX") -> str:
+    """A fetchmailrc polling ``endpoint`` over plaintext IMAP and handing each message to ``mda``."""
     return f"""\
 set no syslog
 set no bouncemail
@@ -376,8 +374,19 @@ poll {endpoint.host} with proto IMAP service {endpoint.port} timeout 30
   sslproto ''
   fetchall
   keep
-  mda {_quote(mda)}
+  mda {_quote(str(mda))}
 """
+
+
+def file_mda(script: Path, outdir: Path) -> Path:
+    """Write an MDA script that stores the message on stdin as ``<outdir>/msg.XXXXXXXX``; returns it.
+
+    fetchmail runs the MDA through /bin/sh once per message; mktemp gives every message its own file.
+    A script keeps shell quoting out of fetchmail's rc-file string syntax.
+    """
+    script.write_text(f'#!/bin/sh\nexec cat > "$(mktemp {shlex.quote(str(outdir))}/msg.XXXXXXXX)"\n')
+    script.chmod(0o755)
+    return script
 
 
 def run_fetchmail(
@@ -396,7 +405,8 @@ def run_fetchmail(
     workdir.mkdir(parents=True, exist_ok=True)
     outdir.mkdir(parents=True, exist_ok=True)
     rc = workdir / "fetchmailrc"
-    rc.write_text(fetchmail_config(endpoint, outdir, folder=folder))
+    mda = file_mda(workdir / "deliver.sh", outdir)
+    rc.write_text(fetchmail_config(endpoint, mda, folder=folder))
     # fetchmail refuses an rc file others can read (it holds a password).
     rc.chmod(0o600)
     args = [

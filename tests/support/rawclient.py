@@ -9,9 +9,10 @@ then the next ``n`` bytes belong to the same line and framing continues after th
 ``b'* 1 FETCH (BODY[] {5}\\r\\nhello)\\r\\n'``.
 
 ``RawClient`` (trio) and ``SyncRawClient`` (socket) read the greeting on connect and offer:
-``cmd(line)`` -- send a command (CRLF appended unless it ends with one outside a literal) and return every line up to and including the tagged one;
-synchronizing literals ``{n}\\r\\n`` in the command wait for the server's ``+`` continuation (which is kept
-in the returned list), non-synchronizing ``{n+}`` are sent straight on (RFC 7888);
+``cmd(line)`` -- send a command (CRLF appended unless it ends with one outside a literal) and return
+every line up to and including the tagged one; synchronizing literals ``{n}\\r\\n`` in the command wait
+for the server's ``+`` continuation (which is kept in the returned list), non-synchronizing ``{n+}`` are
+sent straight on (RFC 7888);
 ``send_raw(bytes)``, ``read_line()``, ``read_until_tagged(tag)``; and ``starttls(ctx)``.
 Every read has a timeout so a silent server fails the test instead of hanging it.
 
