@@ -240,7 +240,7 @@ class Reader:
         c = self.peek()
         if c == 0x22:
             return self.quoted()
-        if c == 0x7B or c == 0x7E:
+        if c == 0x7B or (c == 0x7E and self.line[self.pos + 1 : self.pos + 2] == b"{"):
             return self.literal()[0]
         m = ASTRING_RE.match(self.line, self.pos)
         if m is None:
