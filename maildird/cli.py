@@ -313,9 +313,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if plan.notice:
         print(plan.notice, file=sys.stderr, flush=True)
     import maildird.server
+    from maildird.auth import UsersFileError
+    from maildird.transports.tls import TlsSetupError
 
-    trio.run(maildird.server.serve, plan.config)
+    try:
+        trio.run(maildird.server.serve, plan.config)
+    except BaseException as exc:  # sorted below; anything else is re-raised
+        leaf = _first_leaf(exc)
+        if isinstance(leaf, ConfigError | UsersFileError | TlsSetupError):
+            print(leaf, file=sys.stderr)
+            return EX_CONFIG
+        if isinstance(leaf, OSError) and leaf.errno is not None:
+            # Typically EADDRINUSE or EACCES when binding a listener.
+            print(f"maildird: {leaf.strerror}: {leaf.filename or ''}".rstrip(": "), file=sys.stderr)
+            print(
+                f"maildird: listeners: {', '.join(x.url() for x in plan.config.listeners)}", file=sys.stderr
+            )
+            return EX_FAILURE
+        raise
     return EX_OK
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """Trio wraps errors from nurseries in exception groups; the first concrete one says what went wrong."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 # --------------------------------------------------------------------------------------------------------
