@@ -123,7 +123,8 @@ def fetch_att(r: Reader) -> FetchItem:
     elif name in SIMPLE_ATTS:
         return FetchAtt(name)
     r.pos = start
-    raise r.fail(f"Unknown FETCH item {r.token_text()}")
+    suffix = "[...]" if r.line[start + len(raw) : start + len(raw) + 1] == b"[" else ""
+    raise r.fail(f"Unknown FETCH item '{show(raw)}{suffix}'")
 
 
 def fetch_items(r: Reader) -> tuple[FetchItem, ...]:
