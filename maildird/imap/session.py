@@ -1,0 +1,373 @@
+"""The IMAP server session as a sans-IO state machine: ``ServerConnection``.
+
+Theory of operation
+-------------------
+The driver (connection.py) owns the socket; this object owns the protocol. Bytes go in with
+``receive_data``; ``next_event`` returns one event or ``NEED_DATA``; every response the driver
+writes goes through ``send``, which returns its bytes and is where state changes happen. Nothing
+here does I/O, so every rule below is tested synchronously (tests/imap/).
+
+Rule 1 (h11's): everything that changes the session state lives in this file, and as much of it
+as possible in the tables below: ``ALLOWED`` (which commands each state accepts; RFC 9051 §9
+``command-any``/``-nonauth``/``-auth``/``-select`` and RFC 5161 §3.1 for ENABLE), ``ON_TAGGED``
+(the state a command's tagged status leads to) and ``ON_CONTINUATION`` (the substate a ``+`` enters).
+
+Rule 2: one command at a time. Once ``CommandReceived`` is returned the command is *in flight*
+until ``send`` sees its ``Tagged``; meanwhile ``next_event`` frames and parses nothing and returns
+``NEED_DATA``, except for the lines a substate waits for. Pipelined commands stay in the buffer
+until then, so each is parsed in the state its predecessors left (after LOGIN, SELECT, ENABLE
+UTF8=ACCEPT...), and nothing sent after STARTTLS or COMPRESS is read as plaintext commands. A core
+``Rejected`` with a tag is owed the same way until sent.
+
+Rule 3: substates. ``send(Continuation)`` while IDLE is in flight enters ``Substate.IDLE``: the
+next line must be ``DONE`` (any case) -> ``IdleDone``; anything else -> ``Rejected(tagged BAD
+"Expected DONE.")`` and the idle is over (Dovecot). While AUTHENTICATE is in flight each
+continuation makes the next line a SASL response: base64 -> ``AuthResponse(bytes)``, ``*`` ->
+``AuthResponse(None)``, bad base64 -> ``Rejected(tagged BAD)``, ending the exchange. The command's
+tagged response ends the substate.
+
+Rule 4: errors. A literal over the limits, an over-long line, a parse error or a command not allowed
+now is ``Rejected`` (tagged when a tag was read, else ``* BAD``). BADs sent in a row are counted
+(any tagged OK/NO resets the count); more than ``max_bad_commands`` -> ``TooManyBadCommands``
+carrying the ``* BYE``. Misuse of this API by our own code raises ``LocalProtocolError``.
+
+Rule 5: STARTTLS (RFC 9051 §6.2.1, the command-injection class of bugs). When the tagged OK of
+STARTTLS is sent, any byte already received after the command is plaintext the client had no
+right to send: the next ``next_event`` is ``ProtocolViolation`` and none of it is ever parsed.
+
+Rule 6: the end. After EOF, ``ProtocolViolation``, ``TooManyBadCommands``, a ``* BYE`` or
+LOGOUT's tagged OK, ``next_event`` returns ``ConnectionClosed`` forever (``send`` still works, for
+the BYE and LOGOUT's tagged OK).
+"""
+
+from __future__ import annotations
+
+import binascii
+import enum
+from collections.abc import Callable, Collection
+
+from . import commands as c
+from .errors import CLIENTBUG, LocalProtocolError
+from .events import (
+    NEED_DATA,
+    AuthResponse,
+    CommandReceived,
+    ConnectionClosed,
+    Event,
+    IdleDone,
+    LiteralRequest,
+    NeedData,
+    ProtocolViolation,
+    Rejected,
+    TooManyBadCommands,
+)
+from .framing import (
+    EndOfInput,
+    FramedCommand,
+    FramedLine,
+    Framer,
+    Limits,
+    LiteralAnnounced,
+    Refusal,
+)
+from .raw import RawCommand
+from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize
+
+__all__ = ["ALLOWED", "ON_CONTINUATION", "ON_TAGGED", "Limits", "ServerConnection", "State", "Substate"]
+
+
+class State(enum.Enum):
+    """RFC 9051 §3."""
+
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+class Substate(enum.Enum):
+    NONE = "none"
+    IDLE = "idle"
+    AUTHENTICATE = "authenticate"
+
+
+# -- the tables --------------------------------------------------------------------------------------
+
+_ANY = frozenset({c.Capability, c.Noop, c.Logout, c.Id, c.Compress})
+_AUTH = _ANY | {c.Enable, c.Extension} | frozenset(c.AUTHENTICATED)
+
+ALLOWED: dict[State, frozenset[type[c.Command]]] = {
+    State.NOT_AUTHENTICATED: _ANY | frozenset(c.NOT_AUTHENTICATED),
+    State.AUTHENTICATED: _AUTH,
+    State.SELECTED: _AUTH | frozenset(c.SELECTED),
+    State.LOGOUT: frozenset(),
+}
+"""Commands accepted in each state. ENABLE needs authentication (RFC 5161 §3.1); plug-in
+``Extension`` commands run only once authenticated."""
+
+ON_TAGGED: dict[tuple[type[c.Command], str], State] = {
+    (c.Login, "OK"): State.AUTHENTICATED,
+    (c.Authenticate, "OK"): State.AUTHENTICATED,
+    (c.Select, "OK"): State.SELECTED,  # and EXAMINE
+    (c.Select, "NO"): State.AUTHENTICATED,  # a failed SELECT deselects (RFC 9051 §6.3.2)
+    (c.Select, "BAD"): State.AUTHENTICATED,
+    (c.Close, "OK"): State.AUTHENTICATED,
+    (c.Unselect, "OK"): State.AUTHENTICATED,
+    (c.Logout, "OK"): State.LOGOUT,
+}
+"""(command in flight, status of its tagged response) -> the state ``send`` moves to. Besides:
+any ``* BYE`` -> LOGOUT, and a ``* PREAUTH`` greeting -> AUTHENTICATED."""
+
+ON_CONTINUATION: dict[type[c.Command], Substate] = {
+    c.Idle: Substate.IDLE,
+    c.Authenticate: Substate.AUTHENTICATE,
+}
+"""Command in flight -> the substate a ``Continuation`` sent for it enters (until its tagged reply)."""
+
+_TOO_MANY_BAD = "Too many invalid IMAP commands."
+_SELECTED_ONLY = frozenset(c.SELECTED)
+
+Parser = Callable[..., c.Command]
+"""``parser(raw, *, utf8=..., extensions=...) -> Command``, raising ``grammar.ParseError``."""
+
+
+def _default_parser() -> Parser:
+    from . import grammar  # lazily: the grammar is the heaviest module and imports this package
+
+    return grammar.parse_command
+
+
+class ServerConnection:
+    """One client session; see the module docstring."""
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        preauth: bool = False,
+        parser: Parser | None = None,
+    ) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self._framer = Framer(self.limits)
+        self._state = State.AUTHENTICATED if preauth else State.NOT_AUTHENTICATED
+        self._substate = Substate.NONE
+        self.utf8 = False
+        """True after ENABLE UTF8=ACCEPT (RFC 6855 §3): the parser and ``send`` follow it."""
+        self.extensions: set[str] = set()
+        """Plug-in command names (upper-case) the grammar returns as ``Extension``."""
+        self._parser = parser
+        self._in_flight: c.Command | None = None
+        self._owed: str | None = None  # tag of a tagged Rejected not sent yet
+        self._literal_tag: str | None = None  # a LiteralRequest awaiting accept/reject
+        self._bad_in_a_row = 0
+        self._closed = False
+        self._violation: str | None = None
+        self._idle_over = False  # DONE (or garbage) read; waiting for IDLE's tagged reply
+        self._auth_waiting = False  # a continuation was sent: the next line is a SASL response
+
+    # -- read-only views -------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def substate(self) -> Substate:
+        return self._substate
+
+    @property
+    def in_flight(self) -> c.Command | None:
+        """The command received and not yet answered with its tagged response."""
+        return self._in_flight
+
+    @property
+    def buffered(self) -> int:
+        """Octets held: unframed input plus the command being assembled (never past the limits)."""
+        return self._framer.held
+
+    # -- input -----------------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed received bytes; ``b""`` means the peer closed (EOF)."""
+        self._framer.feed(data)
+        # Input that piles up while nothing is read from it (a driver reading ahead of a command in
+        # flight) is still bounded: past a command's worth the connection is given up.
+        if self._paused() and self._framer.unprocessed > self.limits.max_command + self.limits.max_line:
+            self._violation = "too much input sent ahead of the server's response"
+
+    def _paused(self) -> bool:
+        if self._substate is Substate.IDLE:
+            return self._idle_over
+        if self._substate is Substate.AUTHENTICATE:
+            return not self._auth_waiting
+        return self._in_flight is not None or self._owed is not None or self._literal_tag is not None
+
+    def take_unprocessed(self) -> bytes:
+        """The bytes received but not framed, handed over (after COMPRESS's tagged OK the rest of
+        the stream is compressed, RFC 4978 §3: the driver inflates them and feeds them back)."""
+        if self._framer.in_command:
+            raise LocalProtocolError("take_unprocessed() in the middle of a command")
+        return self._framer.take_unprocessed()
+
+    def next_event(self) -> Event | NeedData:
+        """The next event, or ``NEED_DATA``."""
+        if self._closed:
+            return ConnectionClosed()
+        if self._violation is not None:
+            self._close()
+            return ProtocolViolation(self._violation)
+        if self._bad_in_a_row > self.limits.max_bad_commands:
+            self._close()
+            return TooManyBadCommands(Status("BYE", _TOO_MANY_BAD))
+        if self._state is State.LOGOUT:
+            self._close()
+            return ConnectionClosed()
+        if self._literal_tag is not None:
+            raise LocalProtocolError("call accept_literal() or reject_literal() after a LiteralRequest")
+        if self._paused():
+            return NEED_DATA
+        fragment = self._framer.next()
+        if fragment is None:
+            return NEED_DATA
+        if isinstance(fragment, EndOfInput):
+            self._close()
+            return ConnectionClosed()
+        if self._substate is not Substate.NONE:
+            return self._substate_input(fragment)
+        if isinstance(fragment, FramedCommand):
+            return self._command(fragment)
+        if isinstance(fragment, LiteralAnnounced):
+            self._literal_tag = fragment.tag
+            return LiteralRequest(fragment.tag, fragment.size, fragment.binary, fragment.command)
+        if isinstance(fragment, Refusal):
+            return self._reject(fragment.tag, fragment.status, fragment.text, fragment.code)
+        raise AssertionError(f"unexpected fragment {fragment!r}")  # pragma: no cover
+
+    def _close(self) -> None:
+        self._closed = True
+        self._state = State.LOGOUT
+
+    def _reject(self, tag: str | None, status: str, text: str, code: str) -> Rejected:
+        if tag is None:
+            return Rejected(Status("NO" if status == "NO" else "BAD", text, Code(code)))
+        self._owed = tag
+        return Rejected(Tagged(tag, "NO" if status == "NO" else "BAD", text, Code(code)))
+
+    def _command(self, framed: FramedCommand) -> Event:
+        parser = self._parser or _default_parser()
+        from .grammar import ParseError
+
+        try:
+            command = self._parse(parser, framed.raw)
+        except ParseError as exc:
+            return self._reject(exc.tag, "BAD", exc.message, exc.code)
+        if type(command) not in ALLOWED[self._state]:
+            if self._state is State.AUTHENTICATED and type(command) in _SELECTED_ONLY:
+                text = "No mailbox selected."
+            else:
+                text = f"{framed.name or 'Command'} not allowed now."
+            return self._reject(command.tag, "BAD", text, CLIENTBUG)
+        self._in_flight = command
+        return CommandReceived(command)
+
+    def _parse(self, parser: Parser, raw: RawCommand) -> c.Command:
+        extensions: Collection[str] = self.extensions
+        return parser(raw, utf8=self.utf8, extensions=extensions)
+
+    def _substate_input(self, fragment: FramedCommand | FramedLine | LiteralAnnounced | Refusal) -> Event:
+        command = self._in_flight
+        assert command is not None
+        line = fragment.line if isinstance(fragment, FramedLine) else None
+        if self._substate is Substate.IDLE:
+            self._idle_over = True
+            if line is not None and line.upper() == b"DONE":
+                return IdleDone()
+            return Rejected(Tagged(command.tag, "BAD", "Expected DONE."))
+        self._auth_waiting = False
+        if line == b"*":
+            return AuthResponse(None)
+        if line is not None:
+            try:
+                return AuthResponse(binascii.a2b_base64(line, strict_mode=True))
+            except binascii.Error:
+                pass
+        return Rejected(Tagged(command.tag, "BAD", "Invalid base64 data in AUTHENTICATE response."))
+
+    # -- literals --------------------------------------------------------------------------------------
+
+    def accept_literal(self) -> bytes:
+        """Accept the announced literal: returns the ``+`` to send (RFC 9051 §7.5)."""
+        if self._literal_tag is None:
+            raise LocalProtocolError("accept_literal() without a LiteralRequest")
+        self._literal_tag = None
+        self._framer.accept_literal()
+        return serialize(Continuation("Ready"))
+
+    def reject_literal(self, response: Tagged) -> bytes:
+        """Refuse the announced literal with ``response`` (its tag): the command is dropped."""
+        if self._literal_tag is None:
+            raise LocalProtocolError("reject_literal() without a LiteralRequest")
+        if response.tag != self._literal_tag:
+            raise LocalProtocolError(f"reject_literal() with tag {response.tag!r} for {self._literal_tag!r}")
+        self._literal_tag = None
+        self._framer.reject_literal()
+        self._count(response.status)
+        return serialize(response, utf8=self.utf8)
+
+    # -- output ----------------------------------------------------------------------------------------
+
+    def send(self, response: Response) -> bytes:
+        """The bytes for ``response``; applies the transitions it implies (see the tables)."""
+        if isinstance(response, Tagged):
+            self._tagged(response)
+        elif isinstance(response, Status):
+            self._status(response)
+        elif isinstance(response, Continuation):
+            self._continuation()
+        elif not isinstance(response, Untagged):
+            raise LocalProtocolError(f"not a response: {response!r}")
+        return serialize(response, utf8=self.utf8)
+
+    def _count(self, status: str) -> None:
+        self._bad_in_a_row = self._bad_in_a_row + 1 if status == "BAD" else 0
+
+    def _tagged(self, response: Tagged) -> None:
+        command = self._in_flight
+        if self._owed is not None and response.tag == self._owed:
+            self._owed = None
+        elif command is not None and response.tag == command.tag:
+            self._finish(command, response.status)
+        else:
+            raise LocalProtocolError(f"tagged response {response.tag!r} but no such command in flight")
+        self._count(response.status)
+
+    def _finish(self, command: c.Command, status: str) -> None:
+        self._in_flight = None
+        self._substate = Substate.NONE
+        self._framer.line_mode = False
+        self._idle_over = self._auth_waiting = False
+        new_state = ON_TAGGED.get((type(command), status))
+        if new_state is not None and self._state is not State.LOGOUT:
+            self._state = new_state
+        if type(command) is c.StartTLS and status == "OK" and self._framer.unprocessed:
+            self._violation = "data pipelined after STARTTLS"
+
+    def _status(self, response: Status) -> None:
+        if response.status == "BYE":
+            self._state = State.LOGOUT
+        elif response.status == "PREAUTH":
+            if self._state is not State.NOT_AUTHENTICATED or self._in_flight is not None:
+                raise LocalProtocolError("PREAUTH is a greeting")
+            self._state = State.AUTHENTICATED
+        elif response.status == "BAD":
+            self._count("BAD")
+
+    def _continuation(self) -> None:
+        command = self._in_flight
+        substate = ON_CONTINUATION.get(type(command)) if command is not None else None
+        if substate is None:
+            raise LocalProtocolError("continuation sent but no IDLE or AUTHENTICATE in flight")
+        self._substate = substate
+        self._framer.line_mode = True
+        if substate is Substate.AUTHENTICATE:
+            self._auth_waiting = True
