@@ -250,7 +250,7 @@ def _free_port() -> int:
 
 def test_serve_end_to_end(tmp_path: Path) -> None:
     """`maildird serve` with no configuration: demo Maildir, generated password, real IMAP login."""
-    pytest.importorskip("maildird.server")
+    pytest.importorskip("maildird.server", exc_type=ImportError)  # until the runtime lands
     import imaplib
 
     port = _free_port()
