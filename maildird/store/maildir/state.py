@@ -91,6 +91,8 @@ class Loaded:
     highestmodseq: int
     expunge_floor: int
     fresh: bool
+    max_uid: int = 0
+    """The highest UID known to this incarnation, expunged ones included (never hand it out again)."""
 
 
 def state_path(state_dir: Path, guid: str) -> Path:
@@ -167,7 +169,9 @@ class MailboxState:
                 "SELECT uid, base, name, in_new, size, mtime_ns, modseq FROM message ORDER BY uid"
             )
         }
-        return Loaded(records, int(meta["highestmodseq"]), int(meta["expunge_floor"]), False)
+        (max_gone,) = self._db.execute("SELECT COALESCE(MAX(uid), 0) FROM expunged").fetchone()
+        max_uid = max(max(records, default=0), int(max_gone))
+        return Loaded(records, int(meta["highestmodseq"]), int(meta["expunge_floor"]), False, max_uid)
 
     def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         """UIDs expunged with a modseq above ``modseq``, or None if that history was pruned."""

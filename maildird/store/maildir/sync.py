@@ -1,0 +1,544 @@
+"""The locked scan of one Maildir folder: UID assignment, flag changes, expunges, the cached state.
+
+Theory of operation (maildir-format.md §3, §5.2, §5.3, §7.3):
+
+* ``Folder`` is the process-wide state of one folder directory, shared by every open handle through
+  ``maildird.store.registry``. Its methods block (directory scans, renames, fsync): callers run them
+  in a worker thread while holding ``Folder.lock`` (a ``trio.Lock``), so inside the process one
+  operation at a time touches the folder. Across processes the ``dovecot-uidlist.lock`` dotlock
+  serializes us with Dovecot and other maildird processes; every full scan, UID assignment, flag
+  rename, expunge and new/->cur/ move happens under it.
+* Cheap change detection: ``needs_sync`` compares the mtimes of new/ and cur/, the identity of
+  ``dovecot-uidlist`` (inode, size, mtime) and of ``dovecot-keywords`` with the values seen by the
+  last scan. A directory whose mtime lies within ``SYNC_SECS`` of the moment we checked it is
+  distrusted (Dovecot's ``MAILDIR_SYNC_SECS`` dirty window, §5.3): a change within the same clock
+  tick would leave the same mtime. A snapshot with nothing changed costs a few ``stat`` calls.
+* The full sync (``sync_locked``): re-read the uidlist, list new/ then cur/, match records to files
+  by base name. A record whose file was not listed is only a *candidate* expunge: readdir misses
+  entries while others rename (82 % of scans in E9), so both directories are listed again and only a
+  base absent from both listings is expunged (§5.2 rule 2). The same base twice in a listing is
+  normally a rename in flight; only if both names still exist is it a real duplicate, which gets a
+  fresh base name and so a new UID (Dovecot ``maildir_fix_duplicate``).
+* New base names get UIDs in Dovecot's sort order (``filenames.sort_key``), at
+  ``max(uidlist next UID, every UID this incarnation ever had + 1)``, so no UID is ever reused. Expunged
+  records are removed from the uidlist at once (by a rewrite that never lowers ``N``), so a file that
+  reappears under an expunged base gets a new UID, never the old one (§3.3.3).
+* With ``claim_recent`` (a read-write SELECT and its refreshes) files in new/ are renamed to cur/
+  (``:2,`` appended when the name has no info) and their UIDs returned: they are \\Recent for that
+  session only (§1.7).
+* The sidecar (``state.MailboxState``) caches per UID the file name, RFC822.SIZE and INTERNALDATE,
+  so reopening a large folder reads no message file: sizes come from ``,W=`` or the cache, and a
+  file without ``,W=`` is read once. Every observed change gets a clock-seeded modseq.
+* ``locate`` implements "open by last known name" (§5.2 rule 4): on ENOENT it lists the directories
+  again and looks the base up, up to ``RESYNC_RETRY_COUNT`` times, then ``MessageGone``.
+* ``crash_point(step)`` exits the process at a named step when ``MAILDIRD_CRASH_AT`` names it: the
+  crash-safety tests kill the server between every two steps of APPEND, COPY and EXPUNGE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import trio
+
+from maildird.store.base import MailboxNotFound, MessageGone, MessageInfo, Snapshot
+from maildird.store.maildir.filenames import (
+    INFO_SEP,
+    base_of,
+    is_message_name,
+    new_base_name,
+    parse_name,
+    sort_key,
+)
+from maildird.store.maildir.keywords import KEYWORDS_NAME, Keywords
+from maildird.store.maildir.lock import UidlistLock, fsync_dir
+from maildird.store.maildir.state import MailboxState, Record, next_modseq, state_path
+from maildird.store.maildir.uidlist import (
+    UIDLIST_NAME,
+    Uidlist,
+    UidlistCorrupt,
+    UidRecord,
+    append_records,
+    quarantine_broken,
+    read_uidlist,
+    rewrite_uidlist,
+)
+from maildird.store.maildir.uidvalidity import next_uidvalidity
+
+T = TypeVar("T")
+
+SYNC_SECS_NS = 1_000_000_000
+"""Dovecot's ``MAILDIR_SYNC_SECS``: a directory changed this close to our check is rescanned."""
+RESYNC_RETRY_COUNT = 10
+"""Dovecot's ``MAILDIR_RESYNC_RETRY_COUNT``: rescans before a message counts as gone (§5.2 rule 4)."""
+TMP_DELETE_SECS = 36 * 60 * 60
+"""Files in tmp/ older than this are leftovers of crashed deliveries (``MAILDIR_TMP_DELETE_SECS``)."""
+CRASH_ENV = "MAILDIRD_CRASH_AT"
+CRASH_EXIT_CODE = 86
+SUBDIRS = ("new", "cur", "tmp")
+
+
+def crash_point(step: str) -> None:
+    """Exit at once (no cleanup) if ``$MAILDIRD_CRASH_AT`` names this step: crash-safety tests only."""
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(CRASH_EXIT_CODE)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A message file found by a listing: its full name and whether it lies in new/."""
+
+    name: str
+    in_new: bool
+
+    def path(self, folder: Path) -> Path:
+        return folder / ("new" if self.in_new else "cur") / self.name
+
+
+def crlf_size(data: bytes) -> int:
+    """RFC822.SIZE of raw message bytes: every bare LF counts as CRLF (RFC 9051 §6.4.5)."""
+    return len(data) + data.count(b"\n") - data.count(b"\r\n")
+
+
+def file_vsize(path: Path) -> int:
+    """RFC822.SIZE of a message file (read once; the result is cached in the sidecar)."""
+    with open(path, "rb") as f:
+        return crlf_size(f.read())
+
+
+def list_dir(folder: Path) -> tuple[dict[str, Entry], list[tuple[str, Entry]]]:
+    """List new/ then cur/ (§5.2 rule 1); returns base -> entry and the extra entries of bases seen
+    twice (normally renames in flight)."""
+    seen: dict[str, Entry] = {}
+    dups: list[tuple[str, Entry]] = []
+    for sub, in_new in (("new", True), ("cur", False)):
+        try:
+            names = os.listdir(folder / sub)
+        except FileNotFoundError:
+            if not folder.is_dir():
+                raise MailboxNotFound(f"{folder} no longer exists") from None
+            (folder / sub).mkdir(exist_ok=True)
+            continue
+        for name in names:
+            if not is_message_name(name):
+                continue
+            base = base_of(name)
+            entry = Entry(name, in_new)
+            if base in seen:
+                dups.append((base, entry))
+            else:
+                seen[base] = entry
+    return seen, dups
+
+
+def find_base(folder: Path, base: str) -> Entry | None:
+    """Look one base name up in new/ and cur/ (names may carry info in either directory)."""
+    seen, _ = list_dir(folder)
+    return seen.get(base)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamps:
+    """What the quick check compares (module docstring)."""
+
+    new_mtime: int
+    cur_mtime: int
+    uidlist: tuple[int, int, int] | None
+    keywords: tuple[int, int, int] | None
+    checked_ns: int
+
+
+class Folder:
+    """One folder's shared state (module docstring). All methods block; hold ``lock``."""
+
+    def __init__(self, path: Path, *, root: Path, state_dir: Path, fsync: bool = True) -> None:
+        self.path = path
+        self.root = root
+        self.state_dir = state_dir
+        self.fsync = fsync
+        self.lock = trio.Lock()
+        self.uidlist: Uidlist | None = None
+        self.uidvalidity = 0
+        self.guid: str | None = None
+        self.msgs: dict[int, Record] = {}
+        self.by_base: dict[str, int] = {}
+        self.infos: dict[int, MessageInfo] = {}
+        self.keywords = Keywords()
+        self.highestmodseq = 1
+        self.max_uid = 0
+        self.version = 0
+        self.state: MailboxState | None = None
+        self.stamps: Stamps | None = None
+        self.new_count = 0
+        self.dirty = True
+        self.hints: dict[int, Entry] = {}
+        self._snapshot_cache: tuple[int, tuple[MessageInfo, ...]] = (-1, ())
+        self._tmp_cleaned = False
+
+    def close(self) -> None:
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+
+    # -- locking ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def dotlock(self) -> Iterator[UidlistLock]:
+        """Hold ``dovecot-uidlist.lock`` (touched from a helper thread while held)."""
+        if not self.path.is_dir():
+            raise MailboxNotFound(f"{self.path} no longer exists")
+        lock = UidlistLock(self.path)
+        with lock, lock.keep_fresh():
+            yield lock
+
+    # -- quick check -----------------------------------------------------------------------------
+
+    def _current_stamps(self) -> Stamps:
+        now = time.time_ns()
+        try:
+            new_m = os.stat(self.path / "new").st_mtime_ns
+            cur_m = os.stat(self.path / "cur").st_mtime_ns
+        except FileNotFoundError:
+            if not self.path.is_dir():
+                raise MailboxNotFound(f"{self.path} no longer exists") from None
+            new_m = cur_m = -1
+        return Stamps(new_m, cur_m, _stamp(self.path / UIDLIST_NAME), _stamp(self.path / KEYWORDS_NAME), now)
+
+    def needs_sync(self, *, claim_recent: bool) -> bool:
+        """True unless nothing can have changed since the last full scan (module docstring)."""
+        old = self.stamps
+        if old is None or self.dirty or self.uidlist is None:
+            return True
+        if claim_recent and self.new_count:
+            return True
+        now = self._current_stamps()
+        if (now.new_mtime, now.cur_mtime, now.uidlist, now.keywords) != (
+            old.new_mtime,
+            old.cur_mtime,
+            old.uidlist,
+            old.keywords,
+        ):
+            return True
+        # The dirty window: a change in the same tick as the mtime we saw would be invisible.
+        return any(old.checked_ns - m < SYNC_SECS_NS for m in (old.new_mtime, old.cur_mtime))
+
+    # -- the full sync ---------------------------------------------------------------------------
+
+    def read_uidlist_locked(self) -> Uidlist:
+        """The uidlist as on disk (under the lock). A missing or broken one is replaced by a fresh
+        list with a NEW UIDVALIDITY (§3.3.4); a broken file is kept as evidence."""
+        try:
+            ul = read_uidlist(self.path)
+        except UidlistCorrupt:
+            quarantine_broken(self.path)
+            ul = None
+        if ul is None:
+            ul = rewrite_uidlist(self.path, Uidlist.new(next_uidvalidity(self.root)), fsync=self.fsync)
+        elif ul.guid is None or ul.needs_rewrite:
+            ul = rewrite_uidlist(self.path, ul, fsync=self.fsync)  # adds a GUID, drops bad fields
+        return ul
+
+    def _load_incarnation(self, ul: Uidlist) -> None:
+        assert ul.guid is not None
+        self.close()
+        self.state = MailboxState(state_path(self.state_dir, ul.guid))
+        loaded = self.state.load(ul.guid, ul.uidvalidity)
+        self.uidvalidity, self.guid = ul.uidvalidity, ul.guid
+        self.msgs = dict(loaded.records)
+        self.by_base = {r.base: r.uid for r in self.msgs.values()}
+        self.highestmodseq = loaded.highestmodseq
+        self.max_uid = loaded.max_uid
+        self.infos = {}
+        self.hints = {}
+        self.version += 1
+
+    def sync_locked(self, *, claim_recent: bool) -> frozenset[int]:
+        """The full locked sync (module docstring); returns the UIDs claimed as \\Recent."""
+        stamps = self._current_stamps()
+        ul = self.read_uidlist_locked()
+        if (ul.uidvalidity, ul.guid) != (self.uidvalidity, self.guid) or self.state is None:
+            self._load_incarnation(ul)
+        if self.keywords.changed_on_disk(self.path) or not self.infos:
+            self.keywords = Keywords.load(self.path)
+            self.infos = {}  # letters may map to other names now: rebuild every MessageInfo
+            self.version += 1
+        self._clean_tmp()
+
+        seen, dups = list_dir(self.path)
+        ul_bases = ul.by_base()
+        if any(b not in seen for b in ul_bases) or any(b not in seen for b in self.by_base):
+            again, dups2 = list_dir(self.path)  # confirm candidate expunges (§5.2 rule 2)
+            seen.update(again)
+            dups.extend(dups2)
+        self._fix_duplicates(seen, dups)
+
+        claimed: set[str] = set()
+        if claim_recent:
+            claimed = self._claim_new(seen)
+        self.new_count = sum(1 for e in seen.values() if e.in_new)
+
+        live = [r for r in ul.records if r.base in seen]
+        dropped = [r for r in ul.records if r.base not in seen]
+        live_uids = {r.uid for r in live}
+        vanished = [uid for uid in self.msgs if uid not in live_uids]
+        fresh = sorted((b for b in seen if b not in ul_bases), key=lambda b: cast(Any, sort_key(b)))
+
+        next_uid = max(ul.effective_next_uid, self.max_uid + 1)
+        added: list[tuple[UidRecord, Entry, int, int]] = []
+        for base in fresh:
+            found = self._measure(base, seen[base])
+            if found is None:
+                continue  # gone again before we could stat it: never existed for us
+            entry, size, mtime_ns = found
+            seen[base] = entry
+            added.append((UidRecord(next_uid, base), entry, size, mtime_ns))
+            next_uid += 1
+        new_records = [a[0] for a in added]
+        if dropped or new_records:
+            ul = self._write_records(ul, [r for r in live] + new_records, dropped=bool(dropped))
+        self.uidlist = ul
+
+        # Records: compare with what we knew; every change gets one modseq for this sync.
+        modseq = next_modseq(self.highestmodseq)
+        upserts: list[Record] = []
+        changed = False
+        for rec in live:
+            entry = seen[rec.base]
+            old = self.msgs.get(rec.uid)
+            if old is not None and old.base == rec.base:
+                if old.name == entry.name and old.in_new == entry.in_new:
+                    continue
+                flags_changed = self._flags(old.name) != self._flags(entry.name)
+                seq = modseq if flags_changed else old.modseq
+                new = replace(old, name=entry.name, in_new=entry.in_new, modseq=seq)
+            else:
+                measured = self._measure(rec.base, entry)
+                if measured is None:
+                    continue
+                entry, size, mtime_ns = measured
+                new = Record(rec.uid, rec.base, entry.name, entry.in_new, size, mtime_ns, modseq)
+            upserts.append(new)
+        for urec, entry, size, mtime_ns in added:
+            upserts.append(Record(urec.uid, urec.base, entry.name, entry.in_new, size, mtime_ns, modseq))
+        expunged = [(uid, modseq) for uid in dict.fromkeys(vanished) if uid in self.msgs]
+        if upserts or expunged:
+            changed = True
+        self._apply(upserts, [u for u, _ in expunged], modseq if changed else None)
+        if self.keywords.dirty:
+            self.keywords.save(self.path, fsync=self.fsync)
+        if changed:
+            assert self.state is not None
+            self.state.commit(upserts=upserts, expunged=expunged, highestmodseq=self.highestmodseq)
+        # Nobody else writes the control files while we hold the lock: remember our own writes.
+        self.stamps = replace(
+            stamps, uidlist=_stamp(self.path / UIDLIST_NAME), keywords=_stamp(self.path / KEYWORDS_NAME)
+        )
+        self.dirty = False
+        self.hints.clear()
+        return frozenset(self.by_base[b] for b in claimed if b in self.by_base)
+
+    def _write_records(self, ul: Uidlist, records: list[UidRecord], *, dropped: bool) -> Uidlist:
+        """Append the new records, or recreate the file when records go away (never lowering N)."""
+        known = {r.uid for r in ul.records}
+        new = [r for r in records if r.uid not in known]
+        target = ul.with_records(records)
+        if not dropped:
+            try:
+                append_records(self.path, new, fsync=self.fsync)
+                return replace(ul, records=ul.records + tuple(new))
+            except (UidlistCorrupt, FileNotFoundError):
+                pass  # a partial last line or no file: recreate instead
+        crash_point("uidlist:before-rewrite")
+        written = rewrite_uidlist(self.path, target, fsync=self.fsync)
+        crash_point("uidlist:after-rewrite")
+        return written
+
+    def _apply(self, upserts: list[Record], expunged: list[int], modseq: int | None) -> None:
+        """Put records into memory (and their MessageInfo), drop expunged ones.
+
+        ``infos`` mirrors ``msgs`` in UID order: new UIDs are the highest, so appending keeps the
+        dict sorted; it is re-sorted in the (defensive) case where that does not hold.
+        """
+        for uid in expunged:
+            rec = self.msgs.pop(uid, None)
+            self.infos.pop(uid, None)
+            if rec is not None and self.by_base.get(rec.base) == uid:
+                del self.by_base[rec.base]
+        for rec in upserts:
+            old = self.msgs.get(rec.uid)
+            if old is not None and old.base != rec.base and self.by_base.get(old.base) == rec.uid:
+                del self.by_base[old.base]
+            self.msgs[rec.uid] = rec
+            self.by_base[rec.base] = rec.uid
+            self.max_uid = max(self.max_uid, rec.uid)
+        if len(self.infos) != len(self.msgs) - sum(1 for r in upserts if r.uid not in self.infos):
+            self.infos = {}  # cleared (new incarnation, keywords re-read): rebuild all
+        if not self.infos:
+            self.infos = {uid: self._info(self.msgs[uid]) for uid in sorted(self.msgs)}
+        else:
+            top = next(reversed(self.infos), 0)
+            ordered = True
+            for rec in sorted(upserts, key=lambda r: r.uid):
+                if rec.uid not in self.infos and rec.uid < top:
+                    ordered = False
+                self.infos[rec.uid] = self._info(rec)
+                top = max(top, rec.uid)
+            if not ordered:
+                self.infos = {uid: self.infos[uid] for uid in sorted(self.infos)}
+        if modseq is not None:
+            self.highestmodseq = max(self.highestmodseq, modseq)
+            self.version += 1
+
+    def _flags(self, name: str) -> frozenset[str]:
+        mn = parse_name(name)
+        return mn.system_flags | frozenset(self.keywords.name_for(c) for c in mn.keyword_letters)
+
+    def _info(self, rec: Record) -> MessageInfo:
+        date = datetime.fromtimestamp(rec.mtime_ns / 1e9, UTC).replace(microsecond=0)
+        return MessageInfo(rec.uid, self._flags(rec.name), rec.size, date, rec.modseq)
+
+    def flags_of(self, uid: int) -> frozenset[str]:
+        return self._flags(self.msgs[uid].name)
+
+    def _measure(self, base: str, entry: Entry) -> tuple[Entry, int, int] | None:
+        """(entry, RFC822.SIZE, mtime_ns) of a file, following renames (§5.2 rule 4)."""
+        cached = self.msgs.get(self.by_base.get(base, 0))
+        for _ in range(RESYNC_RETRY_COUNT):
+            try:
+                st = os.stat(entry.path(self.path))
+                if cached is not None and cached.base == base:
+                    return entry, cached.size, cached.mtime_ns
+                vsize = parse_name(entry.name).vsize
+                if vsize is None:
+                    vsize = file_vsize(entry.path(self.path))
+                return entry, vsize, st.st_mtime_ns
+            except FileNotFoundError:
+                found = find_base(self.path, base)
+                if found is None:
+                    return None
+                entry = found
+        return None
+
+    def _fix_duplicates(self, seen: dict[str, Entry], dups: list[tuple[str, Entry]]) -> None:
+        for base, other in dups:
+            first = seen[base]
+            a, b = first.path(self.path), other.path(self.path)
+            try:
+                sa = os.stat(a)
+            except FileNotFoundError:
+                seen[base] = other  # the first name was renamed away during the listing
+                continue
+            try:
+                sb = os.stat(b)
+            except FileNotFoundError:
+                continue
+            if (sa.st_ino, sa.st_dev) == (sb.st_ino, sb.st_dev):
+                continue  # two links to one file: one message
+            # A real duplicate: give the second file its own base name (Dovecot maildir_fix_duplicate).
+            mn = parse_name(other.name)
+            size = mn.size if mn.size is not None else sb.st_size
+            vsize = mn.vsize if mn.vsize is not None else file_vsize(b)
+            fresh = new_base_name(size, vsize)
+            name = fresh + other.name[len(mn.base) :]
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(b, b.parent / name)
+                seen[fresh] = Entry(name, other.in_new)
+
+    def _claim_new(self, seen: dict[str, Entry]) -> set[str]:
+        """Move new/ files to cur/ (appending ``:2,`` to names without info, §1.7)."""
+        claimed: set[str] = set()
+        for base, entry in list(seen.items()):
+            if not entry.in_new:
+                continue
+            name = entry.name if INFO_SEP in entry.name else entry.name + INFO_SEP + "2,"
+            try:
+                os.rename(self.path / "new" / entry.name, self.path / "cur" / name)
+            except FileNotFoundError:
+                found = find_base(self.path, base)  # someone else moved it: still recent (Dovecot)
+                if found is not None:
+                    seen[base] = found
+                    claimed.add(base)
+                continue
+            except OSError:
+                continue  # ENOSPC/EACCES: it stays in new/
+            seen[base] = Entry(name, False)
+            claimed.add(base)
+        if claimed and self.fsync:
+            fsync_dir(self.path / "cur")
+        return claimed
+
+    def _clean_tmp(self) -> None:
+        """Delete tmp/ leftovers older than 36 h, once per process and folder (§1.2)."""
+        if self._tmp_cleaned:
+            return
+        self._tmp_cleaned = True
+        cutoff = time.time() - TMP_DELETE_SECS
+        try:
+            with os.scandir(self.path / "tmp") as it:
+                for e in it:
+                    with contextlib.suppress(OSError):
+                        if e.is_file(follow_symlinks=False) and e.stat().st_mtime < cutoff:
+                            os.unlink(e.path)
+        except FileNotFoundError:
+            (self.path / "tmp").mkdir(exist_ok=True)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def snapshot(self, recent: frozenset[int] = frozenset()) -> Snapshot:
+        """The current state as a ``Snapshot`` (the message tuple is rebuilt only on change)."""
+        ver, messages = self._snapshot_cache
+        if ver != self.version or len(messages) != len(self.infos):
+            messages = tuple(self.infos.values())
+            self._snapshot_cache = (self.version, messages)
+        ul_next = self.uidlist.effective_next_uid if self.uidlist is not None else 1
+        top = max((m.modseq for m in messages), default=1)
+        return Snapshot(
+            uidvalidity=self.uidvalidity,
+            uidnext=max(ul_next, self.max_uid + 1),
+            highestmodseq=max(self.highestmodseq, top, 1),
+            messages=messages,
+            keywords=self.keywords.names(),
+            can_create_keywords=not self.keywords.is_full(),
+            recent=recent,
+            version=self.version,
+        )
+
+    # -- finding a message's file (§5.2 rule 4) --------------------------------------------------
+
+    def locate(self, uid: int, action: Callable[[Path, Entry], T]) -> T:
+        """Run ``action(path, entry)`` on the message's file, following renames by others.
+
+        On ``FileNotFoundError`` the directories are listed again and the base looked up, up to
+        ``RESYNC_RETRY_COUNT`` times; a base that is no longer there raises ``MessageGone``.
+        """
+        rec = self.msgs.get(uid)
+        if rec is None:
+            raise MessageGone(f"message UID {uid} is gone")
+        entry = self.hints.get(uid) or Entry(rec.name, rec.in_new)
+        for _ in range(RESYNC_RETRY_COUNT):
+            try:
+                return action(entry.path(self.path), entry)
+            except FileNotFoundError:
+                found = find_base(self.path, rec.base)
+                if found is None:
+                    self.dirty = True
+                    raise MessageGone(f"message UID {uid} was expunged by another program") from None
+                entry = found
+                self.hints[uid] = found
+                self.dirty = True  # its flags may have changed: the next snapshot rescans
+        raise MessageGone(f"file name of UID {uid} keeps changing")
