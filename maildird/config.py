@@ -338,8 +338,18 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hours?)?
 _HEADER = re.compile(r"\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?")
 _KEY = re.compile(r"""^(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
 _UNIT = {"": 1, "b": 1, "k": KiB, "m": MiB, "g": GiB}
-_SECONDS = {"": 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hour": 3600}
-_SECONDS["hours"] = 3600
+_SECONDS = {
+    "": 1,
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "h": 3600,
+    "hour": 3600,
+    "hours": 3600,
+}
 #: Limits that are byte counts and so may be written as "64KiB" / "50MiB".
 _SIZE_LIMITS = frozenset(
     {"max_line", "max_literal", "max_nonsync_literal", "max_command", "max_append", "max_ws_message"}
