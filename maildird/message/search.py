@@ -1,0 +1,278 @@
+"""SEARCH evaluation (RFC 9051 §6.4.4, RFC 7162 §3.1.5 MODSEQ, RFC 5032 OLDER/YOUNGER, RFC 5182 ``$``).
+
+Theory of operation
+-------------------
+A ``SearchContext`` describes one message by what the snapshot already knows (sequence number, UID, flags,
+size, internal date, modseq) plus a loader for its bytes. Evaluation is three-valued: a key that needs the
+message's content answers ``None`` ("unknown") when loading is not allowed. ``prefilter`` evaluates that
+way, so a handler can decide most messages without opening a file (``UNSEEN BODY x`` never reads a seen
+message) and only call the blocking loader (in a worker thread) for the undecided ones. ``matches`` allows
+loading; it still runs the cheap keys of an AND/OR first, so the file is read only when the answer depends
+on it, and at most once per context (the parsed message and its decoded texts are cached on the context).
+
+Text keys compare case-insensitively by substring (RFC 9051 §6.4.4) after ``decode.normalize``: header
+values with RFC 2047 words decoded, bodies with their transfer encoding and charset undone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from maildird.imap.commands import (
+    SearchAll,
+    SearchAnd,
+    SearchDate,
+    SearchFlag,
+    SearchHeader,
+    SearchKey,
+    SearchModSeq,
+    SearchNot,
+    SearchOr,
+    SearchSet,
+    SearchSize,
+    SearchText,
+    SearchWithin,
+)
+from maildird.message.decode import (
+    UnknownTransferEncoding,
+    decode_charset,
+    decode_header,
+    decode_transfer,
+    normalize,
+)
+from maildird.message.envelope import header_date
+from maildird.message.parse import ParsedMessage, Part
+
+RECENT = "\\Recent"
+
+Loader = Callable[[], "ParsedMessage | bytes"]
+
+
+class SearchContext:
+    """One message as SEARCH sees it. ``load`` returns the message (parsed, or raw bytes as on disk);
+    ``saved`` holds the UIDs of the SEARCHRES result for ``$`` (RFC 5182); ``now`` anchors OLDER/YOUNGER."""
+
+    __slots__ = (
+        "_body",
+        "_headers",
+        "_message",
+        "flags",
+        "internaldate",
+        "largest_seq",
+        "largest_uid",
+        "load",
+        "modseq",
+        "now",
+        "recent",
+        "saved",
+        "seq",
+        "size",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        *,
+        seq: int,
+        uid: int,
+        flags: frozenset[str],
+        size: int,
+        internaldate: datetime,
+        modseq: int = 0,
+        recent: bool = False,
+        largest_seq: int,
+        largest_uid: int,
+        load: Loader | None = None,
+        saved: frozenset[int] = frozenset(),
+        now: datetime | None = None,
+    ) -> None:
+        self.seq = seq
+        self.uid = uid
+        self.flags = flags
+        self.size = size
+        self.internaldate = internaldate
+        self.modseq = modseq
+        self.recent = recent
+        self.largest_seq = largest_seq
+        self.largest_uid = largest_uid
+        self.load = load
+        self.saved = saved
+        self.now = now
+        self._message: ParsedMessage | None = None
+        self._headers: dict[bytes, str] | None = None
+        self._body: str | None = None
+
+    def message(self) -> ParsedMessage:
+        """The parsed message, loaded and parsed on first use only."""
+        if self._message is None:
+            if self.load is None:
+                raise LookupError("this search needs the message but the context has no loader")
+            loaded = self.load()
+            self._message = loaded if isinstance(loaded, ParsedMessage) else ParsedMessage.parse(loaded)
+        return self._message
+
+    # -- cached normalised texts -------------------------------------------------------------------
+
+    def header_text(self, name: str) -> str | None:
+        """All ``name`` fields of the top-level header, decoded and normalised, joined; None if absent."""
+        if self._headers is None:
+            headers: dict[bytes, list[str]] = {}
+            for field in self.message().root.fields:
+                headers.setdefault(field.key, []).append(decode_header(field.unfolded()))
+            self._headers = {k: normalize("\n".join(v)) for k, v in headers.items()}
+        return self._headers.get(name.upper().encode("ascii", "replace"))
+
+    def whole_header_text(self) -> str:
+        root = self.message().root
+        return normalize(decode_header(root.buf[root.start : root.header_end].replace(b"\r\n", b"\n")))
+
+    def body_text(self) -> str:
+        """The decoded text of every text part (inside multiparts and attached messages too)."""
+        if self._body is None:
+            chunks: list[str] = []
+            _collect_text(self.message().root, chunks, in_message_body=True)
+            self._body = normalize("\n".join(chunks))
+        return self._body
+
+
+def _collect_text(part: Part, out: list[str], in_message_body: bool) -> None:
+    if part.is_multipart:
+        for child in part.children:
+            _collect_text(child, out, in_message_body=True)
+        return
+    if part.is_message:
+        inner = part.message
+        if inner is not None:
+            out.append(decode_header(inner.buf[inner.start : inner.header_end]))
+            _collect_text(inner, out, in_message_body=True)
+        return
+    if not part.is_text:
+        return
+    try:
+        data = decode_transfer(part.body, part.header_value("Content-Transfer-Encoding"))
+    except UnknownTransferEncoding:
+        data = part.body
+    out.append(decode_charset(data, part.content_type.param("charset")))
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+_MESSAGE_KEYS = (SearchHeader, SearchText)
+
+
+def needs_message(key: SearchKey) -> bool:
+    """True when ``key`` (anywhere in the tree) needs the message's content, not only the snapshot."""
+    if isinstance(key, _MESSAGE_KEYS):
+        return True
+    if isinstance(key, SearchDate):
+        return key.sent
+    if isinstance(key, SearchNot):
+        return needs_message(key.key)
+    if isinstance(key, SearchOr):
+        return needs_message(key.left) or needs_message(key.right)
+    if isinstance(key, SearchAnd):
+        return any(needs_message(k) for k in key.keys)
+    return False
+
+
+def _has_flag(ctx: SearchContext, flag: str) -> bool:
+    if flag == RECENT:
+        return ctx.recent
+    if flag in ctx.flags:
+        return True
+    if flag.startswith("\\"):
+        return False  # system flags arrive canonically spelled
+    folded = flag.casefold()  # keywords compare case-insensitively (RFC 9051 §2.3.2 flag-keyword is an atom)
+    return any(f.casefold() == folded for f in ctx.flags)
+
+
+def _date_test(op: str, day: date, when: date) -> bool:
+    if op == "before":
+        return day < when
+    if op == "on":
+        return day == when
+    return day >= when
+
+
+def _contains(haystack: str | None, needle: str) -> bool:
+    return haystack is not None and normalize(needle) in haystack
+
+
+def _eval(key: SearchKey, ctx: SearchContext, load: bool) -> bool | None:
+    """``key`` for ``ctx``: True, False, or None when the answer needs the message and ``load`` is False."""
+    if isinstance(key, SearchAll):
+        return True
+    if isinstance(key, SearchFlag):
+        return _has_flag(ctx, key.flag) == key.present
+    if isinstance(key, SearchSize):
+        return ctx.size > key.size if key.larger else ctx.size < key.size
+    if isinstance(key, SearchSet):
+        if key.set.saved:
+            return ctx.uid in ctx.saved
+        if key.uid:
+            return key.set.contains(ctx.uid, ctx.largest_uid)
+        return key.set.contains(ctx.seq, ctx.largest_seq)
+    if isinstance(key, SearchModSeq):
+        return ctx.modseq >= key.modseq
+    if isinstance(key, SearchWithin):
+        now = ctx.now or datetime.now(UTC)
+        limit = now - timedelta(seconds=key.seconds)
+        return ctx.internaldate <= limit if key.older else ctx.internaldate > limit
+    if isinstance(key, SearchDate) and not key.sent:
+        # RFC 9051 §6.4.4 "disregarding time and timezone": the internal date's own calendar date.
+        return _date_test(key.op, ctx.internaldate.date(), key.when)
+    if isinstance(key, SearchNot):
+        inner = _eval(key.key, ctx, load)
+        return None if inner is None else not inner
+    if isinstance(key, SearchOr):
+        first, second = (key.left, key.right) if not needs_message(key.left) else (key.right, key.left)
+        a = _eval(first, ctx, load)
+        if a is True:
+            return True
+        b = _eval(second, ctx, load)
+        if b is True:
+            return True
+        return None if a is None or b is None else False
+    if isinstance(key, SearchAnd):
+        unknown = False
+        # Cheap keys first: the message is read only if they all pass.
+        for sub in sorted(key.keys, key=needs_message):
+            r = _eval(sub, ctx, load)
+            if r is False:
+                return False
+            unknown = unknown or r is None
+        return None if unknown else True
+    # Keys that need the message's content.
+    if not load:
+        return None
+    if isinstance(key, SearchDate):
+        sent = header_date(ctx.message())
+        return sent is not None and _date_test(key.op, sent, key.when)
+    if isinstance(key, SearchHeader):
+        text = ctx.header_text(key.field)
+        if key.value == "":
+            return text is not None  # RFC 9051 §6.4.4: an empty string matches every message with the field
+        return _contains(text, key.value)
+    if isinstance(key, SearchText):
+        needle = normalize(key.value)
+        if needle in ctx.body_text():
+            return True
+        return not key.body_only and needle in ctx.whole_header_text()
+    raise TypeError(f"unknown search key {type(key).__name__}")
+
+
+def prefilter(key: SearchKey, ctx: SearchContext) -> bool | None:
+    """``key`` decided from the snapshot alone, or None when the message's content is needed."""
+    return _eval(key, ctx, load=False)
+
+
+def matches(key: SearchKey, ctx: SearchContext) -> bool:
+    """Whether the message matches ``key`` (RFC 9051 §6.4.4). Loads the message through ``ctx.load`` only
+    if a content key must be evaluated. Synchronous: call it in a worker thread when the loader reads a
+    file (``trio.to_thread.run_sync``), or load the bytes first and pass a loader that returns them."""
+    result = _eval(key, ctx, load=True)
+    assert result is not None
+    return result
