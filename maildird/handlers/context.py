@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from maildird.imap.responses import Response
-
     from maildird.config import Config
+    from maildird.imap.responses import Response
     from maildird.store.base import Mailbox, Store
     from maildird.store.view import SelectedView
 

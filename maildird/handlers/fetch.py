@@ -1,0 +1,292 @@
+"""FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 CHANGEDSINCE/VANISHED).
+
+Theory of operation
+-------------------
+1. Resolve the set against the selected view (a message number past EXISTS is BAD; a UID that does
+   not exist is skipped). With CHANGEDSINCE keep the messages whose MODSEQ is higher; with VANISHED
+   first report the UIDs of the set expunged since then (RFC 7162 §3.2.6).
+2. Messages go in batches of ``BATCH``. If any item needs the message text, the batch's files are
+   read at once by at most ``READ_CONCURRENCY`` tasks, and each message is parsed once (big ones in
+   a worker thread). Items that need only the snapshot (FLAGS, UID, INTERNALDATE, RFC822.SIZE,
+   MODSEQ) never touch a file.
+3. If an item implicitly sets ``\\Seen`` (BODY[...] without PEEK, BINARY[...], RFC822, RFC822.TEXT;
+   the seed missed the last two, peers.md §1.7 item 6) and the mailbox is read-write, one STORE for
+   the batch adds it, and those messages' responses carry the new FLAGS (RFC 9051 §6.4.5).
+4. Each response starts with UID when the command is UID FETCH or UID was asked for (Thunderbird
+   pairs bodies by it, peers.md §5), then the items in the order asked.
+
+A message that vanished from disk meanwhile is skipped and the tagged reply becomes
+``NO [EXPUNGEISSUED]``; a message whose file reads as empty although its size is not zero is never
+served as an empty body (Thunderbird deletes such mail, peers.md §5): the reply is ``NO [SERVERBUG]``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import trio
+
+from maildird.handlers.context import Context, Selected
+from maildird.handlers.updates import internaldate, message_flags, require_selected, uid_set
+from maildird.imap import commands as cmd
+from maildird.imap.errors import EXPUNGEISSUED, SERVERBUG, UNKNOWN_CTE, Bad, No
+from maildird.imap.responses import Atom, Code, Literal, Raw, Tagged, Untagged, Value
+from maildird.message import (
+    ParsedMessage,
+    UnknownTransferEncoding,
+    apply_partial,
+    binary_section,
+    binary_size,
+    body_section,
+)
+from maildird.message.bodystructure import bodystructure
+from maildird.message.envelope import envelope
+from maildird.store.base import MessageGone, MessageInfo
+
+BATCH = 32
+"""Messages read, marked \\Seen and answered per round."""
+READ_CONCURRENCY = 8
+"""Message files read at once by one FETCH."""
+PARSE_IN_THREAD = 1 << 20
+"""Messages at least this large (octets) are parsed in a worker thread."""
+PARSE_THREADS = trio.CapacityLimiter(4)
+"""Worker threads parsing big messages, server-wide."""
+
+SEEN = "\\Seen"
+_TEXT_ATTS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
+_SEEN_ATTS = frozenset({"RFC822", "RFC822.TEXT"})
+_ATOM_FIELD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
+
+
+def _needs_text(item: cmd.FetchItem) -> bool:
+    if isinstance(item, cmd.FetchAtt):
+        return item.name in _TEXT_ATTS
+    return True
+
+
+def _sets_seen(item: cmd.FetchItem) -> bool:
+    if isinstance(item, cmd.FetchAtt):
+        return item.name in _SEEN_ATTS
+    if isinstance(item, cmd.FetchBinary):
+        return not item.peek and not item.size
+    return not item.peek
+
+
+def _field_name(name: str) -> str:
+    return name if _ATOM_FIELD.fullmatch(name) else '"' + name.replace('"', "").replace("\\", "") + '"'
+
+
+def section_label(section: cmd.Section) -> bytes:
+    """The section spec as the response names it: ``1.2.HEADER.FIELDS (FROM TO)``."""
+    parts = [".".join(str(n) for n in section.part)] if section.part else []
+    if section.text is not None:
+        text: str = section.text
+        if section.fields:
+            names = " ".join(_field_name(f) for f in section.fields)
+            text += f" ({names})"
+        parts.append(text)
+    return ".".join(parts).encode("ascii", "replace")
+
+
+def _partial(data: bytes, partial: tuple[int, int] | None) -> tuple[bytes, bytes]:
+    """The data and the ``<origin>`` label: only the origin, never ``<origin.count>`` (RFC 3501
+    §7.4.2; the seed's bug, peers.md §1.7 item 4)."""
+    if partial is None:
+        return data, b""
+    origin, count = partial
+    return apply_partial(data, origin, count), b"<%d>" % origin
+
+
+async def _parse(raw: bytes) -> ParsedMessage:
+    if len(raw) >= PARSE_IN_THREAD:
+        return await trio.to_thread.run_sync(ParsedMessage.parse, raw, limiter=PARSE_THREADS)
+    return ParsedMessage.parse(raw)
+
+
+class Outcome:
+    """What went wrong along the way, for the tagged reply."""
+
+    __slots__ = ("broken", "gone")
+
+    def __init__(self) -> None:
+        self.gone = False
+        self.broken = False
+
+
+async def read_batch(
+    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome
+) -> dict[int, ParsedMessage]:
+    """Read and parse the batch's files with bounded concurrency; missing ones are left out."""
+    parsed: dict[int, ParsedMessage] = {}
+    limiter = trio.CapacityLimiter(READ_CONCURRENCY)
+
+    async def one(info: MessageInfo) -> None:
+        async with limiter:
+            try:
+                raw = await sel.mailbox.read_message(info.uid)
+            except MessageGone:
+                outcome.gone = True
+                return
+        if not raw and info.size > 0:
+            outcome.broken = True
+            return
+        parsed[info.uid] = await _parse(raw)
+
+    async with trio.open_nursery() as nursery:
+        for _seq, info in batch:
+            if sel.view.is_expunged(info.uid):
+                outcome.gone = True
+                continue
+            nursery.start_soon(one, info)
+    return parsed
+
+
+def _render(
+    ctx: Context,
+    sel: Selected,
+    info: MessageInfo,
+    msg: ParsedMessage | None,
+    items: tuple[cmd.FetchItem, ...],
+    *,
+    uid_first: bool,
+    add_flags: bool,
+    add_modseq: bool,
+) -> list[Value]:
+    out: list[Value] = []
+    if uid_first:
+        out += [Atom("UID"), info.uid]
+    for item in items:
+        if isinstance(item, cmd.FetchAtt):
+            name = item.name
+            if name == "UID":
+                continue
+            if name == "FLAGS":
+                out += [Atom("FLAGS"), message_flags(sel, info)]
+            elif name == "INTERNALDATE":
+                out += [Atom("INTERNALDATE"), internaldate(info.internaldate)]
+            elif name == "RFC822.SIZE":
+                out += [Atom("RFC822.SIZE"), msg.size if msg is not None else info.size]
+            elif name == "MODSEQ":
+                out += [Atom("MODSEQ"), (info.modseq,)]
+            elif msg is None:
+                continue
+            elif name == "ENVELOPE":
+                out += [Atom("ENVELOPE"), envelope(msg)]
+            elif name == "BODYSTRUCTURE":
+                out += [Atom("BODYSTRUCTURE"), bodystructure(msg, extensible=True)]
+            elif name == "BODY":
+                out += [Atom("BODY"), bodystructure(msg, extensible=False)]
+            elif name == "RFC822":
+                out += [Atom("RFC822"), Literal(msg.data)]
+            elif name == "RFC822.HEADER":
+                out += [Atom("RFC822.HEADER"), Literal(msg.root.header_bytes)]
+            elif name == "RFC822.TEXT":
+                out += [Atom("RFC822.TEXT"), Literal(msg.root.body)]
+            else:
+                # SAVEDATE, EMAILID, THREADID: not advertised; NIL is what RFC 8514 allows.
+                out += [Atom(name), None]
+        elif msg is None:
+            continue
+        elif isinstance(item, cmd.FetchBody):
+            data, origin = _partial(body_section(msg, item.section), item.partial)
+            out += [Raw(b"BODY[" + section_label(item.section) + b"]" + origin), Literal(data)]
+        else:
+            part = ".".join(str(n) for n in item.part).encode("ascii")
+            try:
+                if item.size:
+                    out += [Raw(b"BINARY.SIZE[" + part + b"]"), binary_size(msg, item.part)]
+                    continue
+                data, origin = _partial(binary_section(msg, item.part), item.partial)
+            except UnknownTransferEncoding as exc:
+                raise No(f"Unknown Content-Transfer-Encoding: {exc}", UNKNOWN_CTE) from exc
+            out += [Raw(b"BINARY[" + part + b"]" + origin), Literal(data, binary=b"\0" in data)]
+    if add_flags and not any(isinstance(i, cmd.FetchAtt) and i.name == "FLAGS" for i in items):
+        out += [Atom("FLAGS"), message_flags(sel, info)]
+    if add_modseq and not any(isinstance(i, cmd.FetchAtt) and i.name == "MODSEQ" for i in items):
+        out += [Atom("MODSEQ"), (info.modseq,)]
+    return out
+
+
+def _dedupe(items: tuple[cmd.FetchItem, ...]) -> tuple[cmd.FetchItem, ...]:
+    seen: set[cmd.FetchItem] = set()
+    out: list[cmd.FetchItem] = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return tuple(out)
+
+
+async def _vanished(ctx: Context, sel: Selected, c: cmd.Fetch) -> None:
+    """``* VANISHED (EARLIER)`` for UIDs of the set expunged since CHANGEDSINCE (RFC 7162 §3.2.6)."""
+    assert c.changedsince is not None
+    view = sel.view
+    largest = view.uids[-1] if view.uids else 0
+    present = set(view.uids)
+    history = await sel.mailbox.expunged_since(c.changedsince)
+    if history is None:
+        return  # without history nothing is claimed; the client's UID FETCH still resyncs flags
+    gone = [u for u in history if u not in present and c.set.contains(u, max(largest, u))]
+    if gone:
+        await ctx.send(Untagged((Atom("VANISHED"), (Atom("EARLIER"),), Atom(uid_set(gone)))))
+
+
+async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
+    """RFC 9051 §6.4.5 (module docstring)."""
+    sel = require_selected(ctx)
+    if c.vanished and not (c.uid and ctx.qresync and c.changedsince is not None):
+        raise Bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC.", "CLIENTBUG")
+    items = _dedupe(c.items)
+    wants_modseq = c.changedsince is not None or any(
+        isinstance(i, cmd.FetchAtt) and i.name == "MODSEQ" for i in items
+    )
+    if wants_modseq:
+        if not ctx.config.mail.condstore:
+            raise Bad("CONDSTORE is not enabled on this server.")
+        ctx.enabled.add("CONDSTORE")  # RFC 7162 §3.1: a CONDSTORE enabling command
+    targets = sel.view.resolve(c.set, uid=c.uid)
+    if c.changedsince is not None:
+        targets = [(s, i) for s, i in targets if i.modseq > c.changedsince]
+    if c.vanished:
+        await _vanished(ctx, sel, c)
+    uid_first = c.uid or any(isinstance(i, cmd.FetchAtt) and i.name == "UID" for i in items)
+    needs_text = any(_needs_text(i) for i in items)
+    sets_seen = not sel.readonly and any(_sets_seen(i) for i in items)
+    outcome = Outcome()
+
+    for start in range(0, len(targets), BATCH):
+        batch = targets[start : start + BATCH]
+        parsed = await read_batch(sel, batch, outcome) if needs_text else {}
+        changed: dict[int, MessageInfo] = {}
+        if sets_seen:
+            unseen = [i.uid for _s, i in batch if SEEN not in i.flags and (not needs_text or i.uid in parsed)]
+            if unseen:
+                result = await sel.mailbox.store_flags(unseen, "add", frozenset({SEEN}))
+                sel.view.note_changes(result.changed)
+                changed = {i.uid: i for i in result.changed}
+        for seq, info in batch:
+            msg = parsed.get(info.uid)
+            if needs_text and msg is None:
+                continue
+            info = changed.get(info.uid, info)
+            data = _render(
+                ctx,
+                sel,
+                info,
+                msg,
+                items,
+                uid_first=uid_first,
+                add_flags=info.uid in changed,
+                add_modseq=wants_modseq or (info.uid in changed and ctx.condstore),
+            )
+            await ctx.send(Untagged((seq, Atom("FETCH"), tuple(data))))
+        await trio.lowlevel.checkpoint()
+
+    if outcome.broken:
+        return Tagged(c.tag, "NO", "Some messages could not be read.", Code(SERVERBUG))
+    if outcome.gone:
+        raise No("Some of the requested messages no longer exist.", EXPUNGEISSUED)
+    return Tagged(c.tag, "OK", f"{'UID FETCH' if c.uid else 'FETCH'} completed.")
+
+
+__all__ = ["fetch", "section_label"]

@@ -1,0 +1,172 @@
+"""LIST and LSUB (RFC 9051 §6.3.9, RFC 3501 §6.3.8-§6.3.9, LIST-EXTENDED RFC 5258, LIST-STATUS
+RFC 5819, SPECIAL-USE RFC 6154, CHILDREN RFC 3348).
+
+Theory of operation
+-------------------
+The reference and each pattern are joined (RFC 3501 §6.3.8: "the reference name and mailbox name
+are interpreted ... as if concatenated") and turned into one anchored regular expression: ``*``
+matches anything, ``%`` anything but the hierarchy delimiter. ``INBOX`` is matched without regard to
+case (RFC 9051 §5.1). The store lists every mailbox with implied parents marked ``\\Noselect``; the
+children attributes are computed here from the full name list, so they are right whatever the store
+says. ``LIST "" ""`` answers the delimiter and root (RFC 9051 §6.3.9).
+
+Basic LIST sends special-use attributes too (Dovecot does; Thunderbird reads them from plain LIST).
+LSUB keeps RFC 3501 semantics, with Dovecot's ``tb-lsub-flags`` behaviour: subscribed names that are
+not selectable carry ``\\Noselect``, and with ``%`` a parent of a deeper subscribed name is returned as
+``\\Noselect`` when it is not subscribed itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from maildird.handlers.context import Context
+from maildird.handlers.mailboxes import INBOX, require_store, status_items
+from maildird.imap import commands as cmd
+from maildird.imap.responses import Atom, MailboxName, Tagged, Untagged, Value
+from maildird.store.base import StoreError
+
+NOSELECT = "\\Noselect"
+NONEXISTENT = "\\NonExistent"
+SUBSCRIBED = "\\Subscribed"
+HAS_CHILDREN = "\\HasChildren"
+HAS_NO_CHILDREN = "\\HasNoChildren"
+SPECIAL_USE = frozenset({"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"})
+_ORDER = (
+    NOSELECT,
+    NONEXISTENT,
+    "\\Noinferiors",
+    "\\Marked",
+    "\\Unmarked",
+    SUBSCRIBED,
+    HAS_CHILDREN,
+    HAS_NO_CHILDREN,
+)
+
+
+def pattern_regex(reference: str, pattern: str, delimiter: str) -> re.Pattern[str]:
+    """An anchored regex for ``reference + pattern`` (module docstring)."""
+    full = reference + pattern
+    if full[:5].upper() == INBOX and (len(full) == 5 or full[5] in (delimiter, "*", "%")):
+        full = INBOX + full[5:]
+    out = []
+    for ch in full:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "%":
+            out.append(f"[^{re.escape(delimiter)}]*")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _matches(regexes: list[re.Pattern[str]], name: str) -> bool:
+    return any(r.fullmatch(name) for r in regexes)
+
+
+def _ancestors(name: str, delimiter: str) -> Iterable[str]:
+    parts = name.split(delimiter)
+    for i in range(1, len(parts)):
+        yield delimiter.join(parts[:i])
+
+
+def _sorted_names(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=lambda n: (n != INBOX, n))
+
+
+def _attr_atoms(attrs: Iterable[str]) -> tuple[Atom, ...]:
+    attrs = set(attrs)
+    head = [a for a in _ORDER if a in attrs]
+    return tuple(Atom(a) for a in head + sorted(attrs - set(head)))
+
+
+async def list_(ctx: Context, c: cmd.List) -> Tagged:
+    if c.lsub:
+        return await _lsub(ctx, c)
+    store = require_store(ctx)
+    delim = store.delimiter
+    verb = "LIST"
+    if len(c.patterns) == 1 and c.patterns[0] == "" and not c.select_options:
+        # RFC 9051 §6.3.9: the delimiter and the root of the reference.
+        root = c.reference.split(delim, 1)[0] + delim if delim in c.reference else ""
+        await ctx.send(Untagged((Atom(verb), (Atom(NOSELECT),), delim, MailboxName(root) if root else "")))
+        return Tagged(c.tag, "OK", "LIST completed.")
+
+    regexes = [pattern_regex(c.reference, p, delim) for p in c.patterns if p != ""]
+    infos = {i.name: set(i.attributes) for i in await store.list_mailboxes()}
+    infos.setdefault(INBOX, set())
+    sel_subscribed = "SUBSCRIBED" in c.select_options
+    want_subscribed = sel_subscribed or "SUBSCRIBED" in c.return_options
+    subscriptions = await store.subscriptions() if want_subscribed else frozenset()
+    special_only = "SPECIAL-USE" in c.select_options
+    recursive = "RECURSIVEMATCH" in c.select_options and sel_subscribed
+
+    # Children are known from every name, existing or implied.
+    parents: set[str] = set()
+    for name in infos:
+        parents.update(_ancestors(name, delim))
+
+    entries: dict[str, tuple[set[str], tuple[Value, ...]]] = {}
+    if sel_subscribed:
+        candidates = set(subscriptions)
+        if recursive:
+            for name in subscriptions:
+                candidates.update(_ancestors(name, delim))
+    else:
+        candidates = set(infos)
+    for name in candidates:
+        if not _matches(regexes, name):
+            continue
+        # A subscribed name that does not exist is \NonExistent, which implies \Noselect (RFC 5258 §3).
+        attrs = set(infos.get(name, {NONEXISTENT})) - {HAS_CHILDREN, HAS_NO_CHILDREN, SUBSCRIBED}
+        extra: tuple[Value, ...] = ()
+        if sel_subscribed and name not in subscriptions:
+            # Only here through RECURSIVEMATCH: a descendant is subscribed (RFC 5258 §3.5).
+            if any(s.startswith(name + delim) for s in subscriptions):
+                extra = (("CHILDINFO", ("SUBSCRIBED",)),)
+            else:
+                continue
+        if special_only and not (attrs & SPECIAL_USE):
+            continue
+        if name in infos:
+            attrs.add(HAS_CHILDREN if name in parents else HAS_NO_CHILDREN)
+        if want_subscribed and name in subscriptions:
+            attrs.add(SUBSCRIBED)
+        entries[name] = (attrs, extra)
+
+    status = "STATUS" in c.return_options and bool(c.status_items)
+    for name in _sorted_names(entries):
+        attrs, extra = entries[name]
+        await ctx.send(Untagged((Atom(verb), _attr_atoms(attrs), delim, MailboxName(name), *extra)))
+        if status and not attrs & {NOSELECT, NONEXISTENT}:
+            try:
+                values = await status_items(ctx, name, c.status_items)
+            except StoreError:
+                continue  # RFC 5819 §2: a mailbox whose status cannot be read is just not reported
+            await ctx.send(Untagged((Atom("STATUS"), MailboxName(name), values)))
+    return Tagged(c.tag, "OK", "LIST completed.")
+
+
+async def _lsub(ctx: Context, c: cmd.List) -> Tagged:
+    """LSUB (RFC 3501 §6.3.9), as Dovecot answers it (module docstring)."""
+    store = require_store(ctx)
+    delim = store.delimiter
+    if len(c.patterns) == 1 and c.patterns[0] == "":
+        await ctx.send(Untagged((Atom("LSUB"), (Atom(NOSELECT),), delim, "")))
+        return Tagged(c.tag, "OK", "LSUB completed.")
+    regexes = [pattern_regex(c.reference, p, delim) for p in c.patterns if p != ""]
+    selectable = {i.name for i in await store.list_mailboxes() if not i.attributes & {NOSELECT, NONEXISTENT}}
+    selectable.add(INBOX)
+    subscriptions = await store.subscriptions()
+    out: dict[str, set[str]] = {}
+    for name in subscriptions:
+        if _matches(regexes, name):
+            out[name] = set() if name in selectable else {NOSELECT}
+        else:
+            for parent in _ancestors(name, delim):
+                if parent not in subscriptions and _matches(regexes, parent):
+                    out.setdefault(parent, {NOSELECT})
+    for name in _sorted_names(out):
+        await ctx.send(Untagged((Atom("LSUB"), _attr_atoms(out[name]), delim, MailboxName(name))))
+    return Tagged(c.tag, "OK", "LSUB completed.")

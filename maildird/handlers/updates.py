@@ -1,0 +1,172 @@
+"""Pending mailbox updates as untagged responses (RFC 9051 §7.5.1, RFC 7162 §3.2.10).
+
+Theory of operation
+-------------------
+The selected view (``maildird.store.view``) knows what the client has been told; a fresh snapshot
+knows what is true. ``flush`` diffs the two and sends the difference, in the order in which every
+sequence number it sends is right at the moment it is sent: EXPUNGE (or VANISHED under QRESYNC),
+EXISTS, RECENT, FLAGS (new keywords), then FETCH for changed flags.
+
+``handle`` calls ``flush`` after every command that runs with a mailbox selected, just before the
+tagged reply. Non-UID FETCH, STORE and SEARCH pass ``allow_expunge=False``: an expunge found then is
+held back by the view and reported by the next command that may report it (RFC 9051 §7.5.1).
+
+A command that reports flag changes itself (STORE, FETCH setting ``\\Seen``) calls
+``view.note_changes`` with the new state, so the following flush does not report it twice.
+
+The helpers that render FLAGS, INTERNALDATE and UID sets live here too, because every module that
+sends a FETCH response uses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from maildird.handlers.context import Context, Selected
+from maildird.imap.errors import Bye, No
+from maildird.imap.responses import Atom, Code, Status, Untagged, Value
+from maildird.store.base import SYSTEM_FLAGS, MessageInfo
+from maildird.store.view import UidValidityChanged
+
+RECENT = "\\Recent"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+"""The order Dovecot lists system flags in FLAGS and PERMANENTFLAGS."""
+
+
+def require_selected(ctx: Context) -> Selected:
+    """The selected mailbox, or NO when there is none (after DELETE of the selected mailbox the core
+    still believes a mailbox is selected; see ``mailboxes.delete``)."""
+    if ctx.selected is None:
+        raise No("No mailbox is selected.", "CLOSED")
+    return ctx.selected
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def flag_atoms(flags: Iterable[str], *, recent: bool = False) -> tuple[Atom, ...]:
+    """A flag list in a stable order: system flags first (Dovecot's order), then keywords sorted."""
+    flags = set(flags)
+    out = [Atom(f) for f in SYSTEM_ORDER if f in flags]
+    if recent:
+        out.append(Atom(RECENT))
+    out.extend(Atom(f) for f in sorted(flags - SYSTEM_FLAGS - {RECENT}))
+    return tuple(out)
+
+
+def message_flags(sel: Selected, info: MessageInfo) -> tuple[Atom, ...]:
+    """FETCH FLAGS of one message: stored flags plus this session's ``\\Recent``."""
+    return flag_atoms(info.flags, recent=sel.view.is_recent(info.uid))
+
+
+def internaldate(dt: datetime) -> str:
+    """RFC 9051 §9 ``date-time``: ``"17-Jul-1996 02:44:25 -0700"`` (month names never localised)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    offset = dt.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "-" if minutes < 0 else "+"
+    minutes = abs(minutes)
+    return (
+        f"{dt.day:02d}-{MONTHS[dt.month - 1]}-{dt.year:04d} {dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} "
+        f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+    )
+
+
+def uid_set(numbers: Iterable[int]) -> str:
+    """A compact sequence set (``1:3,7``) of ascending, de-duplicated numbers (RFC 9051 §9)."""
+    ordered = sorted(set(numbers))
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def uid_pairs_set(numbers: Iterable[int]) -> str:
+    """A sequence set in the given order (COPYUID's two sets correspond element by element,
+    RFC 4315 §3), with runs of consecutive numbers compressed."""
+    seq = list(numbers)
+    parts: list[str] = []
+    i = 0
+    while i < len(seq):
+        j = i
+        while j + 1 < len(seq) and seq[j + 1] == seq[j] + 1:
+            j += 1
+        parts.append(str(seq[i]) if i == j else f"{seq[i]}:{seq[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def flags_response(ctx: Context, sel: Selected) -> list[Untagged | Status]:
+    """``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` for the selected mailbox (RFC 9051 §7.3.5, §7.1)."""
+    snap = sel.view.snapshot
+    keywords = sorted(snap.keywords)
+    flags = (*flag_atoms(SYSTEM_FLAGS), *(Atom(k) for k in keywords))
+    out: list[Untagged | Status] = [Untagged((Atom("FLAGS"), flags))]
+    if sel.readonly:
+        out.append(Status("OK", "Read-only mailbox.", Code("PERMANENTFLAGS", ((),))))
+    else:
+        permanent: tuple[Value, ...] = flags
+        if snap.can_create_keywords:
+            permanent = (*flags, Atom("\\*"))
+        out.append(Status("OK", "Flags permitted.", Code("PERMANENTFLAGS", (permanent,))))
+    return out
+
+
+def flag_fetch(
+    ctx: Context, sel: Selected, seq: int, info: MessageInfo, *, uid: bool, flags: bool = True
+) -> Untagged:
+    """``* n FETCH (UID u FLAGS (...) MODSEQ (m))``: UID when asked for (UID command, QRESYNC),
+    MODSEQ whenever CONDSTORE is active (RFC 7162 §3.1.4)."""
+    items: list[Value] = []
+    if uid or ctx.qresync:
+        items += [Atom("UID"), info.uid]
+    if flags:
+        items += [Atom("FLAGS"), message_flags(sel, info)]
+    if ctx.condstore:
+        items += [Atom("MODSEQ"), (info.modseq,)]
+    return Untagged((seq, Atom("FETCH"), tuple(items)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Flushing
+
+
+async def flush(ctx: Context, *, allow_expunge: bool = True, uid: bool = False) -> None:
+    """Refresh the selected view and send what changed (module docstring)."""
+    sel = ctx.selected
+    if sel is None:
+        return
+    snapshot = await sel.mailbox.snapshot(claim_recent=not sel.readonly)
+    try:
+        updates = sel.view.refresh(snapshot, allow_expunge=allow_expunge)
+    except UidValidityChanged as exc:
+        # RFC 9051 §2.3.1.1: the client's UIDs mean nothing now; Dovecot disconnects too.
+        ctx.log.error("UIDVALIDITY of %s changed under a session: %s", sel.name, exc)
+        ctx.selected = None
+        await sel.mailbox.close()
+        raise Bye("Mailbox UIDVALIDITY changed, reconnect.", "UNAVAILABLE") from exc
+    if not updates:
+        return
+    if updates.vanished and ctx.qresync:
+        await ctx.send(Untagged((Atom("VANISHED"), Atom(uid_set(updates.vanished)))))
+    else:
+        for n in updates.expunged:
+            await ctx.send(Untagged((n, Atom("EXPUNGE"))))
+    if updates.exists is not None:
+        await ctx.send(Untagged((updates.exists, Atom("EXISTS"))))
+    if updates.recent is not None and not ctx.rev2:
+        await ctx.send(Untagged((updates.recent, Atom("RECENT"))))
+    if updates.keywords is not None:
+        for response in flags_response(ctx, sel):
+            await ctx.send(response)
+    for seq, info in updates.flags:
+        await ctx.send(flag_fetch(ctx, sel, seq, info, uid=uid))
