@@ -253,11 +253,11 @@ def _rename(r: Reader) -> c.Command:
     return c.Rename(r.tag or "", old, new)
 
 
-def _list_options(r: Reader, allowed: frozenset[str], what: str) -> list[str]:
-    words = _word_list(r, what)
+def _list_selection(r: Reader) -> list[str]:
+    words = _word_list(r, "LIST selection options")
     for word in words:
-        if word not in allowed:
-            raise r.fail(f"Unknown LIST {what.split()[-2]} option {word}")
+        if word not in LIST_SELECT:
+            raise r.fail(f"Unknown LIST selection option {word}")
     return words
 
 
@@ -270,9 +270,11 @@ def _list(lsub: bool) -> Parser:
         selection: list[str] = []
         if not lsub and r.peek() == 0x28:
             extended = True
-            selection = _list_options(r, LIST_SELECT, "selection option list")
+            selection = _list_selection(r)
             if selection == ["RECURSIVEMATCH"] or set(selection) == {"RECURSIVEMATCH", "REMOTE"}:
-                raise r.fail("RECURSIVEMATCH needs another selection option (RFC 5258 §3)", "CLIENTBUG")
+                raise r.fail(
+                    "RECURSIVEMATCH needs another selection option (RFC 5258 section 3)", "CLIENTBUG"
+                )
             r.sp()
         reference = decode_mailbox(r, r.astring("a reference name"), inbox=False)
         r.sp()
