@@ -9,7 +9,7 @@ message's header and body. ``MIME`` is the part's own MIME header. A part that d
 
 from __future__ import annotations
 
-from maildird.imap.commands import Section
+from maildird.imap.commands import FetchAtt, FetchBinary, FetchBody, Section
 from maildird.message.decode import decode_transfer
 from maildird.message.parse import ParsedMessage, Part
 
@@ -124,3 +124,48 @@ def apply_partial(data: bytes, origin: int, count: int) -> bytes:
     if origin >= len(data) or count <= 0:
         return b""
     return data[origin : origin + count]
+
+
+def section_spec(section: Section) -> bytes:
+    """The section as the response names it: ``1.2.HEADER.FIELDS (SUBJECT FROM)`` (RFC 9051 §7.5.2)."""
+    parts = [b"%d" % n for n in section.part]
+    if section.text is not None:
+        parts.append(section.text.encode("ascii"))
+    spec = b".".join(parts)
+    if section.text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+        spec += b" (" + b" ".join(f.encode("ascii", "replace") for f in section.fields) + b")"
+    return spec
+
+
+def response_label(item: FetchBody | FetchBinary) -> bytes:
+    """The FETCH response item name: ``BODY[1.2]<0>``, ``BINARY[1]``, ``BINARY.SIZE[2]``.
+
+    PEEK never appears in the response, and a partial fetch names only its origin (RFC 3501 §7.4.2,
+    RFC 9051 §7.5.2: ``BODY[section]<origin>``); the seed echoed ``<origin.count>`` (its bug 4).
+    """
+    if isinstance(item, FetchBinary):
+        name = b"BINARY.SIZE" if item.size else b"BINARY"
+        label = name + b"[" + b".".join(b"%d" % n for n in item.part) + b"]"
+    else:
+        label = b"BODY[" + section_spec(item.section) + b"]"
+    if item.partial is not None and not (isinstance(item, FetchBinary) and item.size):
+        label += b"<%d>" % item.partial[0]
+    return label
+
+
+SEEN_SETTING_ATTS = frozenset({"RFC822", "RFC822.TEXT"})
+"""Simple FETCH items that set \\Seen (RFC 9051 §6.4.5 RFC822/RFC822.TEXT are BODY[]/BODY[TEXT] without
+PEEK; RFC822.HEADER is BODY.PEEK[HEADER])."""
+
+
+def sets_seen(item: FetchAtt | FetchBody | FetchBinary, *, readonly: bool) -> bool:
+    """Whether fetching ``item`` sets \\Seen (RFC 9051 §6.4.5): BODY[...] and BINARY[...] without PEEK,
+    RFC822 and RFC822.TEXT; never in a mailbox selected with EXAMINE (§6.3.3). The seed got both wrong
+    (its bug 6)."""
+    if readonly:
+        return False
+    if isinstance(item, FetchAtt):
+        return item.name.upper() in SEEN_SETTING_ATTS
+    if isinstance(item, FetchBinary):
+        return not item.peek and not item.size
+    return not item.peek
