@@ -172,6 +172,7 @@ class MaildirStore(Store):
     # -- create / delete / rename ----------------------------------------------------------------
 
     def _create(self, name: str) -> None:
+        ensure_root(self.root)
         path = self.layout.create(name)
         with UidlistLock(path):
             if read_uidlist(path) is None:

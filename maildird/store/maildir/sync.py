@@ -492,7 +492,8 @@ class Folder:
             with os.scandir(self.path / "tmp") as it:
                 for e in it:
                     with contextlib.suppress(OSError):
-                        if e.is_file(follow_symlinks=False) and e.stat().st_mtime < cutoff:
+                        # ctime, not mtime: a delivery sets mtime to an old INTERNALDATE on purpose.
+                        if e.is_file(follow_symlinks=False) and e.stat().st_ctime < cutoff:
                             os.unlink(e.path)
         except FileNotFoundError:
             (self.path / "tmp").mkdir(exist_ok=True)
