@@ -467,7 +467,7 @@ async def test_copy_translates_keywords_and_keeps_sizes(tmp_path: Path) -> None:
     foo_dir = tmp_path / "Maildir" / ".Foo"
     assert (foo_dir / "dovecot-keywords").read_bytes() == b"0 NonJunk\n1 $Label1\n2 Junk\n"
     src_name = files(tmp_path / "Maildir")["cur"][0]
-    copy_name = [n for n in files(foo_dir)["cur"] if n.endswith("Rabc")][0]
+    copy_name = next(n for n in files(foo_dir)["cur"] if n.endswith("Rabc"))
     assert base_of(copy_name) != base_of(src_name)  # a fresh base name ...
     assert parse_name(copy_name).size == parse_name(src_name).size  # ... keeping ,S= and ,W=
     assert parse_name(copy_name).vsize == parse_name(src_name).vsize
