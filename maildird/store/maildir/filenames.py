@@ -42,6 +42,8 @@ SYSTEM_LETTERS: dict[str, str] = {
 
 _NAME_TO_LETTER: dict[str, str] = {name.lower(): letter for letter, name in SYSTEM_LETTERS.items()}
 
+USEC_PER_SEC = 1_000_000
+
 KEYWORD_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 """Letters that stand for keywords through dovecot-keywords (index 0..25, §4)."""
 
@@ -176,26 +178,28 @@ def is_message_name(name: str) -> bool:
     return bool(name) and name[0] not in ".:" and not any(c in name for c in "\r\n/")
 
 
-def sort_key(name: str) -> object:
+def sort_key(name: str) -> SortKey:
     """A key ordering names like Dovecot's ``maildir_filename_sort_cmp`` (§3.3.3).
 
     Leading decimal seconds first, then the ``.M<usecs>`` value when both names have one, then the
     rest of the base name. New files of one sync get UIDs in this order.
     """
-    return _SortKey(name)
+    return SortKey(name)
 
 
 @functools.total_ordering
-class _SortKey:
+class SortKey:
+    """Orders file names like Dovecot's ``maildir_filename_sort_cmp``; build it with ``sort_key``."""
+
     __slots__ = ("name",)
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _SortKey) and _sort_cmp(self.name, other.name) == 0
+        return isinstance(other, SortKey) and _sort_cmp(self.name, other.name) == 0
 
-    def __lt__(self, other: _SortKey) -> bool:
+    def __lt__(self, other: SortKey) -> bool:
         return _sort_cmp(self.name, other.name) < 0
 
     def __hash__(self) -> int:
@@ -246,10 +250,10 @@ class _UniqueClock:
             if pid != self._pid:  # a forked child starts its own sequence (its pid differs)
                 self._pid, self._last = pid, (0, -1)
             now_us = time.time_ns() // 1000
-            sec, usec = divmod(now_us, 1_000_000)
+            sec, usec = divmod(now_us, USEC_PER_SEC)
             if (sec, usec) <= self._last:
                 sec, usec = self._last[0], self._last[1] + 1
-                if usec >= 1_000_000:
+                if usec >= USEC_PER_SEC:
                     sec, usec = sec + 1, 0
             self._last = (sec, usec)
             return sec, usec, pid

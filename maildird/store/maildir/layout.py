@@ -45,6 +45,8 @@ NAME_MAX = 255
 MAX_FS_DEPTH = 64
 """How deep ``FsLayout`` descends when listing (guards against symlink loops)."""
 TRASH_RETRIES = 5
+FS_DELETE_STAGING = ".DOVECOT-DELETE"
+"""LAYOUT=fs: where a deleted mailbox's mail parts gather before going to the trash (kept children)."""
 
 __all__ = [
     "INBOX",
@@ -350,6 +352,11 @@ class MaildirPlusPlus(_BaseLayout):
     def noselect_folders(self) -> list[str]:
         return []
 
+    def exists(self, name: str) -> bool:
+        """Any folder directory is a mailbox in Maildir++ (cur/new/tmp are created on open)."""
+        parts = self.split(name)
+        return parts == [INBOX] or self._find_existing(parts) is not None
+
     def create(self, name: str) -> Path:
         parts = self.split(name)
         if parts == [INBOX]:
@@ -515,7 +522,7 @@ class FsLayout(_BaseLayout):
         if not selectable:
             raise MailboxNotFound(f"{name} is not a mailbox (it only has children)")
         # Keep the directory for the children: it becomes \Noselect. Move the mail parts to the trash.
-        staging = path / ".DELETE"
+        staging = path / FS_DELETE_STAGING
         with contextlib.suppress(FileExistsError):
             os.mkdir(staging)
         for entry in os.listdir(path):
