@@ -107,6 +107,14 @@ RFC_EXAMPLES: list[tuple[bytes, c.Command]] = [
         b'BBB LIST "" ("INBOX" "Drafts" "Sent/%")',
         c.List("BBB", "", ("INBOX", "Drafts", "Sent/%"), extended=True),
     ),
+    (
+        b'A06 LIST (REMOTE) "" "*" RETURN (SUBSCRIBED)',
+        c.List("A06", "", ("*",), frozenset({"REMOTE"}), frozenset({"SUBSCRIBED"}), extended=True),
+    ),
+    (
+        b'C01 LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"',
+        c.List("C01", "", ("%",), frozenset({"SUBSCRIBED", "RECURSIVEMATCH"}), extended=True),
+    ),
     # RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE, RFC 8438 STATUS=SIZE.
     (
         b'A01 LIST "" % RETURN (STATUS (MESSAGES UNSEEN))',

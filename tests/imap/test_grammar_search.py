@@ -110,6 +110,10 @@ SEARCHES: list[tuple[bytes, c.Search]] = [
         c.Search("A284", SearchText("\u041b\u0435\u043d\u0438\u043d\u0430"), charset="UTF-8"),
     ),
     (
+        b"A285 SEARCH CHARSET UTF-8 TEXT {12+}\r\n\xd0\x9b\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xbd\xd0\xb0",
+        c.Search("A285", SearchText("\u041b\u0435\u043d\u0438\u043d\u0430"), charset="UTF-8"),
+    ),
+    (
         b'A282 SEARCH RETURN (MIN COUNT) FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"',
         c.Search(
             "A282",
