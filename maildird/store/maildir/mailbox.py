@@ -125,7 +125,7 @@ def _discard(items: Sequence[Prepared]) -> None:
 def deliver(folder: Folder, items: Sequence[Prepared], step: str) -> tuple[int, ...]:
     """Publish tmp/ files with UIDs under the lock (blocking; hold ``folder.lock``). All or nothing."""
     with folder.dotlock():
-        folder.sync_locked(claim_recent=False)
+        folder.refresh_locked()
         assert folder.uidlist is not None
         targets: list[tuple[Prepared, Entry]] = []
         for it in items:
@@ -195,7 +195,7 @@ def _store(
 ) -> StoreResult:
     system, keywords = _split_flags(flags)
     with folder.dotlock():
-        folder.sync_locked(claim_recent=False)
+        folder.refresh_locked()
         kw = folder.keywords
         if op == "remove":
             letters = frozenset(c for k in keywords if (c := kw.letter_for(k)) is not None)
@@ -246,7 +246,7 @@ def _store(
 def _expunge(folder: Folder, uids: Sequence[int] | None, require_deleted: bool) -> tuple[int, ...]:
     wanted = None if uids is None else set(uids)
     with folder.dotlock():
-        folder.sync_locked(claim_recent=False)
+        folder.refresh_locked()
         removed: list[int] = []
         for uid, rec in list(folder.msgs.items()):
             if wanted is not None and uid not in wanted:

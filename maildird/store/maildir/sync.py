@@ -83,6 +83,8 @@ TMP_DELETE_SECS = 36 * 60 * 60
 CRASH_ENV = "MAILDIRD_CRASH_AT"
 CRASH_EXIT_CODE = 86
 SUBDIRS = ("new", "cur", "tmp")
+CONFIRM_SCANS = 3
+"""Extra listings at most to confirm candidate expunges; past the first only while new/ or cur/ change."""
 
 
 def crash_point(step: str) -> None:
@@ -208,6 +210,17 @@ class Folder:
 
     # -- quick check -----------------------------------------------------------------------------
 
+    def _dir_mtimes(self) -> tuple[int, int]:
+        try:
+            return os.stat(self.path / "new").st_mtime_ns, os.stat(self.path / "cur").st_mtime_ns
+        except FileNotFoundError:
+            return -1, -1
+
+    def refresh_locked(self) -> None:
+        """Under the lock: bring memory up to date before a change (a full sync only if needed)."""
+        if self.needs_sync(claim_recent=False):
+            self.sync_locked(claim_recent=False)
+
     def _current_stamps(self) -> Stamps:
         now = time.time_ns()
         try:
@@ -281,10 +294,16 @@ class Folder:
 
         seen, dups = list_dir(self.path)
         ul_bases = ul.by_base()
-        if any(b not in seen for b in ul_bases) or any(b not in seen for b in self.by_base):
-            again, dups2 = list_dir(self.path)  # confirm candidate expunges (§5.2 rule 2)
+        for attempt in range(CONFIRM_SCANS):
+            # A known base not listed is only a candidate expunge: list again to confirm (§5.2 rule 2),
+            # and keep listing while the directories keep changing under us.
+            if all(b in seen for b in ul_bases) and all(b in seen for b in self.by_base):
+                break
+            if attempt and self._dir_mtimes() == (stamps.new_mtime, stamps.cur_mtime):
+                break
+            again, more = list_dir(self.path)
             seen.update(again)
-            dups.extend(dups2)
+            dups.extend(more)
         self._fix_duplicates(seen, dups)
 
         claimed: set[str] = set()
