@@ -74,7 +74,10 @@ class Session:
 
     async def cmd(self, wire: bytes | str) -> bytes:
         """Run one command; every response it produced, tagged last, as wire bytes."""
-        command = parse(wire, utf8=self.ctx.utf8)
+        return await self.run(parse(wire, utf8=self.ctx.utf8))
+
+    async def run(self, command: Command) -> bytes:
+        """Run a command value (for inputs the grammar already refuses)."""
         self.sent = []
         tagged = await handle(self.ctx, command)
         return serialize_many([*self.sent, tagged], utf8=self.ctx.utf8)
