@@ -281,7 +281,7 @@ async def append(ctx: Context, c: cmd.Append) -> Tagged:
         try:
             mailbox = await store.open(c.mailbox)
         except MailboxNotFound as exc:
-            raise No(f"Mailbox does not exist: {exc.message}", "TRYCREATE") from exc
+            raise No("Mailbox does not exist.", "TRYCREATE") from exc
     try:
         result = await mailbox.append(batch)
     finally:

@@ -110,7 +110,7 @@ async def _destination(ctx: Context, name: str) -> Mailbox:
     try:
         return await require_store(ctx).open(name)
     except MailboxNotFound as exc:
-        raise No(f"Mailbox does not exist: {exc.message}", "TRYCREATE") from exc
+        raise No("Mailbox does not exist.", "TRYCREATE") from exc
 
 
 def _copyuid(result: CopyResult) -> Code:
