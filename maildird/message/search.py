@@ -57,6 +57,7 @@ class SearchContext:
         "_body",
         "_headers",
         "_message",
+        "_text",
         "flags",
         "internaldate",
         "largest_seq",
@@ -102,6 +103,7 @@ class SearchContext:
         self._message: ParsedMessage | None = None
         self._headers: dict[bytes, str] | None = None
         self._body: str | None = None
+        self._text: str | None = None
 
     def message(self) -> ParsedMessage:
         """The parsed message, loaded and parsed on first use only."""
@@ -127,25 +129,34 @@ class SearchContext:
         root = self.message().root
         return normalize(decode_header(root.buf[root.start : root.header_end].replace(b"\r\n", b"\n")))
 
-    def body_text(self) -> str:
-        """The decoded text of every text part (inside multiparts and attached messages too)."""
-        if self._body is None:
+    def body_text(self, *, with_headers: bool = False) -> str:
+        """The decoded text of every text part (inside multiparts and attached messages too), and with
+        ``with_headers`` the headers of attached messages."""
+        cached = self._text if with_headers else self._body
+        if cached is None:
             chunks: list[str] = []
-            _collect_text(self.message().root, chunks, in_message_body=True)
-            self._body = normalize("\n".join(chunks))
-        return self._body
+            _collect_text(self.message().root, chunks, with_headers)
+            cached = normalize("\n".join(chunks))
+            if with_headers:
+                self._text = cached
+            else:
+                self._body = cached
+        return cached
 
 
-def _collect_text(part: Part, out: list[str], in_message_body: bool) -> None:
+def _collect_text(part: Part, out: list[str], with_headers: bool) -> None:
+    """Decoded text of the text parts under ``part``; with ``with_headers``, attached messages' headers too
+    (Dovecot's TEXT searches them, its BODY does not; we do the same)."""
     if part.is_multipart:
         for child in part.children:
-            _collect_text(child, out, in_message_body=True)
+            _collect_text(child, out, with_headers)
         return
     if part.is_message:
         inner = part.message
         if inner is not None:
-            out.append(decode_header(inner.buf[inner.start : inner.header_end]))
-            _collect_text(inner, out, in_message_body=True)
+            if with_headers:
+                out.append(decode_header(inner.buf[inner.start : inner.header_end]))
+            _collect_text(inner, out, with_headers)
         return
     if not part.is_text:
         return
@@ -258,9 +269,9 @@ def _eval(key: SearchKey, ctx: SearchContext, load: bool) -> bool | None:
         return _contains(text, key.value)
     if isinstance(key, SearchText):
         needle = normalize(key.value)
-        if needle in ctx.body_text():
-            return True
-        return not key.body_only and needle in ctx.whole_header_text()
+        if key.body_only:
+            return needle in ctx.body_text()
+        return needle in ctx.whole_header_text() or needle in ctx.body_text(with_headers=True)
     raise TypeError(f"unknown search key {type(key).__name__}")
 
 

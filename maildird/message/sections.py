@@ -76,7 +76,28 @@ def _message_text(part: Part, section: Section) -> bytes:
 
 
 def body_section(msg: ParsedMessage, section: Section) -> bytes:
-    """The octets of ``BODY[section]`` in CRLF form (RFC 9051 §6.4.5); ``b""`` for a missing part."""
+    """The octets of ``BODY[section]`` in CRLF form (RFC 9051 §6.4.5); ``b""`` for a missing part.
+
+    NUL octets become 0x80, as Dovecot sends them: a (non-binary) literal must not contain NUL (RFC 9051
+    §4.3), and a one-for-one replacement keeps every size and offset. ``BINARY`` keeps them (it is sent
+    as a ``literal8``).
+    """
+    data = _body_section(msg, section)
+    if b"\0" in data:
+        data = data.replace(b"\0", NUL_REPLACEMENT)
+    return data
+
+
+NUL_REPLACEMENT = b"\x80"
+"""What a NUL octet is sent as outside BINARY (Dovecot does the same)."""
+
+
+def needs_literal8(data: bytes) -> bool:
+    """True when BINARY data must travel as ``~{n}`` (RFC 3516 §4.3: it contains NUL)."""
+    return b"\0" in data
+
+
+def _body_section(msg: ParsedMessage, section: Section) -> bytes:
     if not section.part:
         if section.text is None:
             return msg.data

@@ -8,16 +8,27 @@ the same string on the wire).
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from maildird.imap.commands import Section
+from maildird.imap.commands import (
+    SearchDate,
+    SearchHeader,
+    SearchKey,
+    SearchNot,
+    SearchSize,
+    SearchText,
+    Section,
+)
 from maildird.imap.responses import serialize_value
+from maildird.message import SearchContext, matches
 from maildird.message.bodystructure import bodystructure
 from maildird.message.envelope import envelope
-from maildird.message.parse import ParsedMessage
-from maildird.message.sections import body_section
+from maildird.message.parse import ParsedMessage, Part
+from maildird.message.sections import binary_section, body_section
+from tests.message.corpus import corpus
 from tests.message.samples import ALTERNATIVE, HEADER_ONLY, NO_TYPE, PLAIN
 from tests.message.test_message_structure import ENVELOPE_CASES, STRUCTURE_CASES
 from tests.support.dovecot import dovecot_preauth
@@ -126,3 +137,175 @@ def test_sections_same_as_dovecot(tmp_path: Path, raw: bytes) -> None:
 def test_header_only_message_same_size_as_dovecot(tmp_path: Path) -> None:
     (size,) = fetch_from_dovecot(tmp_path, [HEADER_ONLY], "RFC822.SIZE")
     assert int(size) == ParsedMessage.parse(HEADER_ONLY).size
+
+
+# -- a generated corpus: every part's sections, BINARY, structure and a set of searches ----------------
+
+CORPUS_SIZE = 40
+_STRING_OR_LITERAL = re.compile(rb'"((?:[^"\\]|\\.)*)"|~?\{(\d+)\}\r\n')
+_FETCH_START = re.compile(rb"\* (\d+) FETCH \(")
+_ITEM_LABEL = re.compile(rb"[A-Z0-9.]+(?:\[[^\]]*\])?(?:<\d+>)?")
+_BARE = re.compile(rb"[^ ()\r\n]+")
+
+
+def _scan(buf: bytes, i: int) -> tuple[bytes, int]:
+    """One IMAP value at ``buf[i:]`` in a canonical form (strings quoted and escaped), and the next index."""
+    if buf[i : i + 1] == b"(":
+        out, i = [b"("], i + 1
+        while buf[i : i + 1] != b")":
+            if buf[i : i + 1] == b" ":
+                out.append(b" ")
+                i += 1
+                continue
+            value, i = _scan(buf, i)
+            out.append(value)
+        return b"".join(out) + b")", i + 1
+    m = _STRING_OR_LITERAL.match(buf, i)
+    if m is not None:
+        if m.group(2) is None:
+            data, end = re.sub(rb"\\(.)", rb"\1", m.group(1)), m.end()
+        else:
+            data, end = buf[m.end() : m.end() + int(m.group(2))], m.end() + int(m.group(2))
+        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"', end
+    bare = _BARE.match(buf, i)
+    assert bare is not None, buf[i : i + 40]
+    return bare.group(0), bare.end()
+
+
+def parse_fetch_responses(buf: bytes) -> dict[int, dict[str, bytes]]:
+    """``* n FETCH (...)`` responses as {seq: {item label: canonical value}}, merged per message."""
+    result: dict[int, dict[str, bytes]] = {}
+    for m in _FETCH_START.finditer(buf):
+        i, items = m.end(), result.setdefault(int(m.group(1)), {})
+        while buf[i : i + 1] != b")":
+            if buf[i : i + 1] == b" ":
+                i += 1
+                continue
+            label = _ITEM_LABEL.match(buf, i)
+            assert label is not None
+            items[label.group(0).decode()], i = _scan(buf, label.end() + 1)
+    return result
+
+
+def _canonical(value: object) -> bytes:
+    return _scan(serialize_value(value), 0)[0]  # type: ignore[arg-type]
+
+
+def _quoted(data: bytes) -> bytes:
+    return _scan(serialize_value(data), 0)[0]
+
+
+def _part_paths(msg: ParsedMessage) -> list[tuple[tuple[int, ...], Part]]:
+    """Every addressable part number of ``msg`` (by walking our own tree)."""
+    out: list[tuple[tuple[int, ...], Part]] = []
+
+    def inside(part: Part, prefix: tuple[int, ...], as_message: bool) -> None:
+        if part.is_multipart:
+            for k, child in enumerate(part.children, 1):
+                out.append(((*prefix, k), child))
+                inside(child, (*prefix, k), False)
+        elif as_message:
+            out.append(((*prefix, 1), part))
+            inside(part, (*prefix, 1), False)
+        elif part.is_message and part.message is not None:
+            inside(part.message, prefix, True)
+
+    inside(msg.root, (), True)
+    return out
+
+
+def _write_maildir(tmp_path: Path, messages: list[bytes]) -> Path:
+    maildir = tmp_path / "maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    for i, raw in enumerate(messages, 1):
+        (maildir / "cur" / f"{1000 + i}.M{i}P1.test:2,").write_bytes(raw)
+    return maildir
+
+
+def test_generated_corpus_same_as_dovecot(tmp_path: Path) -> None:
+    messages = corpus(CORPUS_SIZE)
+    parsed = [ParsedMessage.parse(raw) for raw in messages]
+    commands = ["a SELECT INBOX"]
+    commands.append(
+        "b FETCH 1:* (RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[] BODY.PEEK[HEADER] BODY.PEEK[TEXT])"
+    )
+    expected: list[dict[str, bytes]] = []
+    for seq, msg in enumerate(parsed, 1):
+        mine = {
+            "RFC822.SIZE": b"%d" % msg.size,
+            "ENVELOPE": _canonical(envelope(msg)),
+            "BODYSTRUCTURE": _canonical(bodystructure(msg, extensible=True)),
+            "BODY": _canonical(bodystructure(msg, extensible=False)),
+            "BODY[]": _quoted(body_section(msg, Section())),
+            "BODY[HEADER]": _quoted(body_section(msg, Section(text="HEADER"))),
+            "BODY[TEXT]": _quoted(body_section(msg, Section(text="TEXT"))),
+        }
+        for path, part in _part_paths(msg):
+            spec = ".".join(map(str, path))
+            mine[f"BODY[{spec}]"] = _quoted(body_section(msg, Section(path)))
+            mine[f"BODY[{spec}.MIME]"] = _quoted(body_section(msg, Section(path, "MIME")))
+            if part.is_message:
+                mine[f"BODY[{spec}.HEADER]"] = _quoted(body_section(msg, Section(path, "HEADER")))
+                mine[f"BODY[{spec}.TEXT]"] = _quoted(body_section(msg, Section(path, "TEXT")))
+            elif not part.is_multipart:
+                decoded = binary_section(msg, path)
+                mine[f"BINARY[{spec}]"] = _quoted(decoded)
+                mine[f"BINARY.SIZE[{spec}]"] = b"%d" % len(decoded)
+        wanted = [
+            k.replace("BODY[", "BODY.PEEK[").replace("BINARY[", "BINARY.PEEK[") for k in mine if "[" in k
+        ]
+        commands.append(f"c{seq} FETCH {seq} ({' '.join(wanted)})")
+        expected.append(mine)
+    theirs = parse_fetch_responses(dovecot_preauth(_write_maildir(tmp_path, messages), commands))
+    for seq, mine in enumerate(expected, 1):
+        for label, value in mine.items():
+            assert theirs[seq][label] == value, (seq, label)
+
+
+SEARCHES: list[tuple[str, SearchKey]] = [
+    ('CHARSET UTF-8 FROM "bjørn"', SearchHeader("FROM", "bjørn")),
+    ('FROM "user1"', SearchHeader("FROM", "user1")),
+    ('CHARSET UTF-8 SUBJECT "grüße"', SearchHeader("SUBJECT", "grüße")),
+    ('SUBJECT "subject re:"', SearchHeader("SUBJECT", "subject re:")),
+    ('TO "smith"', SearchHeader("TO", "smith")),
+    ('CC "example.net"', SearchHeader("CC", "example.net")),
+    ('CHARSET UTF-8 BODY "façade"', SearchText("façade", body_only=True)),
+    ('CHARSET UTF-8 BODY "NAÏVE"', SearchText("NAÏVE", body_only=True)),
+    ('BODY "see attached"', SearchText("see attached", body_only=True)),
+    ('BODY "col1"', SearchText("col1", body_only=True)),
+    ('BODY "user5"', SearchText("user5", body_only=True)),  # not in attached messages' headers
+    ('TEXT "user5"', SearchText("user5")),  # but TEXT finds them there
+    ('CHARSET UTF-8 TEXT "李雷"', SearchText("李雷")),
+    ("SENTON 1-Apr-2025", SearchDate("on", date(2025, 4, 1), sent=True)),
+    ("LARGER 2000", SearchSize(True, 2000)),
+    ('NOT BODY "indented"', SearchNot(SearchText("indented", body_only=True))),
+]
+
+
+def test_generated_corpus_search_same_as_dovecot(tmp_path: Path) -> None:
+    messages = corpus(CORPUS_SIZE, seed=7)
+    commands = ["a SELECT INBOX"] + [f"s{i} SEARCH {text}" for i, (text, _) in enumerate(SEARCHES)]
+    out = dovecot_preauth(_write_maildir(tmp_path, messages), commands)
+    theirs = [sorted(map(int, r.split())) for r in re.findall(rb"\* SEARCH([ 0-9]*)\r\n", out)]
+    assert len(theirs) == len(SEARCHES)
+    parsed = [ParsedMessage.parse(raw) for raw in messages]
+    for (text, key), expected in zip(SEARCHES, theirs, strict=True):
+        found = [
+            seq
+            for seq, msg in enumerate(parsed, 1)
+            if matches(
+                key,
+                SearchContext(
+                    seq=seq,
+                    uid=seq,
+                    flags=frozenset(),
+                    size=msg.size,
+                    internaldate=datetime.now(UTC),
+                    largest_seq=len(parsed),
+                    largest_uid=len(parsed),
+                    load=lambda msg=msg: msg,  # type: ignore[misc]
+                ),
+            )
+        ]
+        assert found == expected, text

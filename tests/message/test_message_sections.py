@@ -207,3 +207,15 @@ def test_parse_never_raises_on_mime_like_noise(chunks: list[bytes]) -> None:
     for path in [(1,), (1, 1), (2,), (1, 2, 1)]:
         assert isinstance(body_section(msg, Section(path)), bytes)
         assert isinstance(binary_section(msg, path), bytes)
+
+
+def test_nul_is_sent_as_0x80_in_body_but_kept_in_binary() -> None:
+    from maildird.message.sections import needs_literal8
+
+    raw = b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\na\x00b\n"
+    msg = ParsedMessage.parse(raw)
+    assert body_section(msg, Section()).endswith(b"\r\n\r\na\x80b\r\n")
+    assert body_section(msg, Section((1,))) == b"a\x80b\r\n"
+    assert binary_section(msg, (1,)) == b"a\x00b\r\n"
+    assert needs_literal8(binary_section(msg, (1,)))
+    assert not needs_literal8(b"plain")
