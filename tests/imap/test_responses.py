@@ -68,7 +68,7 @@ class Reader:
                 else:
                     out += ch
                     p += 1
-        if c in (b"{", b"~"):
+        if c == b"{" or d[p : p + 2] == b"~{":
             m = re.compile(rb"~?\{(\d+)\}\r\n").match(d, p)
             assert m, d[p:]
             n = int(m.group(1))
@@ -192,6 +192,8 @@ MAILBOXES: list[tuple[str, bytes]] = [
     ("2024", b'"2024"'),
     ("", b'""'),
     ("x]", b'"x]"'),
+    ("~", b"~"),
+    ("~{1}", b'"~{1}"'),
     ("Archive/2024.old", b"Archive/2024.old"),
 ]
 
