@@ -54,7 +54,7 @@ class DeflateStream(trio.abc.Stream):
             if not chunk:
                 self._eof = True
                 continue
-            data = self._inflate(chunk, limit)
+            data = self._inflate(bytes(chunk), limit)
             if data:
                 return data
 

@@ -1,0 +1,394 @@
+"""The per-client driver: the one place where Trio meets the sans-IO core.
+
+Theory of operation
+-------------------
+A ``ClientConnection`` owns one byte stream and one ``imap.ServerConnection``. Its loop is h11's:
+ask the core for the next event; on ``NEED_DATA`` read from the stream (under the autologout
+timer) and feed the core; otherwise act on the event and write what the core serializes.
+
+- ``CommandReceived``: most commands go to ``handlers.handle(ctx, command)``, which writes untagged
+  responses through ``Context.send`` and returns the tagged one. Five commands touch the transport
+  or need a second reader, so the driver runs them itself: STARTTLS (swap the stream for an
+  ``SSLStream``), COMPRESS (wrap it in ``DeflateStream``), IDLE (two tasks: one reads ``DONE``, one
+  waits on the change hub and pushes updates), AUTHENTICATE (a continuation exchange) and LOGOUT.
+- ``LiteralRequest``: the core has *announced* a synchronizing literal and buffered none of it; we
+  answer ``+`` (the core already checked the limits and would have sent ``Rejected`` otherwise).
+- ``Rejected`` / ``TooManyBadCommands`` / ``ProtocolViolation`` / ``ConnectionClosed``: send what the
+  core made, close when it says so. Nothing a client sends ends the server: any other exception is
+  logged, answered with ``* BYE [SERVERBUG]`` and ends only this connection.
+
+Only one task writes at a time (``_send_lock``): during IDLE the hub task and the reader may both
+want to send. Sends follow h11: serialize first, then ``send_all``; a failed send closes the
+connection.
+
+Timers: before login the connection is closed after ``unauth_idle`` seconds of silence or
+``unauth_commands`` commands (the seed's limits); after login after ``auth_idle`` seconds (RFC 9051
+§5.4: at least 30 minutes). During IDLE the limit is ``idle_timeout`` and ``* OK Still here`` is sent
+every ``idle_keepalive`` seconds.
+
+Shutdown: the server sets ``ServerState.shutting_down``; a connection waiting for its client's next
+command then sends ``* BYE [UNAVAILABLE]`` and closes. A command in progress finishes first, so an
+APPEND that was acknowledged is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from maildird import handlers
+from maildird.handlers import auth as auth_handlers
+from maildird.handlers import idle as idle_handlers
+from maildird.handlers.context import Context, Services, TransportInfo
+from maildird.imap import commands as cmd
+from maildird.imap import events as ev
+from maildird.imap.events import NEED_DATA
+from maildird.imap.responses import Code, Continuation, Response, Status, Tagged, serialize
+from maildird.imap.session import Limits, ServerConnection, State, Substate
+from maildird.transports.compress import DeflateStream
+
+log = logging.getLogger("maildird.connection")
+
+RECEIVE_SIZE = 65536
+"""Octets asked of the stream per read; the core bounds what it buffers, not this."""
+
+
+@dataclass
+class ServerState:
+    """What the server shares with every connection besides ``Services``."""
+
+    shutting_down: trio.Event = field(default_factory=trio.Event)
+    tls_context: Any = None  # a callable returning the current ssl.SSLContext, or None
+    connections: set[ClientConnection] = field(default_factory=set)
+
+
+class _Closed(Exception):
+    """The connection is over (client gone, BYE sent, or a transport failure)."""
+
+
+def core_limits(services: Services) -> Limits:
+    lim = services.config.limits
+    return Limits(
+        max_line=lim.max_line,
+        max_literal=lim.max_literal,
+        max_command=lim.max_command,
+        max_append=lim.max_append,
+        literal_minus=False,
+        max_bad_commands=lim.max_bad_commands,
+        max_nonsync_literal=lim.max_nonsync_literal,
+    )
+
+
+class ClientConnection:
+    """One client, from greeting to close."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        services: Services,
+        transport: TransportInfo,
+        state: ServerState,
+        *,
+        preauth_user: Any = None,
+    ) -> None:
+        self.stream = stream
+        self.services = services
+        self.state = state
+        self.limits = services.config.limits
+        self.core = ServerConnection(core_limits(services))
+        self.ctx = Context(services, transport, self._send_untagged)
+        self._send_lock = trio.Lock()
+        self._unauth_commands = 0
+        self._login_failures = 0
+        self._waiting_scope: trio.CancelScope | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.idling = False
+        self.connected_at = trio.current_time()
+
+    # -- output ---------------------------------------------------------------------------------------
+
+    async def send(self, response: Response) -> None:
+        data = self.core.send(response)
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        async with self._send_lock:
+            try:
+                with trio.fail_after(self.limits.output_timeout):
+                    await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
+                raise _Closed(f"send failed: {exc!r}") from exc
+        self.bytes_out += len(data)
+
+    async def _send_untagged(self, response: Response) -> None:
+        await self.send(response)
+
+    # -- input ----------------------------------------------------------------------------------------
+
+    def _timeout(self) -> float:
+        if self.core.substate is Substate.IDLE:
+            return self.limits.idle_timeout
+        if self.core.state is State.NOT_AUTHENTICATED:
+            return self.limits.unauth_idle
+        return self.limits.auth_idle
+
+    async def _receive(self) -> bytes:
+        """Read more octets, honouring autologout and server shutdown."""
+        if self.state.shutting_down.is_set() and self.core.substate is Substate.NONE:
+            await self._bye("UNAVAILABLE", "Server shutting down.")
+        with trio.CancelScope() as scope:
+            self._waiting_scope = scope
+            try:
+                with trio.move_on_after(self._timeout()) as timer:
+                    data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise _Closed(f"receive failed: {exc!r}") from exc
+            finally:
+                self._waiting_scope = None
+        if scope.cancelled_caught:
+            await self._bye("UNAVAILABLE", "Server shutting down.")
+        if timer.cancelled_caught:
+            await self._bye(None, "Autologout; idle for too long.")
+        self.bytes_in += len(data)
+        return data
+
+    def interrupt_for_shutdown(self) -> None:
+        """Called by the server: wake a connection that waits for its client's next command."""
+        if self._waiting_scope is not None and self.core.substate is Substate.NONE:
+            self._waiting_scope.cancel()
+
+    async def next_event(self) -> Any:
+        while True:
+            event = self.core.next_event()
+            if event is not NEED_DATA:
+                return event
+            data = await self._receive()
+            self.core.receive_data(data)
+
+    async def _bye(self, code: str | None, text: str) -> None:
+        try:
+            await self.send(Status("BYE", text, Code(code) if code else None))
+        except _Closed:
+            pass
+        raise _Closed(text)
+
+    # -- the loop -------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the client until it leaves. Never raises ``Exception`` (``Cancelled`` passes)."""
+        self.state.connections.add(self)
+        try:
+            await self.send(
+                Status("OK", "maildird ready.", Code("CAPABILITY", _atoms(self.ctx.capabilities())))
+            )
+            await self._loop()
+        except _Closed as exc:
+            log.debug("connection closed: %s", exc)
+        except Exception:
+            log.exception("internal error serving %s", self.ctx.transport.peer)
+            with trio.move_on_after(1):
+                try:
+                    await self._write(serialize(Status("BYE", "Internal server error.", Code("SERVERBUG"))))
+                except Exception:
+                    pass
+        finally:
+            self.state.connections.discard(self)
+            await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            if self.ctx.selected is not None:
+                try:
+                    await self.ctx.selected.mailbox.close()
+                except Exception:
+                    log.exception("closing the selected mailbox")
+                self.ctx.selected = None
+            if self.ctx.store is not None:
+                try:
+                    await self.ctx.store.close()
+                except Exception:
+                    log.exception("closing the store")
+            await trio.aclose_forcefully(self.stream)
+
+    async def _loop(self) -> None:
+        while True:
+            event = await self.next_event()
+            if isinstance(event, ev.CommandReceived):
+                await self._command(event.command)
+            elif isinstance(event, ev.LiteralRequest):
+                await self._write(self.core.accept_literal())
+            elif isinstance(event, ev.Rejected):
+                await self.send(event.response)
+            elif isinstance(event, ev.TooManyBadCommands):
+                await self.send(event.response)
+                raise _Closed("too many bad commands")
+            elif isinstance(event, ev.ProtocolViolation):
+                log.warning("protocol violation from %s: %s", self.ctx.transport.peer, event.reason)
+                raise _Closed(event.reason)
+            elif isinstance(event, ev.ConnectionClosed):
+                raise _Closed("client closed the connection")
+            else:  # IdleDone / AuthResponse outside their exchange: the core never yields these here
+                raise RuntimeError(f"unexpected event {event!r}")
+            if self.core.state is State.LOGOUT:
+                raise _Closed("logout")
+
+    async def _command(self, command: cmd.Command) -> None:
+        if self.core.state is State.NOT_AUTHENTICATED:
+            self._unauth_commands += 1
+            if self._unauth_commands > self.limits.unauth_commands:
+                await self._bye(None, "Too many commands before authentication.")
+        if isinstance(command, cmd.Logout):
+            await self.send(Status("BYE", "Logging out."))
+            await self.send(Tagged(command.tag, "OK", "LOGOUT completed."))
+            raise _Closed("logout")
+        if isinstance(command, cmd.StartTLS):
+            await self._starttls(command)
+            return
+        if isinstance(command, cmd.Compress):
+            await self._compress(command)
+            return
+        if isinstance(command, cmd.Idle):
+            await self._idle(command)
+            return
+        if isinstance(command, cmd.Authenticate):
+            tagged = await self._authenticate(command)
+        else:
+            tagged = await handlers.handle(self.ctx, command)
+        await self._after_command(command, tagged)
+
+    async def _after_command(self, command: cmd.Command, tagged: Tagged) -> None:
+        self.core.utf8 = self.ctx.utf8
+        failed_login = isinstance(command, cmd.Login | cmd.Authenticate) and tagged.status != "OK"
+        if failed_login:
+            self._login_failures += 1
+            await trio.sleep(self.services.config.auth.failure_delay)
+        await self.send(tagged)
+        if failed_login and self._login_failures >= self.limits.login_failures_before_disconnect:
+            await self._bye(None, "Too many failed logins.")
+
+    # -- STARTTLS (RFC 9051 §6.2.1) -------------------------------------------------------------------
+
+    async def _starttls(self, command: cmd.StartTLS) -> None:
+        context = self.state.tls_context() if self.state.tls_context else None
+        if context is None or not self.ctx.transport.starttls_available:
+            await self.send(Tagged(command.tag, "BAD", "STARTTLS is not available here.", Code("CLIENTBUG")))
+            return
+        await self.send(Tagged(command.tag, "OK", "Begin TLS negotiation now."))
+        # Anything the client pipelined behind STARTTLS is refused by the core (ProtocolViolation on
+        # the next event): it was sent in the clear and must never run inside the TLS session.
+        pending = self.core.next_event()
+        if pending is not NEED_DATA:
+            if isinstance(pending, ev.ProtocolViolation):
+                log.warning("refused data pipelined after STARTTLS from %s", self.ctx.transport.peer)
+            raise _Closed("data pipelined after STARTTLS")
+        tls_stream = trio.SSLStream(self.stream, context, server_side=True)
+        try:
+            with trio.fail_after(self.limits.tls_handshake_timeout):
+                await tls_stream.do_handshake()
+        except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
+            raise _Closed(f"TLS handshake failed: {exc!r}") from exc
+        self.stream = tls_stream
+        t = self.ctx.transport
+        self.ctx.transport = TransportInfo("tls", True, t.peer, t.local, t.loopback, False)
+
+    # -- COMPRESS (RFC 4978) --------------------------------------------------------------------------
+
+    async def _compress(self, command: cmd.Compress) -> None:
+        if command.mechanism != "DEFLATE":
+            await self.send(
+                Tagged(command.tag, "NO", f"Unknown compression {command.mechanism}.", Code("CANNOT"))
+            )
+            return
+        if isinstance(self.stream, DeflateStream):
+            await self.send(
+                Tagged(command.tag, "NO", "Compression is already active.", Code("COMPRESSIONACTIVE"))
+            )
+            return
+        await self.send(Tagged(command.tag, "OK", "DEFLATE active."))
+        self.stream = DeflateStream(self.stream)
+
+    # -- AUTHENTICATE (RFC 9051 §6.2.2, RFC 4959) -----------------------------------------------------
+
+    async def _authenticate(self, command: cmd.Authenticate) -> Tagged:
+        if command.mechanism != "PLAIN":
+            return Tagged(command.tag, "NO", f"Unsupported mechanism {command.mechanism}.", Code("CANNOT"))
+        data = command.initial_response
+        if data is None:
+            await self.send(Continuation(""))
+            event = await self.next_event()
+            if isinstance(event, ev.Rejected):
+                return _tagged_from(event.response, command.tag)
+            if not isinstance(event, ev.AuthResponse):
+                raise _Closed(f"unexpected event during AUTHENTICATE: {event!r}")
+            if event.data is None:
+                return Tagged(command.tag, "BAD", "AUTHENTICATE cancelled.")
+            data = event.data
+        return await auth_handlers.authenticate_plain(self.ctx, command.tag, data)
+
+    # -- IDLE (RFC 2177) ------------------------------------------------------------------------------
+
+    async def _idle(self, command: cmd.Idle) -> None:
+        await idle_handlers.idle_updates(self.ctx)
+        await self.send(Continuation("idling"))
+        self.idling = True
+        done: list[Tagged] = []
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._idle_push)
+                nursery.start_soon(self._idle_keepalive)
+                nursery.start_soon(self._idle_shutdown)
+                event = await self.next_event()
+                nursery.cancel_scope.cancel()
+                if isinstance(event, ev.IdleDone):
+                    done.append(Tagged(command.tag, "OK", "IDLE terminated."))
+                elif isinstance(event, ev.Rejected):
+                    done.append(_tagged_from(event.response, command.tag))
+                elif isinstance(event, ev.ConnectionClosed):
+                    raise _Closed("client closed the connection during IDLE")
+                else:
+                    raise _Closed(f"unexpected event during IDLE: {event!r}")
+        except* _Closed as group:
+            raise _Closed(str(group.exceptions[0])) from None
+        finally:
+            self.idling = False
+        await self.send(done[0])
+
+    async def _idle_shutdown(self) -> None:
+        await self.state.shutting_down.wait()
+        await self._bye("UNAVAILABLE", "Server shutting down.")
+
+    async def _idle_push(self) -> None:
+        hub = self.services.hub
+        selected = self.ctx.selected
+        if hub is None or selected is None:
+            await trio.sleep_forever()
+        key = selected.mailbox.watch_key
+        seen = hub.version(key)
+        while True:
+            seen = await hub.wait_past(key, seen)
+            await idle_handlers.idle_updates(self.ctx)
+
+    async def _idle_keepalive(self) -> None:
+        while True:
+            await trio.sleep(self.limits.idle_keepalive)
+            await self.send(Status("OK", "Still here"))
+
+
+def _atoms(names: list[str]) -> tuple[Any, ...]:
+    from maildird.imap.responses import Atom
+
+    return tuple(Atom(n) for n in names)
+
+
+def _tagged_from(response: Response, tag: str) -> Tagged:
+    if isinstance(response, Tagged):
+        return Tagged(tag, response.status, response.text, response.code)
+    text = getattr(response, "text", "Bad input.")
+    return Tagged(tag, "BAD", text)

@@ -1,0 +1,242 @@
+"""Trio orchestration: listeners, per-client tasks, the change hub, signals and shutdown.
+
+Theory of operation
+-------------------
+Three nurseries, hypercorn's split (architecture.md §4.8):
+
+- ``services`` runs what outlives any one client: the change-hub watchers (one per Maildir that a
+  logged-in user has, started on first login) and the signal receiver.
+- ``clients`` runs one task per connection (``ClientConnection.run``, which never raises
+  ``Exception``: a failing client gets ``* BYE [SERVERBUG]`` and the server goes on).
+- ``acceptors`` runs one accept loop per listener. ``task_status.started(addresses)`` is called once
+  every listener is bound, with the bound ``(host, port)`` pairs, so tests can listen on port 0.
+
+SIGTERM/SIGINT: cancel the accept loops (stop accepting), set ``shutting_down`` (connections waiting
+for a command or idling send ``* BYE [UNAVAILABLE]``; a command in progress finishes), then give the
+clients ``shutdown_grace`` seconds before they are cancelled. SIGHUP: re-read the users file and the
+certificates; a bad new file is logged and the old one kept.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from maildird.changes import ChangeHub, watch
+from maildird.config import Config, Listener
+from maildird.connection import ClientConnection, ServerState
+from maildird.handlers.context import Services, TransportInfo
+
+log = logging.getLogger("maildird.server")
+
+ACCEPT_RETRY_DELAY = 0.1
+"""Seconds to wait after EMFILE/ENFILE/ENOBUFS/ENOMEM before accepting again (trio's own choice)."""
+
+_ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+
+class Watchers:
+    """Start one change-hub watcher per Maildir root, the first time a user of it logs in."""
+
+    def __init__(self, nursery: trio.Nursery, hub: ChangeHub, rescan_seconds: float) -> None:
+        self._nursery = nursery
+        self._hub = hub
+        self._rescan = rescan_seconds
+        self._roots: set[Path] = set()
+        self._lock = trio.Lock()
+
+    async def ensure(self, root: Path) -> None:
+        root = root.resolve()
+        async with self._lock:
+            if root in self._roots:
+                return
+            self._roots.add(root)
+            try:
+                await self._nursery.start(partial(watch, root, self._hub, rescan_seconds=self._rescan))
+            except Exception:
+                log.exception("cannot watch %s; changes by other programs show up on the next command", root)
+
+
+def make_tls_context(config: Config) -> ssl.SSLContext | None:
+    if config.tls.certificate is None:
+        return None
+    from maildird.transports.tls import make_server_context
+
+    return make_server_context(config.tls.certificate, config.tls.private_key, config.tls.min_version)
+
+
+def build_services(
+    config: Config, hub: ChangeHub | None, watchers: Watchers | None, *, authenticator: Any = None
+) -> Services:
+    """The shared objects every connection uses: authenticator, per-user store factory, hub."""
+    from maildird.auth import Authenticator
+    from maildird.store.maildir.store import MaildirStore
+    from maildird.store.registry import Registry
+
+    registry: Registry[Any] = Registry()
+
+    if authenticator is None and config.auth.users_file is not None:
+        authenticator = Authenticator.from_config(config)
+        authenticator.load()
+
+    async def store_for(record: Any) -> Any:
+        maildir = record.resolve_maildir(config.mail)
+        state_dir = config.server.state_dir / "index" / record.name
+        store = MaildirStore(
+            maildir,
+            state_dir=state_dir,
+            layout=config.mail.layout,
+            special_use=dict(config.mail.special_use),
+            subscriptions=config.mail.subscriptions,
+            registry=registry,
+        )
+        if watchers is not None:
+            await watchers.ensure(maildir)
+        return store
+
+    return Services(config, authenticator, store_for, hub=hub, registry=registry)
+
+
+async def _open_listeners(config: Config) -> list[tuple[trio.SocketListener, Listener]]:
+    opened: list[tuple[trio.SocketListener, Listener]] = []
+    for spec in config.listeners:
+        if spec.kind != "imap":
+            log.warning("listener %s: only imap/imaps listeners are served so far", spec.url())
+            continue
+        for lst in await trio.open_tcp_listeners(spec.port, host=spec.address):
+            opened.append((lst, spec))
+    return opened
+
+
+def _transport_for(stream: trio.SocketStream, spec: Listener, tls_available: bool) -> TransportInfo:
+    import ipaddress
+
+    try:
+        peer = stream.socket.getpeername()
+        local = stream.socket.getsockname()
+    except OSError:
+        peer, local = ("?", 0), ("?", 0)
+    host = str(peer[0])
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    secure = spec.tls == "implicit"
+    return TransportInfo(
+        kind="tls" if secure else "tcp",
+        secure=secure,
+        peer=f"{host}:{peer[1]}",
+        local=f"{local[0]}:{local[1]}",
+        loopback=loopback,
+        starttls_available=(not secure) and spec.tls == "starttls" and tls_available,
+    )
+
+
+async def _accept_loop(
+    listener: trio.SocketListener,
+    spec: Listener,
+    handle: Callable[[trio.SocketStream, Listener], Awaitable[None]],
+    clients: trio.Nursery,
+) -> None:
+    async with listener:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno in _ACCEPT_RETRY_ERRNOS:
+                    log.error("accept failed (%s); retrying", exc)
+                    await trio.sleep(ACCEPT_RETRY_DELAY)
+                    continue
+                raise
+            clients.start_soon(handle, stream, spec)
+
+
+async def serve(
+    config: Config,
+    *,
+    task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED,
+    authenticator: Any = None,
+    handle_signals: bool = True,
+    state: ServerState | None = None,
+) -> None:
+    """Run the server until SIGTERM/SIGINT (or until cancelled)."""
+    state = state or ServerState()
+    tls = {"context": make_tls_context(config)}
+    state.tls_context = lambda: tls["context"]
+    async with trio.open_nursery() as services_nursery:
+        hub = ChangeHub()
+        watchers = Watchers(services_nursery, hub, config.limits.rescan_seconds)
+        services = build_services(config, hub, watchers, authenticator=authenticator)
+
+        async def handle(stream: trio.SocketStream, spec: Listener) -> None:
+            transport = _transport_for(stream, spec, tls["context"] is not None)
+            client_stream: trio.abc.Stream = stream
+            if spec.tls == "implicit":
+                context = tls["context"]
+                if context is None:
+                    await trio.aclose_forcefully(stream)
+                    return
+                ssl_stream = trio.SSLStream(stream, context, server_side=True)
+                try:
+                    with trio.fail_after(config.limits.tls_handshake_timeout):
+                        await ssl_stream.do_handshake()
+                except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
+                    log.info("TLS handshake with %s failed: %r", transport.peer, exc)
+                    await trio.aclose_forcefully(stream)
+                    return
+                client_stream = ssl_stream
+            if len(state.connections) >= config.limits.max_connections:
+                with trio.move_on_after(1):
+                    await client_stream.send_all(b"* BYE [UNAVAILABLE] Too many connections.\r\n")
+                await trio.aclose_forcefully(client_stream)
+                return
+            await ClientConnection(client_stream, services, transport, state).run()
+
+        def reload() -> None:
+            try:
+                load = getattr(services.authenticator, "load", None)
+                if load is not None:
+                    load()
+                tls["context"] = make_tls_context(config)
+                log.info("reloaded users and certificates")
+            except Exception as exc:
+                log.error("reload failed, keeping the old settings: %s", exc)
+
+        async with trio.open_nursery() as clients:
+            async with trio.open_nursery() as acceptors:
+                listeners = await _open_listeners(config)
+                addresses: list[tuple[str, int]] = []
+                for lst, spec in listeners:
+                    sockname = lst.socket.getsockname()
+                    addresses.append((str(sockname[0]), int(sockname[1])))
+                    acceptors.start_soon(_accept_loop, lst, spec, handle, clients)
+                log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in addresses))
+                task_status.started(addresses)
+                if handle_signals:
+                    await _wait_for_stop(reload)
+                    acceptors.cancel_scope.cancel()
+                else:
+                    await trio.sleep_forever()
+            state.shutting_down.set()
+            for conn in list(state.connections):
+                conn.interrupt_for_shutdown()
+            clients.cancel_scope.deadline = trio.current_time() + config.limits.shutdown_grace
+        services_nursery.cancel_scope.cancel()
+
+
+async def _wait_for_stop(reload: Callable[[], None]) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                reload()
+                continue
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+            return
