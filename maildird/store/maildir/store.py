@@ -32,7 +32,7 @@ from typing import Any, cast
 from maildird.changes import folder_key
 from maildird.store.base import MailboxInfo, MailboxNotFound, PermissionDenied, Store
 from maildird.store.maildir.layout import INBOX, FsLayout, MaildirPlusPlus, ensure_maildir, make_layout
-from maildird.store.maildir.lock import UidlistLock
+from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
 from maildird.store.maildir.mailbox import MaildirMailbox, run_fs
 from maildird.store.maildir.subscriptions import read_subscriptions, update_subscriptions
 from maildird.store.maildir.sync import Folder
@@ -100,6 +100,7 @@ class MaildirStore(Store):
         utf8_names: bool = False,
         fsync: bool = True,
         registry: Registry[Any] | None = None,
+        lock_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.root = Path(root)
         self.state_dir = Path(state_dir)
@@ -110,6 +111,7 @@ class MaildirStore(Store):
         self.subscription_mode = subscriptions
         self.utf8_names = utf8_names
         self.fsync = fsync
+        self.lock_timeout = lock_timeout
         self.registry: Registry[Any] = registry if registry is not None else default_registry()
         self._handles: set[MaildirMailbox] = set()
 
@@ -174,7 +176,7 @@ class MaildirStore(Store):
     def _create(self, name: str) -> None:
         ensure_root(self.root)
         path = self.layout.create(name)
-        with UidlistLock(path):
+        with UidlistLock(path, timeout=self.lock_timeout):
             if read_uidlist(path) is None:
                 rewrite_uidlist(path, Uidlist.new(next_uidvalidity(self.root)), fsync=self.fsync)
 
@@ -259,7 +261,14 @@ class MaildirStore(Store):
         folder = cast(
             Folder,
             self.registry.acquire(
-                key, lambda: Folder(path, root=self.root, state_dir=self.state_dir, fsync=self.fsync)
+                key,
+                lambda: Folder(
+                    path,
+                    root=self.root,
+                    state_dir=self.state_dir,
+                    fsync=self.fsync,
+                    lock_timeout=self.lock_timeout,
+                ),
             ),
         )
 

@@ -58,7 +58,7 @@ from maildird.store.maildir.filenames import (
     sort_key,
 )
 from maildird.store.maildir.keywords import KEYWORDS_NAME, Keywords
-from maildird.store.maildir.lock import UidlistLock, fsync_dir
+from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock, fsync_dir
 from maildird.store.maildir.state import MailboxState, Record, next_modseq, state_path
 from maildird.store.maildir.uidlist import (
     UIDLIST_NAME,
@@ -168,8 +168,17 @@ class Stamps:
 class Folder:
     """One folder's shared state (module docstring). All methods block; hold ``lock``."""
 
-    def __init__(self, path: Path, *, root: Path, state_dir: Path, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        root: Path,
+        state_dir: Path,
+        fsync: bool = True,
+        lock_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.path = path
+        self.lock_timeout = lock_timeout
         self.root = root
         self.state_dir = state_dir
         self.fsync = fsync
@@ -204,7 +213,7 @@ class Folder:
         """Hold ``dovecot-uidlist.lock`` (touched from a helper thread while held)."""
         if not self.path.is_dir():
             raise MailboxNotFound(f"{self.path} no longer exists")
-        lock = UidlistLock(self.path)
+        lock = UidlistLock(self.path, timeout=self.lock_timeout)
         with lock, lock.keep_fresh():
             yield lock
 
