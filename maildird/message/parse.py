@@ -50,11 +50,8 @@ class HeaderField:
     name: bytes
     raw: bytes
     value: bytes
-
-    @property
-    def key(self) -> bytes:
-        """The name upper-cased, for case-insensitive comparison (RFC 5322 §1.2.2)."""
-        return self.name.upper()
+    key: bytes
+    """The name upper-cased, for case-insensitive comparison (RFC 5322 §1.2.2)."""
 
     def unfolded(self) -> bytes:
         """The value with folding removed (RFC 5322 §2.2.3: CRLF before WSP is deleted) and outer blanks
@@ -86,7 +83,7 @@ def _parse_fields(buf: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
             pos = line_end  # continuation of the current field (or of nothing)
             continue
         if field_start >= 0:
-            fields.append(HeaderField(name, buf[field_start:pos], buf[value_start:pos]))
+            fields.append(HeaderField(name, buf[field_start:pos], buf[value_start:pos], name.upper()))
             field_start = -1
         colon = buf.find(b":", pos, line_end)
         if colon > pos:
@@ -95,7 +92,7 @@ def _parse_fields(buf: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
                 name, field_start, value_start = candidate, pos, colon + 1
         pos = line_end
     if field_start >= 0:
-        fields.append(HeaderField(name, buf[field_start:end], buf[value_start:end]))
+        fields.append(HeaderField(name, buf[field_start:end], buf[value_start:end], name.upper()))
     return tuple(fields)
 
 
@@ -109,6 +106,7 @@ class Part:
     __slots__ = (
         "_children",
         "_fields",
+        "_index",
         "_message",
         "_type",
         "body_start",
@@ -139,6 +137,7 @@ class Part:
             else:
                 self.header_end, self.body_start = blank + 2, blank + 4
         self._fields: tuple[HeaderField, ...] | None = None
+        self._index: dict[bytes, HeaderField] | None = None
         self._children: tuple[Part, ...] | None = None
         self._message: Part | None = None
         self.degraded = False
@@ -154,11 +153,13 @@ class Part:
 
     def header(self, name: str) -> HeaderField | None:
         """The first field called ``name`` (case-insensitive), or None."""
-        key = name.upper().encode("ascii", "replace")
-        for f in self.fields:
-            if f.key == key:
-                return f
-        return None
+        index = self._index
+        if index is None:
+            index = {}
+            for f in self.fields:
+                index.setdefault(f.key, f)
+            self._index = index
+        return index.get(name.upper().encode("ascii", "replace"))
 
     def header_value(self, name: str) -> bytes | None:
         """The first ``name`` field's unfolded value, or None when the field is absent."""
