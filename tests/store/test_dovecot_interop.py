@@ -41,6 +41,8 @@ namespace inbox {
 }
 log_path = /dev/stderr
 ssl = no
+first_valid_uid = 1
+first_valid_gid = 1
 """
 
 
