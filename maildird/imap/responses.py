@@ -24,8 +24,8 @@ import base64
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 from typing import Literal as TypingLiteral
-from typing import TypeAlias
 
 from . import modutf7
 
@@ -155,9 +155,16 @@ def _quoted_or_literal(data: bytes, allow_8bit: bool) -> bytes:
     return b"{%d}\r\n" % len(data) + data
 
 
+# Octets that stop a 7-bit string from being sent quoted as it is (fast-path check).
+_NOT_PLAIN = re.compile(rb'[\x00\r\n"\\]')
+
+
 def _str(value: str, utf8: bool) -> bytes:
     if value.isascii():
-        return _quoted_or_literal(value.encode("ascii"), False)
+        data = value.encode("ascii")
+        if len(data) <= MAX_QUOTED and _NOT_PLAIN.search(data) is None:
+            return b'"' + data + b'"'
+        return _quoted_or_literal(data, False)
     # Without UTF8=ACCEPT, 8-bit text may only travel in a literal; lone surrogates (from
     # surrogateescape decoding) go back to the octets they stood for.
     return _quoted_or_literal(value.encode("utf-8", "surrogateescape"), utf8 and value.isprintable())
@@ -192,44 +199,69 @@ def _mailbox(name: str, utf8: bool) -> bytes:
     return _quoted_or_literal(data, utf8)
 
 
-def _write(value: Value, out: list[bytes], utf8: bool) -> None:
-    kind = type(value)
-    if kind is Atom:
-        out.append(_atom(value.value))  # type: ignore[union-attr]
-    elif kind is int:
-        out.append(b"%d" % value)  # type: ignore[str-format]
-    elif kind is str:
-        out.append(_str(value, utf8))  # type: ignore[arg-type]
-    elif kind is tuple or kind is list:
-        out.append(b"(")
-        first = True
-        for item in value:  # type: ignore[union-attr]
-            if not first:
-                out.append(b" ")
-            first = False
-            _write(item, out, utf8)
-        out.append(b")")
-    elif value is None:
-        out.append(b"NIL")
-    elif kind is bytes:
-        out.append(_quoted_or_literal(value, False))  # type: ignore[arg-type]
-    elif kind is Raw:
-        out.append(value.data)  # type: ignore[union-attr]
-    elif kind is Literal:
-        lit: Literal = value  # type: ignore[assignment]
-        out.append(b"%s{%d}\r\n" % (b"~" if lit.binary else b"", len(lit.data)))
-        out.append(lit.data)
-    elif kind is MailboxName:
-        out.append(_mailbox(value.name, utf8))  # type: ignore[union-attr]
-    else:
-        raise TypeError(f"cannot serialize {kind.__name__} as an IMAP value")
+def _enc_atom(value: Atom, utf8: bool) -> bytes:
+    return _ATOM_CACHE.get(value.value) or _atom(value.value)
+
+
+def _enc_int(value: int, utf8: bool) -> bytes:
+    return b"%d" % value
+
+
+def _enc_seq(value: tuple[Value, ...] | list[Value], utf8: bool) -> bytes:
+    enc = _ENCODERS
+    try:
+        return b"(" + b" ".join([enc[type(item)](item, utf8) for item in value]) + b")"
+    except KeyError:
+        for item in value:
+            _encode(item, utf8)  # raises the TypeError naming the culprit
+        raise  # pragma: no cover
+
+
+def _enc_none(value: None, utf8: bool) -> bytes:
+    return b"NIL"
+
+
+def _enc_bytes(value: bytes, utf8: bool) -> bytes:
+    return _quoted_or_literal(value, False)
+
+
+def _enc_raw(value: Raw, utf8: bool) -> bytes:
+    return value.data
+
+
+def _enc_literal(value: Literal, utf8: bool) -> bytes:
+    return b"%s{%d}\r\n%s" % (b"~" if value.binary else b"", len(value.data), value.data)
+
+
+def _enc_mailbox(value: MailboxName, utf8: bool) -> bytes:
+    return _mailbox(value.name, utf8)
+
+
+_ENCODERS: dict[type, Callable[[Any, bool], bytes]] = {
+    Atom: _enc_atom,
+    int: _enc_int,
+    str: _str,
+    tuple: _enc_seq,
+    list: _enc_seq,
+    type(None): _enc_none,
+    bytes: _enc_bytes,
+    Raw: _enc_raw,
+    Literal: _enc_literal,
+    MailboxName: _enc_mailbox,
+}
+"""Encoder per exact type: one dict lookup per value (``bool`` is deliberately absent)."""
+
+
+def _encode(value: Value, utf8: bool) -> bytes:
+    encoder = _ENCODERS.get(type(value))
+    if encoder is None:
+        raise TypeError(f"cannot serialize {type(value).__name__} as an IMAP value")
+    return encoder(value, utf8)
 
 
 def serialize_value(value: Value, *, utf8: bool = False) -> bytes:
     """One data value's wire form (no CRLF)."""
-    out: list[bytes] = []
-    _write(value, out, utf8)
-    return b"".join(out)
+    return _encode(value, utf8)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -254,7 +286,7 @@ def _resp_text(out: list[bytes], code: Code | None, text: str, utf8: bool) -> No
         out.append(_atom(code.name))
         for item in code.data:
             out.append(b" ")
-            _write(item, out, utf8)
+            out.append(_encode(item, utf8))
         out.append(b"]")
         if text:
             out.append(b" ")
@@ -268,10 +300,7 @@ def _tagged(r: Tagged, out: list[bytes], utf8: bool) -> None:
 
 
 def _untagged(r: Untagged, out: list[bytes], utf8: bool) -> None:
-    out.append(b"*")
-    for item in r.data:
-        out.append(b" ")
-        _write(item, out, utf8)
+    out.append(b"* " + b" ".join([_encode(item, utf8) for item in r.data]))
 
 
 def _status(r: Status, out: list[bytes], utf8: bool) -> None:

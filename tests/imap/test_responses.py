@@ -222,6 +222,8 @@ def test_unknown_types_raise() -> None:
         serialize_value(True)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         serialize_value(1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="bool"):
+        serialize_value((1, (2, False)))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         serialize("x")  # type: ignore[arg-type]
 
