@@ -42,7 +42,7 @@ DEFAULT_SPEC: dict[str, Any] = {
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "maildir(spec): the make_maildir spec for imap_server")
-    config.addinivalue_line("markers", "server_config(**changes): dataclasses.replace on config.limits etc.")
+    config.addinivalue_line("markers", "server_config(**changes): limits fields, or section=dict(fields)")
 
 
 @dataclass
@@ -118,7 +118,15 @@ async def imap_server(
     )
     changes = request.node.get_closest_marker("server_config")
     if changes:
-        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **changes.kwargs))
+        # Section names (auth=..., mail=..., server=...) take a dict of that section's fields;
+        # any other keyword is a field of [limits].
+        sections = {k: v for k, v in changes.kwargs.items() if isinstance(v, dict)}
+        limits = {k: v for k, v in changes.kwargs.items() if not isinstance(v, dict)}
+        for name, fields in sections.items():
+            config = dataclasses.replace(
+                config, **{name: dataclasses.replace(getattr(config, name), **fields)}
+            )
+        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **limits))
     authenticator = auth.Authenticator(users, hasher=hasher)
     authenticator.load()
     from maildird.connection import ServerState
