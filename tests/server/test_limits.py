@@ -202,7 +202,7 @@ async def test_a_thousand_random_hostile_commands_leave_the_server_serving(
         junk = junk.replace(b"{", b"(").replace(b"}", b")")
         await c.send_raw(b"h%d " % i + rng.choice(verbs) + b" " + junk + b"\r\n")
         if i % 100 == 99:
-            lines = strip(await c.cmd("p%d NOOP" % i))
+            lines = strip(await c.cmd(f"p{i} NOOP"))
             assert lines[-1].startswith(b"p%d OK" % i), lines[-3:]
     fresh = await imap_server.login()
     assert strip(await fresh.cmd("f1 SELECT INBOX"))[-1].startswith(b"f1 OK")
