@@ -173,13 +173,18 @@ def _str(value: str, utf8: bool) -> bytes:
 _ATOM_CACHE: dict[str, bytes] = {}
 
 
+def _atom_bytes(value: str) -> bytes:
+    data = value.encode("utf-8")
+    if not data or b"\r" in data or b"\n" in data or b"\0" in data:
+        raise ValueError(f"not an atom: {value!r}")
+    return data
+
+
 def _atom(value: str) -> bytes:
     cached = _ATOM_CACHE.get(value)
     if cached is not None:
         return cached
-    data = value.encode("utf-8")
-    if not data or b"\r" in data or b"\n" in data or b"\0" in data:
-        raise ValueError(f"not an atom: {value!r}")
+    data = _atom_bytes(value)
     if len(_ATOM_CACHE) < _ATOM_CACHE_SIZE:
         _ATOM_CACHE[value] = data
     return data
@@ -294,7 +299,7 @@ def _resp_text(out: list[bytes], code: Code | None, text: str, utf8: bool) -> No
 
 
 def _tagged(r: Tagged, out: list[bytes], utf8: bool) -> None:
-    out.append(_atom(r.tag))
+    out.append(_atom_bytes(r.tag))  # not cached: every command has a new tag
     out.append(b" " + r.status.encode("ascii") + b" ")
     _resp_text(out, r.code, r.text, utf8)
 
