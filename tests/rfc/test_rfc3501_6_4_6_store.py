@@ -38,7 +38,7 @@ async def test_keywords_are_stored_and_permanent(imap_server: RunningServer) -> 
     """Seed bug 8: Thunderbird's keywords are accepted and kept on disk; PERMANENTFLAGS has \\*."""
     c = await imap_server.login()
     lines = strip(await c.cmd("a1 SELECT INBOX"))
-    assert [line for line in lines if b"PERMANENTFLAGS" in line][0].endswith(b" \\*)] Flags permitted.")
+    assert next(line for line in lines if b"PERMANENTFLAGS" in line).endswith(b" \\*)] Flags permitted.")
     lines = strip(await c.cmd("a2 UID STORE 2 +FLAGS ($Forwarded $label1 NonJunk)"))
     assert lines[0] == b"* 2 FETCH (UID 2 FLAGS ($Forwarded $label1 NonJunk))"
     assert lines[-1] == b"a2 OK UID STORE completed."
