@@ -9,7 +9,7 @@ from __future__ import annotations
 import imaplib
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -72,14 +72,14 @@ async def test_imapclient_store_copy_move_expunge_append(imap_server: RunningSer
         c.set_flags([1], [b"\\Deleted", b"\\Seen"])
         c.expunge()
         assert c.search(["ALL"]) == [2]
-        when = datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+        when = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
         c.append(
             "INBOX", sample_message(message_id="<new@example.org>", subject="Appended"), [b"\\Seen"], when
         )
         c.noop()
         assert c.search(["SUBJECT", "Appended"]) == [4]
         fetched = c.fetch([4], ["INTERNALDATE", "FLAGS"])[4]
-        assert fetched[b"INTERNALDATE"].astimezone(timezone.utc).replace(tzinfo=timezone.utc) == when
+        assert fetched[b"INTERNALDATE"].astimezone(UTC).replace(tzinfo=UTC) == when
         c.create_folder("Projects.Alpha")
         c.rename_folder("Projects.Alpha", "Projects.Beta")
         c.subscribe_folder("Projects.Beta")
