@@ -81,6 +81,22 @@ def _attr_atoms(attrs: Iterable[str]) -> tuple[Atom, ...]:
     return tuple(Atom(a) for a in head + sorted(attrs - set(head)))
 
 
+async def list_entry(ctx: Context, name: str) -> Untagged:
+    """``* LIST (attributes) "." name`` for one existing mailbox: what SELECT sends under IMAP4rev2
+    (RFC 9051 §6.3.2: "The server MUST return a LIST response with the mailbox name")."""
+    store = require_store(ctx)
+    delim = store.delimiter
+    attrs: set[str] = set()
+    children = False
+    for info in await store.list_mailboxes():
+        if info.name == name:
+            attrs = set(info.attributes) - {HAS_CHILDREN, HAS_NO_CHILDREN, SUBSCRIBED}
+        elif info.name.startswith(name + delim):
+            children = True
+    attrs.add(HAS_CHILDREN if children else HAS_NO_CHILDREN)
+    return Untagged((Atom("LIST"), _attr_atoms(attrs), delim, MailboxName(name)))
+
+
 async def list_(ctx: Context, c: cmd.List) -> Tagged:
     if c.lsub:
         return await _lsub(ctx, c)

@@ -102,6 +102,10 @@ async def _select_responses(ctx: Context, sel: Selected, snapshot: Snapshot) -> 
         await ctx.send(Status("OK", "Highest.", Code("HIGHESTMODSEQ", (snapshot.highestmodseq,))))
     else:
         await ctx.send(Status("OK", "No permanent modsequences.", Code("NOMODSEQ")))
+    if ctx.rev2:
+        from maildird.handlers.listing import list_entry  # listing imports this module
+
+        await ctx.send(await list_entry(ctx, sel.name))
 
 
 async def _qresync(ctx: Context, sel: Selected, q: cmd.QresyncParams) -> None:

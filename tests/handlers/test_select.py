@@ -73,6 +73,7 @@ async def test_rev2_has_no_recent_or_unseen_and_closed_on_reselect(store: MemSto
     await s.cmd("a1 SELECT INBOX")
     out = await s.lines("a2 SELECT Sent")
     assert out[0] == b"* OK [CLOSED] Previous mailbox closed."
+    assert out[-2] == b'* LIST (\\HasNoChildren \\Sent) "." Sent'  # RFC 9051 §6.3.2
     assert not [line for line in out if b"RECENT" in line or b"UNSEEN" in line]
 
 
