@@ -9,13 +9,18 @@ passwd-file with ``{PLAIN}`` or ``{ARGON2ID}`` entries; the userdb is static and
 given Maildir (``mail_location = maildir:<dir>``, Maildir++ with separator ``.``). The start is complete
 when a TCP connection reads a ``* OK`` greeting. Stopping sends SIGTERM to the master, waits, then
 SIGKILLs the whole process group, so no Dovecot process outlives its test.
+With ``tls_ca`` (a trustme CA) the server gets a certificate for 127.0.0.1/::1/localhost, offers
+STARTTLS on ``port`` and listens for implicit TLS on ``tls_port``.
 
 Users. Dovecot 2.3.19 refuses mail access as root whatever the settings ("userdb returned 0 as uid",
 "Mail access not allowed for root" -- both observed here), and ``imap-login`` refuses to run as root.
 So when the tests run as root (CI, this machine) the login processes run as ``dovenull``, the internal
-ones as ``dovecot``, and the mail processes as ``nobody:nogroup``; the Maildir is chowned to that user
-before the start (``give_to_mail_user``), and its ancestors get the search bit (o+x) so ``nobody`` can
-reach it through pytest's 0700 temporary root. As a normal user everything runs as that user.
+ones as ``dovecot``, and the mail processes as ``nobody:nogroup``, chrooted into the Maildir
+(``mail_chroot``; the chroot happens as root, before the uid drop). The chroot is what lets ``nobody``
+reach a Maildir below pytest's 0700 ``/tmp/pytest-of-root`` (granting o+x there does not last: every
+pytest session resets that directory to 0700). The Maildir is chowned to the mail user before the start
+(``give_to_mail_user``); Dovecot's log shows paths relative to the chroot. As a normal user everything
+runs as that user, without chroot.
 Files a root test writes later into the Maildir stay readable by Dovecot (0644), and renames only need
 the directory to be writable; call ``give_to_mail_user`` again after creating new folders as root.
 
@@ -41,9 +46,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import pytest
 import trio
+import trustme
 
 from tests.support import LOOPBACK_V4, ImapEndpoint, require_program
 
@@ -89,6 +96,15 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """PEM files for Dovecot's certificate chain and key, and the implicit-TLS port."""
+
+    cert: Path
+    key: Path
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessUsers:
     """The system users Dovecot's processes run as (see the module docstring)."""
 
@@ -112,19 +128,14 @@ def process_users() -> ProcessUsers:
 
 
 def give_to_mail_user(root: Path) -> None:
-    """Make ``root`` (recursively) writable by Dovecot's mail processes and reachable from ``/``.
+    """Make ``root`` (recursively) writable by Dovecot's mail processes.
 
-    A no-op unless running as root: then everything below ``root`` is chowned to the mail user and each
-    ancestor directory gains the search bit for others (never read or write).
+    A no-op unless running as root: then everything below ``root`` is chowned to the mail user.
     """
     if os.geteuid() != 0:
         return
     users = process_users()
     root = root.resolve()
-    for parent in reversed(root.parents):
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod((mode & 0o7777) | 0o001)
     os.chown(root, users.mail_uid, users.mail_gid)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
@@ -154,10 +165,26 @@ def free_port(host: str = LOOPBACK_V4) -> int:
         return port
 
 
-def _mail_settings(maildir: Path, users: ProcessUsers) -> str:
+@dataclass(frozen=True, slots=True)
+class MailStorage:
+    """Where the mail process finds the Maildir: as root, chrooted into it (see the module docstring)."""
+
+    location: str
+    chroot: Path | None
+    home: str
+
+
+def mail_storage(maildir: Path, home: Path) -> MailStorage:
+    if os.geteuid() == 0:
+        return MailStorage(location="maildir:/", chroot=maildir, home="/")
+    return MailStorage(location=f"maildir:{maildir}", chroot=None, home=str(home))
+
+
+def _mail_settings(storage: MailStorage, users: ProcessUsers) -> str:
+    chroot = f"mail_chroot = {storage.chroot}\n" if storage.chroot is not None else ""
     return f"""\
-mail_location = maildir:{maildir}
-mail_uid = {users.mail_uid}
+mail_location = {storage.location}
+{chroot}mail_uid = {users.mail_uid}
 mail_gid = {users.mail_gid}
 first_valid_uid = {min(users.mail_uid, 1)}
 first_valid_gid = {min(users.mail_gid, 1)}
@@ -171,15 +198,26 @@ namespace inbox {{
 def render_config(
     *,
     base_dir: Path,
-    maildir: Path,
+    storage: MailStorage,
     host: str,
     port: int,
     passwd_file: Path,
     log_path: Path,
     users: ProcessUsers,
+    tls: TlsFiles | None = None,
     extra: str = "",
 ) -> str:
-    """The complete ``dovecot.conf`` for a private master (Dovecot 2.3 syntax)."""
+    """The complete ``dovecot.conf`` for a private master (Dovecot 2.3 syntax).
+
+    Without ``tls``: ``ssl = no`` and no implicit-TLS listener. With it: ``ssl = yes`` (STARTTLS offered on
+    ``port``, plaintext login still allowed) and an implicit-TLS listener on ``tls.port``.
+    """
+    if tls is None:
+        ssl_settings = "ssl = no"
+        imaps_port = 0
+    else:
+        ssl_settings = f"ssl = yes\nssl_cert = <{tls.cert}\nssl_key = <{tls.key}"
+        imaps_port = tls.port
     return f"""\
 # Written by tests/support/dovecot.py: a private Dovecot on loopback, no TLS, plaintext auth allowed.
 base_dir = {base_dir}/run
@@ -187,21 +225,21 @@ state_dir = {base_dir}/state
 instance_name = maildird-test-{port}
 listen = {host}
 protocols = imap
-ssl = no
+{ssl_settings}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_verbose = yes
 log_path = {log_path}
 default_login_user = {users.login_user}
 default_internal_user = {users.internal_user}
-{_mail_settings(maildir, users)}
+{_mail_settings(storage, users)}
 passdb {{
   driver = passwd-file
   args = username_format=%u {passwd_file}
 }}
 userdb {{
   driver = static
-  args = home={base_dir}/home
+  args = home={storage.home}
 }}
 service imap-login {{
   chroot =
@@ -210,7 +248,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {host}
+    port = {imaps_port}
   }}
 }}
 {extra}
@@ -240,9 +279,13 @@ class DovecotServer:
         password: str = "secret",
         scheme: str = "PLAIN",
         host: str = LOOPBACK_V4,
+        tls_ca: trustme.CA | None = None,
         extra_config: str = "",
     ) -> None:
         self.maildir = Path(maildir).resolve()
+        self.tls_ca = tls_ca
+        # Implicit-TLS port (RFC 8314) when ``tls_ca`` is given; the plain port then offers STARTTLS.
+        self.tls_port = 0
         self.account = Account(user, password, scheme)
         self.host = host
         self.extra_config = extra_config
@@ -291,18 +334,24 @@ class DovecotServer:
         passwd_file = self.base_dir / "passwd"
         entry = password_entry(self.account.password, self.account.scheme)
         passwd_file.write_text(f"{self.account.name}:{entry}\n")
+        cert_files = self._write_certificate() if self.tls_ca is not None else None
         last_error = ""
         for _attempt in range(MAX_PORT_ATTEMPTS):
             self.port = free_port(self.host)
+            tls = None
+            if cert_files is not None:
+                self.tls_port = free_port(self.host)
+                tls = TlsFiles(cert_files[0], cert_files[1], self.tls_port)
             self.conf_path.write_text(
                 render_config(
                     base_dir=self.base_dir,
-                    maildir=self.maildir,
+                    storage=mail_storage(self.maildir, home),
                     host=self.host,
                     port=self.port,
                     passwd_file=passwd_file,
                     log_path=self.log_path,
                     users=users,
+                    tls=tls,
                     extra=self.extra_config,
                 )
             )
@@ -320,6 +369,17 @@ class DovecotServer:
                 break
         self.process = None
         raise DovecotError(f"Dovecot did not start on {self.host}:{self.port}:\n{last_error}")
+
+    def _write_certificate(self) -> tuple[Path, Path]:
+        """A certificate for 127.0.0.1, ::1 and localhost from ``tls_ca``, as PEM files in base_dir."""
+        assert self.tls_ca is not None
+        leaf = self.tls_ca.issue_cert("127.0.0.1", "::1", "localhost")
+        cert = self._base() / "cert.pem"
+        key = self._base() / "key.pem"
+        cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+        key.write_bytes(leaf.private_key_pem.bytes())
+        key.chmod(0o600)
+        return cert, key
 
     def _wait_for_greeting(self) -> bool:
         assert self.process is not None
@@ -372,7 +432,13 @@ class DovecotServer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if exc is not None:
+            self.print_log()
         self.stop()
+
+    def print_log(self) -> None:
+        """Print Dovecot's log (pytest shows captured output of a failed test)."""
+        print(f"--- Dovecot log ({self.host}:{self.port}) ---\n{self.log_text()}--- end of Dovecot log ---")
 
     async def __aenter__(self) -> DovecotServer:
         await trio.to_thread.run_sync(self.start)
@@ -381,6 +447,8 @@ class DovecotServer:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if exc is not None:
+            self.print_log()
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self.stop)
 
@@ -392,12 +460,15 @@ def _remove_tree(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_dovecot(maildir: Path, **kwargs: str) -> Iterator[DovecotServer]:
+def running_dovecot(maildir: Path, **kwargs: Any) -> Iterator[DovecotServer]:
     """``with running_dovecot(maildir) as srv:`` -- a started DovecotServer, always stopped afterwards."""
     server = DovecotServer(maildir, **kwargs)
     server.start()
     try:
         yield server
+    except BaseException:
+        server.print_log()
+        raise
     finally:
         server.stop()
 
@@ -427,15 +498,14 @@ def dovecot_preauth(
     payload = b"".join(line if line.endswith(b"\n") else line + b"\r\n" for line in lines)
     with tempfile.TemporaryDirectory(prefix="dovecot-p-") as tmp:
         base = Path(tmp)
-        base.chmod(0o755)
         home = base / "home"
         home.mkdir()
         give_to_mail_user(home)
+        storage = mail_storage(maildir, home)
         conf = base / "dovecot.conf"
-        conf.write_text(f"log_path = /dev/stderr\n{_mail_settings(maildir, users)}{extra_config}\n")
-        env = {"USER": user, "HOME": str(home), "MAIL": f"maildir:{maildir}", "PATH": os.defpath}
-        # As root, drop to the mail user (Dovecot refuses mail access as root); otherwise run as is.
-        as_root = os.geteuid() == 0
+        conf.write_text(f"log_path = /dev/stderr\n{_mail_settings(storage, users)}{extra_config}\n")
+        env = {"USER": user, "HOME": storage.home, "MAIL": storage.location, "PATH": os.defpath}
+        # As root, imap itself chroots into the Maildir and drops to mail_uid before touching mail.
         try:
             result = subprocess.run(
                 [program, "-c", str(conf)],
@@ -444,9 +514,6 @@ def dovecot_preauth(
                 env=env,
                 timeout=timeout,
                 check=False,
-                user=users.mail_uid if as_root else None,
-                group=users.mail_gid if as_root else None,
-                extra_groups=[] if as_root else None,
             )
         except subprocess.TimeoutExpired as exc:
             raise DovecotError(f"dovecot imap (PREAUTH) timed out after {timeout}s: {exc.stderr!r}") from exc
