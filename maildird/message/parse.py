@@ -32,9 +32,10 @@ Dovecot's message parser uses the same limit (``max_nested_mime_parts``)."""
 MAX_MIME_PARTS = 10000
 """Parts per message beyond which no more parts are split off (Dovecot: ``max_total_mime_parts``)."""
 
-MESSAGE_SUBTYPES = frozenset({"rfc822", "global"})
-"""``message/*`` subtypes that encapsulate a message with envelope and structure (RFC 9051 §7.5.2
-body-type-msg; ``global`` is RFC 6532 §3.5)."""
+MESSAGE_SUBTYPES = frozenset({"rfc822"})
+"""``message/*`` subtypes described with envelope, body and lines. Not ``message/global`` (RFC 6532 §3.5):
+RFC 3501's grammar allows only RFC822 there, so an IMAP4rev1 client would misparse it (Dovecot 2.3 also
+treats message/global as a basic part)."""
 
 _CRLF = b"\r\n"
 _DEFAULT_TYPE = ContentType("text", "plain", (("charset", b"us-ascii"),), defaulted=True)
@@ -259,7 +260,9 @@ class Part:
             if pos == lo and buf.startswith(delim, lo, hi):
                 at, line_start = lo, lo
             else:
-                found = buf.find(b"\r\n" + delim, pos, hi)
+                # pos - 2: the CRLF ending one delimiter line may also start the next one ("--b\n--b\n"
+                # is an empty part, as Dovecot reads it).
+                found = buf.find(b"\r\n" + delim, max(lo, pos - 2), hi)
                 if found < 0:
                     break
                 at, line_start = found, found + 2

@@ -8,6 +8,8 @@ the same string on the wire).
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -34,6 +36,18 @@ from tests.message.test_message_structure import ENVELOPE_CASES, STRUCTURE_CASES
 from tests.support.dovecot import dovecot_preauth
 
 pytestmark = pytest.mark.interop
+
+
+@pytest.fixture
+def dovecot_tmp() -> Iterator[Path]:
+    """A fresh directory directly under the system temp dir. Not ``tmp_path``: Dovecot's mail process runs
+    as another user and must traverse every ancestor, and pytest's ``pytest-of-<user>`` tree (0700, shared
+    and pruned by concurrent pytest runs) made the chroot fail now and then."""
+    with tempfile.TemporaryDirectory(prefix="maildird-msg-") as name:
+        path = Path(name)
+        path.chmod(0o755)
+        yield path
+
 
 KNOWN_DIFFERENCES = {
     # RFC 2046 §5.1.1 vs Dovecot's octet count after a nested close delimiter (see test_message_structure).
@@ -79,9 +93,9 @@ def fetch_from_dovecot(tmp_path: Path, messages: list[bytes], item: str) -> list
     ("item", "cases"),
     [("ENVELOPE", ENVELOPE_CASES), ("BODYSTRUCTURE", STRUCTURE_CASES), ("BODY", STRUCTURE_CASES)],
 )
-def test_same_as_dovecot(tmp_path: Path, item: str, cases: list[tuple[str, bytes, bytes]]) -> None:
+def test_same_as_dovecot(dovecot_tmp: Path, item: str, cases: list[tuple[str, bytes, bytes]]) -> None:
     chosen = [c for c in cases if c[0] not in KNOWN_DIFFERENCES]
-    theirs = fetch_from_dovecot(tmp_path, [c[1] for c in chosen], item)
+    theirs = fetch_from_dovecot(dovecot_tmp, [c[1] for c in chosen], item)
     for (name, raw, _), expected in zip(chosen, theirs, strict=True):
         msg = ParsedMessage.parse(raw)
         value = (
@@ -113,9 +127,9 @@ def _section(spec: str) -> Section:
 
 
 @pytest.mark.parametrize("raw", [PLAIN, ALTERNATIVE, NO_TYPE], ids=["plain", "alternative", "no-type"])
-def test_sections_same_as_dovecot(tmp_path: Path, raw: bytes) -> None:
+def test_sections_same_as_dovecot(dovecot_tmp: Path, raw: bytes) -> None:
     items = " ".join(f"BODY.PEEK[{s}]" for s in SECTIONS)
-    maildir = tmp_path / "maildir"
+    maildir = dovecot_tmp / "maildir"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     (maildir / "cur" / "1001.M1P1.test:2,").write_bytes(raw)
@@ -134,8 +148,8 @@ def test_sections_same_as_dovecot(tmp_path: Path, raw: bytes) -> None:
         assert mine == theirs, spec
 
 
-def test_header_only_message_same_size_as_dovecot(tmp_path: Path) -> None:
-    (size,) = fetch_from_dovecot(tmp_path, [HEADER_ONLY], "RFC822.SIZE")
+def test_header_only_message_same_size_as_dovecot(dovecot_tmp: Path) -> None:
+    (size,) = fetch_from_dovecot(dovecot_tmp, [HEADER_ONLY], "RFC822.SIZE")
     assert int(size) == ParsedMessage.parse(HEADER_ONLY).size
 
 
@@ -223,7 +237,7 @@ def _write_maildir(tmp_path: Path, messages: list[bytes]) -> Path:
     return maildir
 
 
-def test_generated_corpus_same_as_dovecot(tmp_path: Path) -> None:
+def test_generated_corpus_same_as_dovecot(dovecot_tmp: Path) -> None:
     messages = corpus(CORPUS_SIZE)
     parsed = [ParsedMessage.parse(raw) for raw in messages]
     commands = ["a SELECT INBOX"]
@@ -257,7 +271,7 @@ def test_generated_corpus_same_as_dovecot(tmp_path: Path) -> None:
         ]
         commands.append(f"c{seq} FETCH {seq} ({' '.join(wanted)})")
         expected.append(mine)
-    theirs = parse_fetch_responses(dovecot_preauth(_write_maildir(tmp_path, messages), commands))
+    theirs = parse_fetch_responses(dovecot_preauth(_write_maildir(dovecot_tmp, messages), commands))
     for seq, mine in enumerate(expected, 1):
         for label, value in mine.items():
             assert theirs[seq][label] == value, (seq, label)
@@ -283,10 +297,10 @@ SEARCHES: list[tuple[str, SearchKey]] = [
 ]
 
 
-def test_generated_corpus_search_same_as_dovecot(tmp_path: Path) -> None:
+def test_generated_corpus_search_same_as_dovecot(dovecot_tmp: Path) -> None:
     messages = corpus(CORPUS_SIZE, seed=7)
     commands = ["a SELECT INBOX"] + [f"s{i} SEARCH {text}" for i, (text, _) in enumerate(SEARCHES)]
-    out = dovecot_preauth(_write_maildir(tmp_path, messages), commands)
+    out = dovecot_preauth(_write_maildir(dovecot_tmp, messages), commands)
     theirs = [sorted(map(int, r.split())) for r in re.findall(rb"\* SEARCH([ 0-9]*)\r\n", out)]
     assert len(theirs) == len(SEARCHES)
     parsed = [ParsedMessage.parse(raw) for raw in messages]

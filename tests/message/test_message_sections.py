@@ -219,3 +219,32 @@ def test_nul_is_sent_as_0x80_in_body_but_kept_in_binary() -> None:
     assert binary_section(msg, (1,)) == b"a\x00b\r\n"
     assert needs_literal8(binary_section(msg, (1,)))
     assert not needs_literal8(b"plain")
+
+
+@pytest.mark.parametrize(
+    ("lf", "parts"),
+    [
+        # Consecutive delimiters: an empty part (Dovecot agrees).
+        (
+            b"Content-Type: multipart/mixed; boundary=b\n\n--b\n--b\nContent-Type: text/html\n\nx\n--b--\n",
+            [b"", b"x"],
+        ),
+        # A longer boundary that merely starts with ours is content, not a delimiter.
+        (
+            b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--bb\nstill one\n--b\n\ntwo\n",
+            [b"one\r\n--bb\r\nstill one", b"two\r\n"],
+        ),
+        # Transport padding after a delimiter, a quoted boundary with a space, no closing delimiter.
+        (b'Content-Type: multipart/mixed; BOUNDARY="=_a b"\n\n--=_a b  \n\nx\n--=_a b\t\n\ny', [b"x", b"y"]),
+    ],
+)
+def test_multipart_delimiters(lf: bytes, parts: list[bytes]) -> None:
+    for msg in both(lf):
+        assert [body_section(msg, Section((i,))) for i in range(1, len(parts) + 2)] == [*parts, b""]
+
+
+def test_message_global_is_a_basic_part() -> None:
+    msg = ParsedMessage.parse(b"Content-Type: message/global\n\nSubject: g\n\nbody\n")
+    assert not msg.root.is_message
+    assert body_section(msg, Section((1,), "HEADER")) == b""
+    assert body_section(msg, Section((1,))) == b"Subject: g\r\n\r\nbody\r\n"
