@@ -48,6 +48,7 @@ returned None, and the command being assembled at most its budget.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Literal as TypingLiteral
@@ -132,6 +133,9 @@ class Refusal:
     status: TypingLiteral["NO", "BAD"]
     code: str
     text: str
+    sync_literal: bool = False
+    """The refused line announced a synchronizing literal: a conforming client sends nothing more
+    until it has read the refusal, so octets already received are a client that did not wait."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +327,8 @@ class Framer:
         self._size += len(line)
         announced = _announcement(line)
         if self._size > self._budget():
-            refusal = Refusal(self._tag, "BAD", "TOOBIG", "Command too long")
+            sync_literal = announced is not None and announced[1]
+            refusal = Refusal(self._tag, "BAD", "TOOBIG", "Command too long", sync_literal)
             self._reset_command()
             if announced is not None and not announced[1]:
                 self._state = _SWALLOW
@@ -356,6 +361,7 @@ class Framer:
         if refusal is not None:
             self._reset_command()
             if sync:
+                refusal = dataclasses.replace(refusal, sync_literal=True)
                 self._state = _LINE
             else:
                 self._state = _SWALLOW

@@ -35,6 +35,11 @@ Rule 5: STARTTLS (RFC 9051 §6.2.1, the command-injection class of bugs). When t
 STARTTLS is sent, any byte already received after the command is plaintext the client had no
 right to send: the next ``next_event`` is ``ProtocolViolation`` and none of it is ever parsed.
 
+The same holds for a refused synchronizing literal (``reject_literal``, or the core's own
+``NO [TOOBIG]``): the client must wait for ``+`` (RFC 9051 §4.3), so octets that have already
+arrived can only be the literal sent without waiting, and they must not run as commands: the next
+event is ``ProtocolViolation`` (a partial defence: octets arriving later cannot be told apart).
+
 Rule 6: the end. After EOF, ``ProtocolViolation``, ``TooManyBadCommands``, a ``* BYE`` or
 LOGOUT's tagged OK, ``next_event`` returns ``ConnectionClosed`` forever (``send`` still works, for
 the BYE and LOGOUT's tagged OK).
@@ -125,6 +130,7 @@ ON_CONTINUATION: dict[type[c.Command], Substate] = {
 """Command in flight -> the substate a ``Continuation`` sent for it enters (until its tagged reply)."""
 
 _TOO_MANY_BAD = "Too many invalid IMAP commands."
+_EARLY_LITERAL = "data sent after a refused synchronizing literal without waiting for '+'"
 _SELECTED_ONLY = frozenset(c.SELECTED)
 
 Parser = Callable[..., c.Command]
@@ -240,6 +246,8 @@ class ServerConnection:
             self._literal_tag = fragment.tag
             return LiteralRequest(fragment.tag, fragment.size, fragment.binary, fragment.command)
         if isinstance(fragment, Refusal):
+            if fragment.sync_literal and self._framer.unprocessed:
+                self._violation = _EARLY_LITERAL
             return self._reject(fragment.tag, fragment.status, fragment.text, fragment.code)
         raise AssertionError(f"unexpected fragment {fragment!r}")  # pragma: no cover
 
@@ -311,6 +319,8 @@ class ServerConnection:
             raise LocalProtocolError(f"reject_literal() with tag {response.tag!r} for {self._literal_tag!r}")
         self._literal_tag = None
         self._framer.reject_literal()
+        if self._framer.unprocessed:
+            self._violation = _EARLY_LITERAL
         self._count(response.status)
         return serialize(response, utf8=self.utf8)
 

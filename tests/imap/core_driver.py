@@ -7,6 +7,7 @@ core's promises on every step: bounded work per input byte and bounded memory.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterable
 
 from maildird.imap import commands as c
@@ -132,8 +133,22 @@ def _default_status(cmd: c.Command) -> str:
 
 
 def run(data: bytes | Iterable[bytes], **kwargs: object) -> Driver:
-    chunks = [data] if isinstance(data, bytes) else list(data)
+    """Play ``data`` as a conforming client sends it (``client_packets``), or exactly these chunks."""
+    chunks = client_packets(data) if isinstance(data, bytes) else list(data)
     return Driver(**kwargs).feed_all(chunks)  # type: ignore[arg-type]
+
+
+_SYNC_ANNOUNCEMENT = re.compile(rb"\{[0-9]+\}\r?\n")
+
+
+def sync_points(data: bytes) -> list[int]:
+    """Offsets just after each synchronizing literal announcement."""
+    return [m.end() for m in _SYNC_ANNOUNCEMENT.finditer(data)]
+
+
+def client_packets(data: bytes) -> list[bytes]:
+    """``data`` cut where a conforming client stops to wait for ``+`` (RFC 9051 §4.3)."""
+    return split_at(data, sync_points(data))
 
 
 def bytewise(data: bytes) -> list[bytes]:

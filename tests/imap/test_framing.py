@@ -152,13 +152,14 @@ def test_rejected_sync_literal_ends_the_command() -> None:
 # -- limits ------------------------------------------------------------------------------------------
 
 TOOBIG_NO = Refusal("a", "NO", "TOOBIG", "Literal too large")
+TOOBIG_NO_SYNC = Refusal("a", "NO", "TOOBIG", "Literal too large", sync_literal=True)
 
 
 @pytest.mark.parametrize(
     ("limits", "data", "refusal", "after"),
     [
         # over max_literal, synchronizing: refused instead of "+", the client sends nothing more
-        (L, b"a LOGIN {17}\r\nb NOOP\r\n", TOOBIG_NO, [cmd(b"b NOOP")]),
+        (L, b"a LOGIN {17}\r\nb NOOP\r\n", TOOBIG_NO_SYNC, [cmd(b"b NOOP")]),
         # over max_literal, non-synchronizing: the octets are swallowed, the rest of the command dropped
         (L, b"a LOGIN {17+}\r\nx LOGOUT\r\nx LOGOUT\r rest\r\nb NOOP\r\n", TOOBIG_NO, [cmd(b"b NOOP")]),
         # APPEND has its own cap (RFC 7889)
@@ -197,7 +198,7 @@ TOOBIG_NO = Refusal("a", "NO", "TOOBIG", "Literal too large")
             [cmd(b"b NOOP")],
         ),
         # a number with more digits than any limit
-        (L, b"a LOGIN {" + b"9" * 40 + b"}\r\nb NOOP\r\n", TOOBIG_NO, [cmd(b"b NOOP")]),
+        (L, b"a LOGIN {" + b"9" * 40 + b"}\r\nb NOOP\r\n", TOOBIG_NO_SYNC, [cmd(b"b NOOP")]),
         # a literal in a line without a tag cannot be answered with a tag
         (
             L,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import binascii
 
 import pytest
-from core_driver import SMALL, Driver, bytewise, run
+from core_driver import SMALL, Driver, bytewise, client_packets, run
 
 from maildird.imap import commands as c
 from maildird.imap import grammar
@@ -257,20 +257,36 @@ def test_literal_request_accept() -> None:
 
 def test_literal_request_reject() -> None:
     conn = ServerConnection(SMALL, preauth=True)
-    conn.receive_data(b"a APPEND Nope {40}\r\nb NOOP\r\n")
+    conn.receive_data(b"a APPEND Nope {40}\r\n")
     assert conn.next_event() == LiteralRequest("a", 40, False, "APPEND")
     with pytest.raises(LocalProtocolError):
         conn.reject_literal(Tagged("zz", "NO", "wrong tag"))
     out = conn.reject_literal(Tagged("a", "NO", "No such mailbox", Code("TRYCREATE")))
     assert out == b"a NO [TRYCREATE] No such mailbox\r\n"
+    assert conn.next_event() is NEED_DATA
+    conn.receive_data(b"b NOOP\r\n")
     assert conn.next_event() == CommandReceived(c.Noop("b"))
 
 
 def test_oversized_literal_rejected_by_core() -> None:
-    d = run(b"a LOGIN {17}\r\nb NOOP\r\n")
+    d = run([b"a LOGIN {17}\r\n", b"b NOOP\r\n"])
     assert d.log[0] == Rejected(Tagged("a", "NO", "Literal too large", Code("TOOBIG")))
     assert d.log[1] == CommandReceived(c.Noop("b"))
     assert bytes(d.out) == b"a NO [TOOBIG] Literal too large\r\nb OK done\r\n"
+
+
+@pytest.mark.parametrize("core_refuses", [True, False])
+def test_literal_sent_without_waiting_is_never_run(core_refuses: bool) -> None:
+    """A client that sends a synchronizing literal's octets before '+' and is refused: the octets
+    already received must not run as commands (literal injection)."""
+    size = 17 if core_refuses else 5
+    data = b"a APPEND INBOX {%d}\r\n" % size + b"x LOGOUT\r\n" + b"y" * (size - 10) + b"\r\n"
+    parser = RecordingParser()
+    d = Driver(ServerConnection(Limits(max_literal=16, max_append=16), preauth=True, parser=parser))
+    d.accept = lambda _: False
+    d.feed_all([data])
+    assert isinstance(d.log[-1], ProtocolViolation)
+    assert parser.seen == []
 
 
 def test_literal_minus_swallow_never_runs_the_octets() -> None:
@@ -289,7 +305,11 @@ def test_literal_minus_swallow_never_runs_the_octets() -> None:
 def test_append_limit_is_separate() -> None:
     limits = Limits(max_literal=10, max_append=100)
     d = Driver(ServerConnection(limits, preauth=True))
-    d.feed_all([b"a LOGIN {11}\r\nb APPEND INBOX {100}\r\n" + b"m" * 100 + b"\r\nc APPEND INBOX {101}\r\n"])
+    d.feed_all(
+        client_packets(
+            b"a LOGIN {11}\r\nb APPEND INBOX {100}\r\n" + b"m" * 100 + b"\r\nc APPEND INBOX {101}\r\n"
+        )
+    )
     assert d.log == [
         Rejected(Tagged("a", "NO", "Literal too large", Code("TOOBIG"))),
         LiteralRequest("b", 100, False, "APPEND"),
@@ -504,5 +524,5 @@ def test_driver_transcript() -> None:
 
 
 def test_driver_rejects_literal() -> None:
-    d = Driver(accept=lambda _: False).feed_all([b"a LOGIN {3}\r\nb NOOP\r\n"])
+    d = Driver(accept=lambda _: False).feed_all([b"a LOGIN {3}\r\n", b"b NOOP\r\n"])
     assert bytes(d.out) == b"a NO refused\r\nb OK done\r\n"
