@@ -16,8 +16,10 @@ Rule 2: one command at a time. Once ``CommandReceived`` is returned the command 
 until ``send`` sees its ``Tagged``; meanwhile ``next_event`` frames and parses nothing and returns
 ``NEED_DATA``, except for the lines a substate waits for. Pipelined commands stay in the buffer
 until then, so each is parsed in the state its predecessors left (after LOGIN, SELECT, ENABLE
-UTF8=ACCEPT...), and nothing sent after STARTTLS or COMPRESS is read as plaintext commands. A core
-``Rejected`` with a tag is owed the same way until sent.
+UTF8=ACCEPT...), and nothing sent after STARTTLS or COMPRESS is read as plaintext commands (after
+COMPRESS's OK the driver takes those octets with ``take_unprocessed()``, inflates them and feeds them
+back). A core ``Rejected`` with a tag is owed the same way until sent. Input that piles up unread
+past ``max_command + max_line`` while paused is a ``ProtocolViolation``.
 
 Rule 3: substates. ``send(Continuation)`` while IDLE is in flight enters ``Substate.IDLE``: the
 next line must be ``DONE`` (any case) -> ``IdleDone``; anything else -> ``Rejected(tagged BAD
