@@ -5,7 +5,9 @@ Theory of operation
 1. Resolve the set against the selected view (a message number past EXISTS is BAD; a UID that does
    not exist is skipped). With CHANGEDSINCE keep the messages whose MODSEQ is higher; with VANISHED
    first report the UIDs of the set expunged since then (RFC 7162 §3.2.6).
-2. Messages go in batches of ``BATCH``. If any item needs the message text, the batch's files are
+2. Messages go in batches of at most ``BATCH`` messages and, when their text is needed, at most
+   ``BATCH_BYTES`` octets (one message at least), so a FETCH of big mail holds little memory. If any
+   item needs the message text, the batch's files are
    read at once by at most ``READ_CONCURRENCY`` tasks, and each message is parsed once (big ones in
    a worker thread). Items that need only the snapshot (FLAGS, UID, INTERNALDATE, RFC822.SIZE,
    MODSEQ) never touch a file.
@@ -23,6 +25,7 @@ served as an empty body (Thunderbird deletes such mail, peers.md §5): the reply
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import trio
 
@@ -45,6 +48,8 @@ from maildird.store.base import MessageGone, MessageInfo
 
 BATCH = 32
 """Messages read, marked \\Seen and answered per round."""
+BATCH_BYTES = 8 << 20
+"""Octets of message text read per round (the first message of a round counts whatever its size)."""
 READ_CONCURRENCY = 8
 """Message files read at once by one FETCH."""
 PARSE_IN_THREAD = 1 << 20
@@ -56,6 +61,22 @@ SEEN = "\\Seen"
 _TEXT_ATTS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 _SEEN_ATTS = frozenset({"RFC822", "RFC822.TEXT"})
 _ATOM_FIELD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
+
+
+def batches(
+    targets: list[tuple[int, MessageInfo]], *, text: bool, count: int = BATCH
+) -> Iterator[list[tuple[int, MessageInfo]]]:
+    """``targets`` in rounds of at most ``count`` messages and, with ``text``, ``BATCH_BYTES``."""
+    batch: list[tuple[int, MessageInfo]] = []
+    size = 0
+    for target in targets:
+        if batch and (len(batch) >= count or (text and size + target[1].size > BATCH_BYTES)):
+            yield batch
+            batch, size = [], 0
+        batch.append(target)
+        size += target[1].size
+    if batch:
+        yield batch
 
 
 def _needs_text(item: cmd.FetchItem) -> bool:
@@ -254,8 +275,7 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     sets_seen = not sel.readonly and any(_sets_seen(i) for i in items)
     outcome = Outcome()
 
-    for start in range(0, len(targets), BATCH):
-        batch = targets[start : start + BATCH]
+    for batch in batches(targets, text=needs_text):
         parsed = await read_batch(sel, batch, outcome) if needs_text else {}
         changed: dict[int, MessageInfo] = {}
         if sets_seen:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import trio
 
 from maildird.handlers.context import Context
-from maildird.handlers.fetch import Outcome, read_batch
+from maildird.handlers.fetch import Outcome, batches, read_batch
 from maildird.handlers.updates import require_selected, uid_set
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
@@ -90,15 +90,18 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
                 undecided.append((seq, info, sctx))
             elif verdict:
                 batch_hits.append((seq, info))
-        if undecided:
-            parsed = await read_batch(sel, [(s, i) for s, i, _ in undecided], outcome)
-            for seq, info, sctx in undecided:
+        contexts = {info.uid: sctx for _s, info, sctx in undecided}
+        for part in batches([(s, i) for s, i, _ in undecided], text=True):
+            parsed = await read_batch(sel, part, outcome)
+            for seq, info in part:
                 msg = parsed.get(info.uid)
                 if msg is None:
                     continue  # gone meanwhile: it cannot match
+                sctx = contexts[info.uid]
                 sctx.load = lambda msg=msg: msg
                 if matches(c.key, sctx):
                     batch_hits.append((seq, info))
+        if undecided:
             batch_hits.sort(key=lambda h: h[0])
         hits.extend(batch_hits)
         await trio.lowlevel.checkpoint()

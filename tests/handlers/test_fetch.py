@@ -133,3 +133,17 @@ async def test_expunged_file_gives_expungeissued(store: MemStore) -> None:
     assert [line[:13] for line in out[:-1] if line.startswith(b"* ")] == [b"* 1 FETCH (BO", b"* 3 FETCH (BO"]
     assert out[-1] == b"a1 NO [EXPUNGEISSUED] Some of the requested messages no longer exist."
     assert not [line for line in out if line.endswith(b"EXPUNGE")]
+
+
+def test_batches_bound_count_and_bytes() -> None:
+    from maildird.handlers.fetch import BATCH_BYTES, batches
+    from maildird.store.base import MessageInfo
+
+    def info(uid: int, size: int) -> tuple[int, MessageInfo]:
+        return (uid, MessageInfo(uid, frozenset(), size, WHEN, 1))
+
+    big = [info(i, BATCH_BYTES // 2 + 1) for i in range(1, 5)]
+    assert [[s for s, _ in b] for b in batches(big, text=True)] == [[1], [2], [3], [4]]
+    assert [len(b) for b in batches(big, text=False, count=3)] == [3, 1]
+    huge = [info(1, BATCH_BYTES * 3), info(2, 10)]
+    assert [[s for s, _ in b] for b in batches(huge, text=True)] == [[1], [2]]
