@@ -9,6 +9,8 @@ message's header and body. ``MIME`` is the part's own MIME header. A part that d
 
 from __future__ import annotations
 
+import re
+
 from maildird.imap.commands import FetchAtt, FetchBinary, FetchBody, Section
 from maildird.message.decode import decode_transfer
 from maildird.message.parse import ParsedMessage, Part
@@ -154,8 +156,20 @@ def section_spec(section: Section) -> bytes:
         parts.append(section.text.encode("ascii"))
     spec = b".".join(parts)
     if section.text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-        spec += b" (" + b" ".join(f.encode("ascii", "replace") for f in section.fields) + b")"
+        spec += b" (" + b" ".join(_astring(f) for f in section.fields) + b")"
     return spec
+
+
+# ATOM-CHAR (RFC 9051 §9): any CHAR except atom-specials: ( ) { SP CTL % * DQUOTE \ ]
+_ATOM = re.compile(rb"[!#$&'+-\[^-z|}~]+")
+
+
+def _astring(name: str) -> bytes:
+    """A header field name as an astring: bare when it is an atom, else quoted with escapes."""
+    data = name.encode("ascii", "replace")
+    if _ATOM.fullmatch(data):
+        return data
+    return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 def response_label(item: FetchBody | FetchBinary) -> bytes:

@@ -45,6 +45,7 @@ from maildird.message import (
         (FetchBinary((1,), partial=(5, 10)), b"BINARY[1]<5>"),
         (FetchBinary((2, 1), size=True), b"BINARY.SIZE[2.1]"),
         (FetchBinary(()), b"BINARY[]"),
+        (FetchBody(Section((), "HEADER.FIELDS", ("A(B", 'Q"X'))), b'BODY[HEADER.FIELDS ("A(B" "Q\\"X")]'),
     ],
 )
 def test_response_label(item: FetchBody | FetchBinary, label: bytes) -> None:
