@@ -209,6 +209,17 @@ def test_assign_listeners_with_config_listeners(two_sockets: list[socket.socket]
     assert missing == [extra]
 
 
+def test_assign_dual_stack_socket_covers_both_any_entries() -> None:
+    if not HAS_IPV6:
+        pytest.skip("no IPv6 here")
+    with _listening(socket.AF_INET6, "::", v6only=False) as dual:
+        port = dual.getsockname()[1]
+        v4, v6 = Listener("0.0.0.0", port, "implicit"), Listener("::", port, "implicit")
+        pairs, missing = systemd.assign_listeners([dual], [v4, v6])
+    assert pairs == [(dual, v4)]
+    assert missing == []
+
+
 def test_assign_refuses_a_socket_without_listener(two_sockets: list[socket.socket]) -> None:
     a = two_sockets[0]
     with pytest.raises(systemd.SocketActivationError, match=r"matches no \[\[listen\]\] entry"):
