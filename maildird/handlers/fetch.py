@@ -270,7 +270,9 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
         targets = [(s, i) for s, i in targets if i.modseq > c.changedsince]
     if c.vanished:
         await _vanished(ctx, sel, c)
-    uid_first = c.uid or any(isinstance(i, cmd.FetchAtt) and i.name == "UID" for i in items)
+    # Under CONDSTORE every FETCH response carries UID and, with FLAGS, MODSEQ (RFC 7162 §3.1).
+    uid_first = c.uid or ctx.condstore or any(isinstance(i, cmd.FetchAtt) and i.name == "UID" for i in items)
+    flags_asked = any(isinstance(i, cmd.FetchAtt) and i.name == "FLAGS" for i in items)
     needs_text = any(_needs_text(i) for i in items)
     sets_seen = not sel.readonly and any(_sets_seen(i) for i in items)
     outcome = Outcome()
@@ -297,7 +299,7 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
                 items,
                 uid_first=uid_first,
                 add_flags=info.uid in changed,
-                add_modseq=wants_modseq or (info.uid in changed and ctx.condstore),
+                add_modseq=wants_modseq or (ctx.condstore and (flags_asked or info.uid in changed)),
             )
             await ctx.send(Untagged((seq, Atom("FETCH"), tuple(data))))
         await trio.lowlevel.checkpoint()

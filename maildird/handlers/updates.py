@@ -124,10 +124,12 @@ def flags_response(ctx: Context, sel: Selected) -> list[Untagged | Status]:
 def flag_fetch(
     ctx: Context, sel: Selected, seq: int, info: MessageInfo, *, uid: bool, flags: bool = True
 ) -> Untagged:
-    """``* n FETCH (UID u FLAGS (...) MODSEQ (m))``: UID when asked for (UID command, QRESYNC),
-    MODSEQ whenever CONDSTORE is active (RFC 7162 §3.1.4)."""
+    """``* n FETCH (UID u FLAGS (...) MODSEQ (m))``: UID for a UID command, UID and MODSEQ once
+    CONDSTORE is active (RFC 7162 §3.1: "the server MUST automatically include both UID and
+    mod-sequence data in all subsequent untagged FETCH responses" caused by STORE, by FETCH setting
+    \\Seen, or by an external agent)."""
     items: list[Value] = []
-    if uid or ctx.qresync:
+    if uid or ctx.condstore:
         items += [Atom("UID"), info.uid]
     if flags:
         items += [Atom("FLAGS"), message_flags(sel, info)]

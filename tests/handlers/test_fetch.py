@@ -122,7 +122,10 @@ async def test_changedsince_sends_modseq_and_only_changed(store: MemStore) -> No
     s = await selected(store)
     await s.cmd("a1 STORE 3 +FLAGS.SILENT (\\Answered)")
     out = await s.lines("a2 FETCH 1:* (FLAGS) (CHANGEDSINCE 4)")
-    assert out == [b"* 3 FETCH (FLAGS (\\Answered \\Flagged \\Recent) MODSEQ (5))", b"a2 OK FETCH completed."]
+    assert out == [
+        b"* 3 FETCH (UID 3 FLAGS (\\Answered \\Flagged \\Recent) MODSEQ (5))",
+        b"a2 OK FETCH completed.",
+    ]
     assert "CONDSTORE" in s.ctx.enabled
 
 
