@@ -150,3 +150,22 @@ def test_batches_bound_count_and_bytes() -> None:
     assert [len(b) for b in batches(big, text=False, count=3)] == [3, 1]
     huge = [info(1, BATCH_BYTES * 3), info(2, 10)]
     assert [[s for s, _ in b] for b in batches(huge, text=True)] == [[1], [2]]
+
+
+async def test_condstore_fetch_and_unsolicited_carry_uid_and_modseq(store: MemStore) -> None:
+    """RFC 7162 §3.1: after a CONDSTORE enabling command, FETCH responses caused by \\Seen being set
+    or by another session's change carry UID and MODSEQ."""
+    s = await selected(store)
+    await s.cmd("e ENABLE CONDSTORE")
+    out = await s.cmd("a1 FETCH 2 (BODY[TEXT])")
+    assert out == (
+        b"* 2 FETCH (UID 2 BODY[TEXT] {11}\r\nHi there.\r\n FLAGS (\\Seen \\Recent) MODSEQ (5))\r\n"
+        b"a1 OK FETCH completed.\r\n"
+    )
+    other = Session(store)
+    await other.cmd("b0 SELECT INBOX")
+    await other.cmd("b1 STORE 3 +FLAGS.SILENT (\\Answered)")
+    assert (
+        await s.cmd("a2 NOOP")
+        == b"* 3 FETCH (UID 3 FLAGS (\\Answered \\Flagged \\Recent) MODSEQ (6))\r\na2 OK NOOP completed.\r\n"
+    )
