@@ -237,15 +237,18 @@ GROUP_END = Address(None, None, None, None)
 
 
 def _phrase(tokens: list[Token]) -> bytes | None:
-    words = [t.value for t in tokens if t.kind in (ATOM, QUOTED) or t.value == b"."]
+    """A display name: words joined as written (a single space where there was white space). Dots and
+    at-signs are kept, so a broken unquoted ``john@example.com <john@example.com>`` keeps its name.
+    An empty name is NIL (as Dovecot)."""
+    words = [t for t in tokens if t.kind in (ATOM, QUOTED) or t.value in (b".", b"@")]
     if not words:
         return None
-    out = bytearray(words[0])
-    for t in [t for t in tokens if t.kind in (ATOM, QUOTED) or t.value == b"."][1:]:
+    out = bytearray(words[0].value)
+    for t in words[1:]:
         if t.space_before:
             out += b" "
         out += t.value
-    return bytes(out)
+    return bytes(out) or None
 
 
 def _addr_spec(tokens: list[Token]) -> tuple[bytes | None, bytes | None, bytes | None]:
@@ -271,9 +274,7 @@ def _mailbox(tokens: list[Token]) -> Address | None:
     if lt >= 0:
         gt = next((k for k in range(lt + 1, len(tokens)) if tokens[k].value == b">"), len(tokens))
         name = _phrase(tokens[:lt])
-        adl, local, host = _addr_spec(tokens[lt + 1 : gt])
-        if local is None and host is None and name is None:
-            return None
+        adl, local, host = _addr_spec(tokens[lt + 1 : gt])  # "<>" (a null sender) gives placeholders
     else:
         adl, local, host = _addr_spec(tokens)
         comment = tokens[-1].comment
@@ -305,7 +306,7 @@ def parse_addresses(value: bytes) -> list[Address]:
                 out.append(GROUP_END)
                 current, in_group = [], False
                 continue
-            elif angle == 0 and t.value == b",":
+            elif angle == 0 and t.value in (b",", b";"):  # a stray ";" outside a group separates too
                 m = _mailbox(current)
                 if m is not None:
                     out.append(m)

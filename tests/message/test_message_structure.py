@@ -83,6 +83,29 @@ ENVELOPE_CASES: list[tuple[str, bytes, bytes]] = [
 ]
 
 
+ADDRESS_CASES: list[tuple[bytes, bytes]] = [
+    (b"<>", b'((NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))'),  # a null sender (Dovecot agrees)
+    (b'"" <e@x>', b'((NIL NIL "e" "x"))'),  # an empty name is NIL
+    (b"John Q. Public <jqp@x>", b'(("John Q. Public" NIL "jqp" "x"))'),
+    (b"Joe (the man) Bloggs <jb@x>", b'(("Joe Bloggs" NIL "jb" "x"))'),
+    (b"a@b (Comment), c@d", b'(("Comment" NIL "a" "b")(NIL NIL "c" "d"))'),
+    (b"a@[1.2.3.4]", b'((NIL NIL "a" "[1.2.3.4]"))'),
+    (b'"quoted local"@example.com', b'((NIL NIL "quoted local" "example.com"))'),
+    (b"<@a,@b:c@d>", b'((NIL "@a,@b" "c" "d"))'),
+    (b"a@b, , c@d", b'((NIL NIL "a" "b")(NIL NIL "c" "d"))'),  # empty elements ignored (RFC 5322 §4.4)
+    (b"a@b; c@d", b'((NIL NIL "a" "b")(NIL NIL "c" "d"))'),  # a stray ";" separates
+    (b"x@y <z@w>", b'(("x@y" NIL "z" "w"))'),  # an unquoted address as display name stays the name
+    (b"abc", b'((NIL NIL "abc" "MISSING_DOMAIN"))'),
+    (b":;", b'((NIL NIL "" NIL)(NIL NIL NIL NIL))'),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), ADDRESS_CASES)
+def test_address_parsing(value: bytes, expected: bytes) -> None:
+    wire = wire_envelope(b"To: " + value + b"\n\n")
+    assert wire == b"(NIL NIL NIL NIL NIL " + expected + b" NIL NIL NIL NIL)"
+
+
 @pytest.mark.parametrize(
     ("lf", "expected"), [c[1:] for c in ENVELOPE_CASES], ids=[c[0] for c in ENVELOPE_CASES]
 )
