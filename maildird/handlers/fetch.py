@@ -44,7 +44,7 @@ from maildird.message import (
 )
 from maildird.message.bodystructure import bodystructure
 from maildird.message.envelope import envelope
-from maildird.store.base import MessageGone, MessageInfo
+from maildird.store.base import MessageGone, MessageInfo, StoreError
 
 BATCH = 32
 """Messages read, marked \\Seen and answered per round."""
@@ -125,13 +125,16 @@ async def _parse(raw: bytes) -> ParsedMessage:
 
 
 class Outcome:
-    """What went wrong along the way, for the tagged reply."""
+    """What went wrong along the way, for the tagged reply. ``error`` keeps the first store error
+    raised inside the reading tasks, re-raised outside the nursery so that ``handle`` maps it to
+    ``NO [code]`` (a nursery would wrap it in an ExceptionGroup)."""
 
-    __slots__ = ("broken", "gone")
+    __slots__ = ("broken", "error", "gone")
 
     def __init__(self) -> None:
         self.gone = False
         self.broken = False
+        self.error: StoreError | None = None
 
 
 async def read_batch(
@@ -148,6 +151,9 @@ async def read_batch(
             except MessageGone:
                 outcome.gone = True
                 return
+            except StoreError as exc:
+                outcome.error = outcome.error or exc
+                return
         if not raw and info.size > 0:
             outcome.broken = True
             return
@@ -159,6 +165,8 @@ async def read_batch(
                 outcome.gone = True
                 continue
             nursery.start_soon(one, info)
+    if outcome.error is not None:
+        raise outcome.error
     return parsed
 
 

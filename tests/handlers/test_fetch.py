@@ -169,3 +169,22 @@ async def test_condstore_fetch_and_unsolicited_carry_uid_and_modseq(store: MemSt
         await s.cmd("a2 NOOP")
         == b"* 3 FETCH (UID 3 FLAGS (\\Answered \\Flagged \\Recent) MODSEQ (6))\r\na2 OK NOOP completed.\r\n"
     )
+
+
+async def test_store_error_while_reading_is_a_tagged_no(store: MemStore) -> None:
+    from maildird.store.base import Corrupt
+
+    from .memstore import MemMailbox
+
+    s = await selected(store)
+    original = MemMailbox.read_message
+
+    async def broken(self: MemMailbox, uid: int) -> bytes:
+        raise Corrupt("cannot read the file")
+
+    MemMailbox.read_message = broken  # type: ignore[method-assign]
+    try:
+        out = await s.cmd("a1 FETCH 1:3 (BODY.PEEK[])")
+    finally:
+        MemMailbox.read_message = original  # type: ignore[method-assign]
+    assert out == b"a1 NO [CORRUPTION] cannot read the file\r\n"
