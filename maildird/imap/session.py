@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import binascii
 import enum
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 
 from . import commands as c
 from .errors import CLIENTBUG, LocalProtocolError
@@ -78,7 +78,7 @@ from .framing import (
     Refusal,
 )
 from .raw import RawCommand
-from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize
+from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize, serialize_many
 
 __all__ = ["ALLOWED", "ON_CONTINUATION", "ON_TAGGED", "Limits", "ServerConnection", "State", "Substate"]
 
@@ -330,6 +330,19 @@ class ServerConnection:
 
     def send(self, response: Response) -> bytes:
         """The bytes for ``response``; applies the transitions it implies (see the tables)."""
+        self._apply(response)
+        return serialize(response, utf8=self.utf8)
+
+    def send_many(self, responses: Iterable[Response]) -> bytes:
+        """``send`` for a burst (a FETCH of many messages): the same rules, one join."""
+        batch = list(responses)
+        for response in batch:
+            self._apply(response)
+        return serialize_many(batch, self.utf8)
+
+    def _apply(self, response: Response) -> None:
+        if type(response) is Untagged:
+            return
         if isinstance(response, Tagged):
             self._tagged(response)
         elif isinstance(response, Status):
@@ -338,7 +351,6 @@ class ServerConnection:
             self._continuation()
         elif not isinstance(response, Untagged):
             raise LocalProtocolError(f"not a response: {response!r}")
-        return serialize(response, utf8=self.utf8)
 
     def _count(self, status: str) -> None:
         self._bad_in_a_row = self._bad_in_a_row + 1 if status == "BAD" else 0

@@ -526,3 +526,14 @@ def test_driver_transcript() -> None:
 def test_driver_rejects_literal() -> None:
     d = Driver(accept=lambda _: False).feed_all([b"a LOGIN {3}\r\n", b"b NOOP\r\n"])
     assert bytes(d.out) == b"a NO refused\r\nb OK done\r\n"
+
+
+def test_send_many_applies_the_same_rules() -> None:
+    conn = ServerConnection(SMALL, preauth=True)
+    conn.receive_data(b"a SELECT INBOX\r\n")
+    assert isinstance(conn.next_event(), CommandReceived)
+    burst = [Untagged((n, Atom("EXISTS"))) for n in range(3)] + [Tagged("a", "OK", "selected")]
+    assert conn.send_many(burst) == b"* 0 EXISTS\r\n* 1 EXISTS\r\n* 2 EXISTS\r\na OK selected\r\n"
+    assert conn.state is State.SELECTED
+    with pytest.raises(LocalProtocolError):
+        conn.send_many([Untagged((1, Atom("EXISTS"))), Tagged("a", "OK", "again")])
