@@ -33,7 +33,7 @@ or dropped up to a line end that is judged the same way.
 
 Decisions made at an announcement, in order:
 1. under LITERAL- (``literal_minus``) a non-synchronizing literal over ``max_nonsync_literal``
-   (4096, RFC 7888 §5) is refused ``BAD [TOOBIG]`` and swallowed;
+   (4096, RFC 7888) is refused ``BAD [TOOBIG]`` and swallowed;
 2. a literal over ``max_literal`` (``max_append`` in APPEND, RFC 7889), or one that would take the
    command past its budget (``max_command``; ``max_command + max_append`` for APPEND), is refused
    ``NO [TOOBIG]`` (and swallowed if non-synchronizing);
@@ -71,7 +71,7 @@ KiB = 1024
 MiB = 1024 * KiB
 
 LITERAL_MINUS_MAX = 4096
-"""RFC 7888 §5: under LITERAL-, non-synchronizing literals may carry at most 4096 octets."""
+"""RFC 7888 (LITERAL-): non-synchronizing literals may carry at most 4096 octets."""
 
 _TAIL = 64
 """Octets of a skipped line kept to spot a literal announcement at its end."""
@@ -80,19 +80,20 @@ _HUGE = 1 << 64
 """Stands for a literal size with more digits than any limit (never parsed as an int)."""
 
 _MAX_DIGITS = 20
+"""Longer octet counts are not converted (they exceed every limit anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """The framing and session limits (defaults as config.Limits; precedents there)."""
 
-    max_line: int = 64 * KiB
-    max_literal: int = 64 * KiB
-    max_command: int = 1 * MiB
-    max_append: int = 50 * MiB
-    literal_minus: bool = False
-    max_bad_commands: int = 20
-    max_nonsync_literal: int = LITERAL_MINUS_MAX
+    max_line: int = 64 * KiB  # one line, without CRLF and literals
+    max_literal: int = 64 * KiB  # one literal outside APPEND
+    max_command: int = 1 * MiB  # lines and literals of one command (APPEND: plus max_append)
+    max_append: int = 50 * MiB  # one APPEND literal (RFC 7889 APPENDLIMIT)
+    literal_minus: bool = False  # LITERAL- instead of LITERAL+ (RFC 7888)
+    max_bad_commands: int = 20  # BAD responses in a row before "* BYE"
+    max_nonsync_literal: int = LITERAL_MINUS_MAX  # the LITERAL- cap
 
 
 # -- what the framer yields -------------------------------------------------------------------------
@@ -353,7 +354,7 @@ class Framer:
         if tag is None:
             refusal = Refusal(None, "BAD", "PARSE", "Literal in a line without a tag and command name")
         elif not sync and limits.literal_minus and size > limits.max_nonsync_literal:
-            # RFC 7888 §4: a LITERAL- server fails such a command with BAD (and TOOBIG).
+            # RFC 7888 (LITERAL-): such a command fails with a tagged BAD; TOOBIG says why.
             refusal = Refusal(self._tag, "BAD", "TOOBIG", "Non-synchronizing literal too large (LITERAL-)")
         elif size > per_literal or self._size + size > budget:
             what = "Message" if append else "Literal"
