@@ -30,7 +30,14 @@ from collections.abc import Iterator
 import trio
 
 from maildird.handlers.context import Context, Selected
-from maildird.handlers.updates import internaldate, message_flags, require_selected, uid_set
+from maildird.handlers.updates import (
+    RangeSet,
+    internaldate,
+    message_flags,
+    missing_set,
+    require_selected,
+    uid_set,
+)
 from maildird.imap import commands as cmd
 from maildird.imap.errors import EXPUNGEISSUED, SERVERBUG, UNKNOWN_CTE, Bad, No
 from maildird.imap.responses import Atom, Code, Literal, Raw, Tagged, Untagged, Value
@@ -253,11 +260,16 @@ async def _vanished(ctx: Context, sel: Selected, c: cmd.Fetch) -> None:
     largest = view.uids[-1] if view.uids else 0
     present = set(view.uids)
     history = await sel.mailbox.expunged_since(c.changedsince)
-    if history is None:
-        return  # without history nothing is claimed; the client's UID FETCH still resyncs flags
-    gone = [u for u in history if u not in present and c.set.contains(u, max(largest, u))]
+    if history is not None:
+        wanted = RangeSet(c.set.resolve(max(largest, view.snapshot.uidnext - 1)))
+        gone = uid_set(u for u in history if u not in present and u in wanted)
+    else:
+        # No history: every UID of the set below UIDNEXT that is not here (RFC 7162 §3.2.6 lets the
+        # server report more than the client needs, never less).
+        top = view.snapshot.uidnext - 1
+        gone = missing_set([(a, min(b, top)) for a, b in c.set.resolve(top)], view.uids)
     if gone:
-        await ctx.send(Untagged((Atom("VANISHED"), (Atom("EARLIER"),), Atom(uid_set(gone)))))
+        await ctx.send(Untagged((Atom("VANISHED"), (Atom("EARLIER"),), Atom(gone))))
 
 
 async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:

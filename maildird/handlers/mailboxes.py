@@ -17,7 +17,7 @@ Choices where the RFCs leave room (Dovecot is the yardstick):
 from __future__ import annotations
 
 from maildird.handlers.context import Context, Selected
-from maildird.handlers.updates import RECENT, flag_fetch, flags_response, uid_set
+from maildird.handlers.updates import RECENT, RangeSet, flag_fetch, flags_response, missing_set, uid_set
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
 from maildird.imap.responses import Atom, Code, MailboxName, Status, Tagged, Untagged, Value
@@ -116,31 +116,20 @@ async def _qresync(ctx: Context, sel: Selected, q: cmd.QresyncParams) -> None:
     known = q.known_uids
     present = set(view.uids)
     history = await sel.mailbox.expunged_since(q.modseq)
+    known_set = None if known is None else RangeSet(known.resolve(uidnext - 1))
     if history is not None:
-        gone = [u for u in history if u not in present and (known is None or known.contains(u, uidnext - 1))]
+        gone = uid_set(u for u in history if u not in present and (known_set is None or u in known_set))
     else:
-        # No history: every UID the client may know that is not here any more.
-        candidates = range(1, uidnext) if known is None else _expand(known, uidnext - 1)
-        gone = [u for u in candidates if u not in present]
+        # No history: every UID the client may know that is not here any more (as ranges, never
+        # expanded number by number).
+        ranges = [(1, uidnext - 1)] if known is None else known.resolve(uidnext - 1)
+        gone = missing_set([(a, min(b, uidnext - 1)) for a, b in ranges], view.uids)
     if gone:
-        await ctx.send(Untagged((Atom("VANISHED"), (Atom("EARLIER"),), Atom(uid_set(gone)))))
-    largest = view.uids[-1] if view.uids else 0
+        await ctx.send(Untagged((Atom("VANISHED"), (Atom("EARLIER"),), Atom(gone))))
+
     for seq, info in enumerate(view.messages, 1):
-        if info.modseq > q.modseq and (known is None or known.contains(info.uid, largest)):
+        if info.modseq > q.modseq and (known_set is None or info.uid in known_set):
             await ctx.send(flag_fetch(ctx, sel, seq, info, uid=True))
-
-
-MAX_EXPAND = 1_000_000
-"""Largest UID range expanded for a QRESYNC known-uids set without expunge history."""
-
-
-def _expand(known: cmd.SequenceSet, largest: int) -> list[int]:
-    out: list[int] = []
-    for low, high in known.resolve(largest):
-        out.extend(range(low, min(high, largest) + 1))
-        if len(out) > MAX_EXPAND:
-            break
-    return out
 
 
 # --------------------------------------------------------------------------------------------------

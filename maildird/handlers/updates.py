@@ -20,6 +20,7 @@ sends a FETCH response uses them.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -87,6 +88,50 @@ def uid_set(numbers: Iterable[int]) -> str:
             j += 1
         parts.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
         i = j + 1
+    return ",".join(parts)
+
+
+def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted((max(1, a), b) for a, b in ranges if b >= max(1, a)):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+class RangeSet:
+    """Membership in a resolved sequence set in O(log r), for sets of thousands of ranges."""
+
+    __slots__ = ("_highs", "_lows")
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        merged = _merge(ranges)
+        self._lows = [a for a, _ in merged]
+        self._highs = [b for _, b in merged]
+
+    def __contains__(self, number: int) -> bool:
+        i = bisect.bisect_right(self._lows, number) - 1
+        return i >= 0 and number <= self._highs[i]
+
+
+def missing_set(ranges: Iterable[tuple[int, int]], present: list[int]) -> str:
+    """The numbers of ``ranges`` (inclusive pairs) that are not in the sorted list ``present``, as a
+    compact sequence set. Works on gaps, never number by number, so ``1:4294967295`` costs nothing
+    (QRESYNC without expunge history reports every UID the client may know that is gone)."""
+    parts: list[str] = []
+    for low, high in _merge(ranges):
+        i = bisect.bisect_left(present, low)
+        cursor = low
+        while cursor <= high:
+            nxt = present[i] if i < len(present) else high + 1
+            if nxt > high:
+                nxt = high + 1
+            if nxt > cursor:
+                parts.append(str(cursor) if nxt - 1 == cursor else f"{cursor}:{nxt - 1}")
+            cursor = nxt + 1
+            i += 1
     return ",".join(parts)
 
 
