@@ -197,7 +197,7 @@ def _render(
             if name == "UID":
                 continue
             if name == "FLAGS":
-                out += [Atom("FLAGS"), message_flags(sel, info)]
+                out += [Atom("FLAGS"), message_flags(ctx, sel, info)]
             elif name == "INTERNALDATE":
                 out += [Atom("INTERNALDATE"), internaldate(info.internaldate)]
             elif name == "RFC822.SIZE":
@@ -237,7 +237,7 @@ def _render(
                 raise No(f"Unknown Content-Transfer-Encoding: {exc}", UNKNOWN_CTE) from exc
             out += [Raw(b"BINARY[" + part + b"]" + origin), Literal(data, binary=b"\0" in data)]
     if add_flags and not any(isinstance(i, cmd.FetchAtt) and i.name == "FLAGS" for i in items):
-        out += [Atom("FLAGS"), message_flags(sel, info)]
+        out += [Atom("FLAGS"), message_flags(ctx, sel, info)]
     if add_modseq and not any(isinstance(i, cmd.FetchAtt) and i.name == "MODSEQ" for i in items):
         out += [Atom("MODSEQ"), (info.modseq,)]
     return out

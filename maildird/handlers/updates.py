@@ -58,9 +58,10 @@ def flag_atoms(flags: Iterable[str], *, recent: bool = False) -> tuple[Atom, ...
     return tuple(out)
 
 
-def message_flags(sel: Selected, info: MessageInfo) -> tuple[Atom, ...]:
-    """FETCH FLAGS of one message: stored flags plus this session's ``\\Recent``."""
-    return flag_atoms(info.flags, recent=sel.view.is_recent(info.uid))
+def message_flags(ctx: Context, sel: Selected, info: MessageInfo) -> tuple[Atom, ...]:
+    """FETCH FLAGS of one message: stored flags plus this session's ``\\Recent`` (which IMAP4rev2
+    no longer has, RFC 9051 Appendix E)."""
+    return flag_atoms(info.flags, recent=not ctx.rev2 and sel.view.is_recent(info.uid))
 
 
 def internaldate(dt: datetime) -> str:
@@ -177,7 +178,7 @@ def flag_fetch(
     if uid or ctx.condstore:
         items += [Atom("UID"), info.uid]
     if flags:
-        items += [Atom("FLAGS"), message_flags(sel, info)]
+        items += [Atom("FLAGS"), message_flags(ctx, sel, info)]
     if ctx.condstore:
         items += [Atom("MODSEQ"), (info.modseq,)]
     return Untagged((seq, Atom("FETCH"), tuple(items)))

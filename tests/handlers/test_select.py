@@ -75,6 +75,8 @@ async def test_rev2_has_no_recent_or_unseen_and_closed_on_reselect(store: MemSto
     assert out[0] == b"* OK [CLOSED] Previous mailbox closed."
     assert out[-2] == b'* LIST (\\HasNoChildren \\Sent) "." Sent'  # RFC 9051 §6.3.2
     assert not [line for line in out if b"RECENT" in line or b"UNSEEN" in line]
+    await s.cmd("a3 SELECT INBOX")
+    assert (await s.lines("a4 FETCH 2 (FLAGS)"))[0] == b"* 2 FETCH (FLAGS ())"  # no \Recent in rev2
 
 
 async def test_keywords_listed_and_star_only_while_letters_remain() -> None:
