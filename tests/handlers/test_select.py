@@ -75,8 +75,6 @@ async def test_rev2_has_no_recent_or_unseen_and_closed_on_reselect(store: MemSto
     assert out[0] == b"* OK [CLOSED] Previous mailbox closed."
     assert out[-2] == b'* LIST (\\HasNoChildren \\Sent) "." Sent'  # RFC 9051 §6.3.2
     assert not [line for line in out if b"RECENT" in line or b"UNSEEN" in line]
-    await s.cmd("a3 SELECT INBOX")
-    assert (await s.lines("a4 FETCH 2 (FLAGS)"))[0] == b"* 2 FETCH (FLAGS ())"  # no \Recent in rev2
 
 
 async def test_keywords_listed_and_star_only_while_letters_remain() -> None:
@@ -123,3 +121,11 @@ async def test_qresync_parameter_needs_enable(store: MemStore) -> None:
     s = Session(store)
     out = await s.cmd("a1 SELECT INBOX (QRESYNC (1001 4))")
     assert out == b"a1 BAD [CLIENTBUG] QRESYNC parameter requires ENABLE QRESYNC first.\r\n"
+
+
+async def test_rev2_fetch_flags_never_show_recent(store: MemStore) -> None:
+    s = Session(store)
+    await s.cmd("e ENABLE IMAP4rev2")
+    await s.cmd("a1 SELECT INBOX")  # claims all three as recent for this session
+    assert s.ctx.selected is not None and s.ctx.selected.view.recent_count == 3
+    assert (await s.lines("a2 FETCH 2 (FLAGS)"))[0] == b"* 2 FETCH (FLAGS ())"
