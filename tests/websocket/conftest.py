@@ -52,6 +52,10 @@ class WsServer:
             return f"wss://{self.host}:{self.wss_port}{path}"
         return f"ws://{self.host}:{self.ws_port}{path}"
 
+    def page_url(self) -> str:
+        """The test page as the ws listener serves it (a plain GET of the endpoint's path)."""
+        return f"http://{self.host}:{self.ws_port}{WS_PATH}"
+
     @asynccontextmanager
     async def websocket(
         self,
@@ -110,4 +114,4 @@ async def ws_server(imap_server: RunningServer, nursery: trio.Nursery) -> AsyncI
         # What server.py will run per ws listener (Listener.allowed_origins replaces the keyword).
         serve = partial(serve_websocket_listener, allowed_origins=(TRUSTED_ORIGIN,))
         nursery.start_soon(serve, listener, spec, config, handle_stream, lambda: tls)
-    yield WsServer(imap_server, ports[0], ports[1], state)
+    yield WsServer(imap_server, ports[0], ports[1], state, {"handle_stream": handle_stream})
