@@ -233,9 +233,13 @@ async def status_items(ctx: Context, name: str, items: tuple[str, ...]) -> tuple
             value = sum(1 for m in snapshot.messages if "\\Deleted" in m.flags)
         elif item == "SIZE":
             value = sum(m.size for m in snapshot.messages)
-        elif item == "HIGHESTMODSEQ" and ctx.config.mail.condstore:
+        elif item == "HIGHESTMODSEQ":
+            if not ctx.config.mail.condstore:
+                raise Bad("CONDSTORE is not enabled on this server.")
             ctx.enabled.add("CONDSTORE")  # RFC 7162 §3.1: a CONDSTORE enabling command
             value = snapshot.highestmodseq
+        elif item == "APPENDLIMIT":
+            value = ctx.config.limits.max_append  # RFC 7889 §4 (the grammar may not pass it yet)
         else:
             raise Bad(f"Unknown STATUS item {item}.")
         out += [Atom(item), value]
