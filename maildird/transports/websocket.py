@@ -221,13 +221,10 @@ class OriginPolicy:
 
     def self_origins(self, local_host: str, local_port: int) -> set[Origin]:
         """The origins of a page this listener served: its address as reached, and localhost on loopback."""
-        host = local_host.lower()
-        hosts = {f"[{host}]" if ":" in host else host}
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                hosts |= {"localhost", "127.0.0.1", "[::1]"}
-        except ValueError:
-            pass
+        host = local_host.lower()  # as parse_origin gives it: an IPv6 literal without brackets
+        hosts = {host}
+        if is_loopback(host):
+            hosts |= {"localhost", "127.0.0.1", "::1"}
         return {(self.page_scheme, h, local_port) for h in hosts}
 
     def allows(self, origin_header: str | None, local_host: str, local_port: int) -> bool:
@@ -379,6 +376,17 @@ def plain_http_answer(method: str, target: str, ws_path: str) -> bytes:
 # --------------------------------------------------------------------------------------------------------
 
 
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1, and ::ffff:127.x.y.z (an IPv4 client of a dual-stack listener)."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
 def _endpoints(stream: trio.SocketStream) -> tuple[tuple[str, int], tuple[str, int]]:
     try:
         peer = stream.socket.getpeername()
@@ -391,16 +399,12 @@ def _endpoints(stream: trio.SocketStream) -> tuple[tuple[str, int], tuple[str, i
 def transport_info(stream: trio.SocketStream, secure: bool) -> TransportInfo:
     """How the session sees a WebSocket connection: never STARTTLS (use wss), loopback by peer address."""
     (peer_host, peer_port), (local_host, local_port) = _endpoints(stream)
-    try:
-        loopback = ipaddress.ip_address(peer_host).is_loopback
-    except ValueError:
-        loopback = False
     return TransportInfo(
         kind="wss" if secure else "ws",
         secure=secure,
         peer=f"{peer_host}:{peer_port}",
         local=f"{local_host}:{local_port}",
-        loopback=loopback,
+        loopback=is_loopback(peer_host),
         starttls_available=False,
     )
 
