@@ -68,6 +68,7 @@ SUBJECT_SPEC: dict[str, Any] = {
     "Sent": [{"id": "<s1@example.org>", "flags": "S", "subject": "Sent one"}],
     "Caf&AOk-": [],
 }
+BOB_PASSWORD = 'Grüße "aus" Köln\\'
 EXPECTED_SUBJECTS = ["First message", "Grüße aus Köln", "Third {message} <b>not bold</b>"]
 
 
@@ -217,8 +218,25 @@ def static_page_server() -> Iterator[int]:
 async def test_browser_lists_folders_and_inbox_subjects_from_the_served_page(
     ws_server: WsServer, tmp_path: Path
 ) -> None:
+    from maildird import auth
+
+    # A second user whose password the page must send as a synchronizing literal (8-bit, quotes).
+    auth.add_user(
+        ws_server.imap.config.auth.users_file,
+        "bob",
+        BOB_PASSWORD,
+        maildir=ws_server.imap.maildir,
+        hasher=auth.make_hasher(time_cost=1, memory_cost=8, parallelism=1),
+    )
     async with chromium(tmp_path) as cdp:
         page = await run_page(cdp, ws_server.page_url(), ws_server.imap.user, ws_server.imap.password)
+        bob = await run_page(cdp, ws_server.page_url(), "bob", BOB_PASSWORD)
+        wrong = await run_page(cdp, ws_server.page_url(), "bob", "not the password")
+    assert bob["state"] == "done", bob
+    assert bob["subjects"] == EXPECTED_SUBJECTS
+    assert "<literal, " in bob["log"]
+    assert wrong["state"] == "error", wrong
+    assert "AUTHENTICATIONFAILED" in wrong["status"]
     assert page["state"] == "done", page
     assert page["url"] == ws_server.url()  # the page derived its WebSocket URL from its own address
     assert page["subjects"] == EXPECTED_SUBJECTS
