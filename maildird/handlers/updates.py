@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from maildird.handlers.context import Context, Selected
 from maildird.imap.errors import Bye, No
 from maildird.imap.responses import Atom, Code, Status, Untagged, Value
-from maildird.store.base import SYSTEM_FLAGS, MessageInfo
+from maildird.store.base import SYSTEM_FLAGS, MailboxNotFound, MessageInfo
 from maildird.store.view import UidValidityChanged
 
 RECENT = "\\Recent"
@@ -193,7 +193,14 @@ async def flush(ctx: Context, *, allow_expunge: bool = True, uid: bool = False) 
     sel = ctx.selected
     if sel is None:
         return
-    snapshot = await sel.mailbox.snapshot(claim_recent=not sel.readonly)
+    try:
+        snapshot = await sel.mailbox.snapshot(claim_recent=not sel.readonly)
+    except MailboxNotFound as exc:
+        # Deleted (or renamed) by another session or process. Dovecot's answer: BYE, so the client
+        # reconnects and lists again instead of meeting NO on every command.
+        ctx.selected = None
+        await sel.mailbox.close()
+        raise Bye("Selected mailbox was deleted, have to disconnect.") from exc
     try:
         updates = sel.view.refresh(snapshot, allow_expunge=allow_expunge)
     except UidValidityChanged as exc:

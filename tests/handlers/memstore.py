@@ -58,6 +58,7 @@ class Folder:
     expunge_log: list[tuple[int, int]] = field(default_factory=list)
     version: int = 0
     special_use: frozenset[str] = frozenset()
+    deleted: bool = False
 
     def bump(self) -> int:
         self.modseq += 1
@@ -109,6 +110,8 @@ class MemMailbox:
 
     async def snapshot(self, *, claim_recent: bool = False) -> Snapshot:
         f = self.folder
+        if f.deleted:
+            raise MailboxNotFound(f"{self._name} no longer exists")
         recent: frozenset[int] = frozenset()
         if claim_recent and not self._readonly:
             recent = frozenset(f.unclaimed)
@@ -236,7 +239,7 @@ class MemStore:
     async def delete(self, name: str) -> None:
         if name not in self.folders:
             raise MailboxNotFound(f"{name} does not exist")
-        del self.folders[name]
+        self.folders.pop(name).deleted = True
 
     async def rename(self, old: str, new: str) -> None:
         if old not in self.folders:

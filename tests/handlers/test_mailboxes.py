@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from maildird.config import Config, Limits
+from maildird.imap.errors import Bye
 
 from .harness import WHEN, Session, message
 from .memstore import MemStore
@@ -149,3 +152,14 @@ async def test_append_zero_length_is_refused(store: MemStore) -> None:
     assert await Session(store).cmd(b"a1 APPEND INBOX {0}\r\n") == (
         b"a1 NO [CANNOT] Cannot save a zero-length message.\r\n"
     )
+
+
+async def test_mailbox_deleted_by_another_session_ends_with_bye(store: MemStore) -> None:
+    """Dovecot's behaviour: the session whose selected mailbox vanished gets BYE at its next command."""
+    a, b = Session(store), Session(store)
+    await a.cmd("a0 SELECT Sent")
+    assert await b.cmd("b1 DELETE Sent") == b"b1 OK DELETE completed.\r\n"
+    with pytest.raises(Bye) as caught:
+        await a.cmd("a1 NOOP")
+    assert caught.value.to_response("a1").text == "Selected mailbox was deleted, have to disconnect."
+    assert a.ctx.selected is None
