@@ -312,7 +312,9 @@ class ClientConnection:
             )
             return
         await self.send(Tagged(command.tag, "OK", "DEFLATE active."))
-        self.stream = DeflateStream(self.stream)
+        # Octets the client sent behind COMPRESS are already compressed (RFC 4978 §3): take them
+        # back from the core and let the deflate stream inflate them first.
+        self.stream = DeflateStream(self.stream, initial=self.core.take_unprocessed())
 
     # -- AUTHENTICATE (RFC 9051 §6.2.2, RFC 4959) -----------------------------------------------------
 
@@ -335,13 +337,18 @@ class ClientConnection:
     # -- IDLE (RFC 2177) ------------------------------------------------------------------------------
 
     async def _idle(self, command: cmd.Idle) -> None:
+        # Read the hub's version *before* the first refresh: a change that lands between that
+        # refresh and the wait below must still wake us (otherwise it waits for the next change).
+        hub = self.services.hub
+        watched = self.ctx.selected.mailbox.watch_key if self.ctx.selected is not None else None
+        seen = hub.version(watched) if hub is not None and watched is not None else 0
         await idle_handlers.idle_updates(self.ctx)
         await self.send(Continuation("idling"))
         self.idling = True
         done: list[Tagged] = []
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._idle_push)
+                nursery.start_soon(self._idle_push, watched, seen)
                 nursery.start_soon(self._idle_keepalive)
                 nursery.start_soon(self._idle_shutdown)
                 event = await self.next_event()
@@ -354,8 +361,14 @@ class ClientConnection:
                     raise _Closed("client closed the connection during IDLE")
                 else:
                     raise _Closed(f"unexpected event during IDLE: {event!r}")
-        except* _Closed as group:
-            raise _Closed(str(group.exceptions[0])) from None
+        except BaseExceptionGroup as group:
+            # A child (keep-alive, shutdown, push) or the reader ended the session. Anything else,
+            # Cancelled included, goes up without the _Closed parts: when the server is cancelling
+            # us, a client hang-up at the same moment is not news.
+            _closed, rest = group.split(_Closed)
+            if rest is not None:
+                raise rest from None
+            raise _Closed(_first_message(group)) from None
         finally:
             self.idling = False
         await self.send(done[0])
@@ -364,13 +377,10 @@ class ClientConnection:
         await self.state.shutting_down.wait()
         await self._bye("UNAVAILABLE", "Server shutting down.")
 
-    async def _idle_push(self) -> None:
+    async def _idle_push(self, key: str | None, seen: int) -> None:
         hub = self.services.hub
-        selected = self.ctx.selected
-        if hub is None or selected is None:
+        if hub is None or key is None:
             await trio.sleep_forever()
-        key = selected.mailbox.watch_key
-        seen = hub.version(key)
         while True:
             seen = await hub.wait_past(key, seen)
             await idle_handlers.idle_updates(self.ctx)
@@ -379,6 +389,13 @@ class ClientConnection:
         while True:
             await trio.sleep(self.limits.idle_keepalive)
             await self.send(Status("OK", "Still here"))
+
+
+def _first_message(group: BaseExceptionGroup[BaseException]) -> str:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return str(exc)
 
 
 def _atoms(names: list[str]) -> tuple[Any, ...]:

@@ -27,8 +27,11 @@ COMPRESSION_LEVEL = 6
 class DeflateStream(trio.abc.Stream):
     """Wrap ``inner`` so that everything sent and received is DEFLATE-compressed."""
 
-    def __init__(self, inner: trio.abc.Stream) -> None:
+    def __init__(self, inner: trio.abc.Stream, initial: bytes = b"") -> None:
+        """``initial`` holds compressed octets the client sent right behind ``COMPRESS`` that were
+        already read from ``inner`` (the core hands them back with ``take_unprocessed``)."""
         self.inner = inner
+        self._initial = initial
         self._compress = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, -15)
         self._decompress = zlib.decompressobj(-15)
         self._pending = b""
@@ -50,7 +53,10 @@ class DeflateStream(trio.abc.Stream):
                     return data
             if self._eof:
                 return b""
-            chunk = await self.inner.receive_some()
+            if self._initial:
+                chunk, self._initial = self._initial, b""
+            else:
+                chunk = await self.inner.receive_some()
             if not chunk:
                 self._eof = True
                 continue

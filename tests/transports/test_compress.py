@@ -68,3 +68,33 @@ async def test_garbage_is_a_broken_stream_not_a_crash() -> None:
         assert "DEFLATE" in str(exc)
     else:
         raise AssertionError("garbage was accepted")
+
+
+async def test_compress_end_to_end_with_commands_pipelined_behind_it(imap_server) -> None:  # type: ignore[no-untyped-def]
+    """RFC 4978: octets right behind COMPRESS DEFLATE are compressed; a real session continues."""
+    stream = await trio.open_tcp_stream(imap_server.host, imap_server.port)
+    deflate, inflate = _client()
+    buf = b""
+
+    async def read_plain_until(marker: bytes) -> bytes:
+        nonlocal buf
+        while marker not in buf:
+            buf += await stream.receive_some()
+        out, _, buf = buf.partition(marker)
+        return out + marker
+
+    await read_plain_until(b"\r\n")  # greeting
+    await stream.send_all(f'a1 LOGIN {imap_server.user} "{imap_server.password}"\r\n'.encode())
+    assert b"a1 OK" in await read_plain_until(b"a1 OK")
+    await read_plain_until(b"\r\n")
+    pipelined = deflate.compress(b"a3 SELECT INBOX\r\n") + deflate.flush(zlib.Z_SYNC_FLUSH)
+    await stream.send_all(b"a2 COMPRESS DEFLATE\r\n" + pipelined)
+    assert (await read_plain_until(b"\r\n")).startswith(b"a2 OK")
+    plain = inflate.decompress(buf)
+    while b"a3 OK" not in plain:
+        plain += inflate.decompress(await stream.receive_some())
+    assert b"* 3 EXISTS\r\n" in plain
+    await stream.send_all(deflate.compress(b"a4 LOGOUT\r\n") + deflate.flush(zlib.Z_SYNC_FLUSH))
+    while b"a4 OK" not in plain:
+        plain += inflate.decompress(await stream.receive_some())
+    await stream.aclose()
