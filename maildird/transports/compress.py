@@ -56,11 +56,11 @@ class DeflateStream(trio.abc.Stream):
             if self._initial:
                 chunk, self._initial = self._initial, b""
             else:
-                chunk = await self.inner.receive_some()
+                chunk = bytes(await self.inner.receive_some())
             if not chunk:
                 self._eof = True
                 continue
-            data = self._inflate(bytes(chunk), limit)
+            data = self._inflate(chunk, limit)
             if data:
                 return data
 
