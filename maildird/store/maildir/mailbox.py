@@ -52,7 +52,7 @@ from maildird.store.base import (
     StoreResult,
 )
 from maildird.store.maildir.filenames import is_system_flag, new_base_name, parse_name, with_flags
-from maildird.store.maildir.lock import LockTimeout, fsync_dir
+from maildird.store.maildir.lock import LockTimeout, dir_file_mode, fsync_dir
 from maildird.store.maildir.state import Record, next_modseq
 from maildird.store.maildir.sync import Entry, Folder, crash_point, crlf_size
 from maildird.store.maildir.uidlist import UidRecord
@@ -62,7 +62,6 @@ T = TypeVar("T")
 FS_THREADS = 8
 """Worker threads doing Maildir file-system work at once, over all folders of the process."""
 FS_LIMITER = trio.CapacityLimiter(FS_THREADS)
-FILE_MODE = 0o600
 RECENT_FLAG = "\\recent"
 
 
@@ -99,7 +98,9 @@ def _write_tmp(folder: Path, data: bytes, mtime_ns: int, fsync: bool) -> Prepare
     """Write one message into ``folder/tmp`` (O_EXCL, fsync, mtime = INTERNALDATE)."""
     base = new_base_name(len(data), crlf_size(data))
     path = folder / "tmp" / base
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    # Mode from the folder directory (& 0666), as Dovecot's mailbox_get_permissions (§3.4).
+    mode = dir_file_mode(folder)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         view = memoryview(data)
         while view:
