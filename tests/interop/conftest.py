@@ -8,16 +8,13 @@ one entry to ``SERVERS`` (a function from a Maildir path to such a context manag
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import ImapEndpoint
+from tests.support import ImapEndpoint, ServeMaildir
 from tests.support.dovecot import DovecotServer
-
-ServeMaildir = Callable[[Path], AbstractContextManager[ImapEndpoint]]
 
 
 @contextlib.contextmanager

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import ServeMaildir
 from tests.interop.corpus import CORPUS, EXPECTED_SYSTEM_FLAGS, INBOX_MESSAGE_IDS
+from tests.support import ServeMaildir
 from tests.support.maildirs import make_maildir, read_maildir_state
 from tests.support.peers import fetched_message_ids, run_fetchmail
 

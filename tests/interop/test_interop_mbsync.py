@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import ServeMaildir
 from tests.interop.corpus import CORPUS, EXPECTED_SYSTEM_FLAGS, FLAGGED, SEEN
+from tests.support import ServeMaildir
 from tests.support.maildirs import (
     Layout,
     make_maildir,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import ServeMaildir
 from tests.interop.corpus import ANSWERED, CORPUS, EXPECTED_SYSTEM_FLAGS, FLAGGED, SEEN
+from tests.support import ServeMaildir
 from tests.support.maildirs import make_maildir, read_maildir_state
 from tests.support.peers import neomutt_set_flag
 from tests.support.rawclient import SyncRawClient

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import ServeMaildir
 from tests.interop.corpus import CORPUS, EXPECTED_SYSTEM_FLAGS, FLAGGED, SEEN
+from tests.support import ServeMaildir
 from tests.support.maildirs import make_maildir, read_maildir_messages, read_maildir_state
 from tests.support.peers import run_offlineimap
 

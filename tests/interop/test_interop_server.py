@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import ServeMaildir
 from tests.interop.corpus import CORPUS
+from tests.support import ServeMaildir
 from tests.support.dovecot import dovecot_preauth
 from tests.support.maildirs import make_maildir, read_maildir_state
 from tests.support.rawclient import RawClient, SyncRawClient

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +46,8 @@ class ImapEndpoint:
         return f"imap://{self.user}:{self.password}@{host}:{self.port}/"
 
 
-class PeerMissing(RuntimeError):
-    """A peer program the test needs is not installed."""
+# Serves an existing Maildir tree over IMAP on loopback for the duration of a ``with`` block.
+ServeMaildir = Callable[[Path], AbstractContextManager[ImapEndpoint]]
 
 
 def in_ci() -> bool:
