@@ -171,10 +171,13 @@ class MaildirMachine(RuleBasedStateMachine):
         f = files[pick % len(files)]
         cid = cid_of(f.read_bytes())
         os.unlink(f)
-        for uid, c in list(self.model[folder].items()):
-            if c == cid:
-                del self.model[folder][uid]
-        self.pending[folder].discard(cid)
+        # Copies share a body id, so find the UID by base name (every file but pending outside
+        # deliveries is known to the store after the last invariant check).
+        uid = self.boxes[folder].folder.by_base.get(base_of(f.name))
+        if uid is not None and uid in self.model[folder]:
+            del self.model[folder][uid]
+        else:
+            self.pending[folder].discard(cid)
 
     # -- checking --------------------------------------------------------------------------------
 
