@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tests.support import ImapEndpoint
+from tests.support import ImapEndpoint, require_program
 from tests.support.maildirs import (
     DuplicateMessageError,
     make_maildir,
@@ -16,6 +19,7 @@ from tests.support.maildirs import (
     read_maildir_state,
     sample_message,
 )
+from tests.support.peers import PeerError, run_in_pty, run_peer
 from tests.support.rawclient import ResponseFramer, _with_crlf, command_chunks
 
 FRAMING_CASES = [
@@ -221,3 +225,52 @@ def test_make_maildir_sets_deterministic_mtimes(tmp_path: Path) -> None:
     root = make_maildir(tmp_path / "M", {"INBOX": [{"id": "<a@x>", "flags": "S"}]})
     path = next((root / "cur").iterdir())
     assert int(os.stat(path).st_mtime) == int(path.name.split(".", 1)[0])
+
+
+TRANSCRIPT = [
+    b"* OK [CAPABILITY IMAP4rev1] ready\r\n",
+    b"* 1 FETCH (UID 7 BODY[] {11}\r\nab\r\n{3}\r\ncd FLAGS (\\Seen))\r\n",
+    b"* 2 FETCH (BINARY[1] ~{3}\r\n\x00\r\n)\r\n",
+    b"a1 OK done\r\n",
+]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=sum(map(len, TRANSCRIPT))), max_size=12))
+def test_response_framer_is_independent_of_chunking(cuts: list[int]) -> None:
+    data = b"".join(TRANSCRIPT)
+    points = sorted({0, len(data), *cuts})
+    framer = ResponseFramer()
+    lines: list[bytes] = []
+    for start, end in itertools.pairwise(points):
+        framer.feed(data[start:end])
+        while (line := framer.next_line()) is not None:
+            lines.append(line)
+    assert lines == TRANSCRIPT
+
+
+def test_require_program_skips_locally_and_fails_on_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no-such-peer-program"):
+        require_program("no-such-peer-program")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"\.ci/run must install it"):
+        require_program("no-such-peer-program", package="nothing")
+    assert require_program("sh").endswith("/sh")
+
+
+def test_run_peer_raises_with_the_output(tmp_path: Path) -> None:
+    with pytest.raises(PeerError) as failed:
+        run_peer(["sh", "-c", "echo out; echo err >&2; exit 3"], home=tmp_path)
+    assert failed.value.returncode == 3
+    assert "out" in failed.value.output and "err" in failed.value.output
+    with pytest.raises(PeerError) as slow:
+        run_peer(["sh", "-c", "echo started; exec sleep 30"], home=tmp_path, timeout=0.5)
+    assert slow.value.returncode is None
+    assert run_peer(["sh", "-c", "echo $HOME"], home=tmp_path).stdout.strip() == str(tmp_path)
+
+
+def test_run_in_pty_gives_the_program_a_terminal(tmp_path: Path) -> None:
+    result = run_in_pty(["sh", "-c", "test -t 0 && test -t 1 && stty size"], home=tmp_path)
+    assert "30 100" in result.stdout
+    with pytest.raises(PeerError):
+        run_in_pty(["sh", "-c", "exit 4"], home=tmp_path)
