@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ImapEndpoint, ServeMaildir
-from tests.support.dovecot import DovecotServer
+from tests.support.dovecot import DovecotServer, dovecot  # noqa: F401  (fixture re-exported for tests)
 
 
 @contextlib.contextmanager

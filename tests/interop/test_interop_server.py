@@ -9,7 +9,7 @@ import pytest
 
 from tests.interop.corpus import CORPUS
 from tests.support import ServeMaildir
-from tests.support.dovecot import dovecot_preauth
+from tests.support.dovecot import DovecotServer, dovecot_preauth
 from tests.support.maildirs import make_maildir, read_maildir_state
 from tests.support.rawclient import RawClient, SyncRawClient
 
@@ -98,3 +98,15 @@ def test_dovecot_preauth_reads_a_made_maildir(tmp_path: Path) -> None:
     assert b'* LIST (\\HasChildren) "." Archive\r\n' in output
     assert b'* LIST (\\HasNoChildren) "." Archive.2024\r\n' in output
     assert b"\r\na3 OK " in output
+
+
+async def test_dovecot_fixture_from_a_trio_test(dovecot: DovecotServer) -> None:
+    endpoint = dovecot.endpoint
+    assert endpoint.maildir.name == "Maildir"
+    async with await RawClient.connect(endpoint.host, endpoint.port) as client:
+        await client.cmd(f"a1 LOGIN {endpoint.user} {endpoint.password}")
+        created = await client.cmd("a2 CREATE Projects.2026")
+        assert created[-1].startswith(b"a2 OK"), created
+    # Dovecot wrote the folder as a Maildir++ sibling directory (maildir-format.md §2.1).
+    assert (endpoint.maildir / ".Projects.2026" / "maildirfolder").exists()
+    assert read_maildir_state(endpoint.maildir) == {"INBOX": {}, "Projects.2026": {}}
