@@ -93,15 +93,15 @@ class WsServer:
 @pytest.fixture
 async def ws_server(imap_server: RunningServer, nursery: trio.Nursery) -> AsyncIterator[WsServer]:
     from maildird.changes import ChangeHub
-    from maildird.connection import ClientConnection, ServerState
+    from maildird.connection import ClientConnection
     from maildird.handlers.context import TransportInfo
-    from maildird.server import build_services, make_tls_context
+    from maildird.server import build_services
 
+    # One ServerState for every listener, as in serve(); its tls_context getter is the server's.
     config = imap_server.config
     services = build_services(config, ChangeHub(), None)
-    state = ServerState()
-    tls = make_tls_context(config)
-    state.tls_context = lambda: tls
+    state = imap_server.state
+    tls = state.tls_context
 
     async def handle_stream(stream: trio.abc.Stream, transport: TransportInfo) -> None:
         await ClientConnection(stream, services, transport, state).run()
@@ -113,5 +113,7 @@ async def ws_server(imap_server: RunningServer, nursery: trio.Nursery) -> AsyncI
         ports.append(int(listener.socket.getsockname()[1]))
         # What server.py will run per ws listener (Listener.allowed_origins replaces the keyword).
         serve = partial(serve_websocket_listener, allowed_origins=(TRUSTED_ORIGIN,))
-        nursery.start_soon(serve, listener, spec, config, handle_stream, lambda: tls)
-    yield WsServer(imap_server, ports[0], ports[1], state, {"handle_stream": handle_stream})
+        nursery.start_soon(serve, listener, spec, config, handle_stream, tls)
+    yield WsServer(
+        imap_server, ports[0], ports[1], state, {"handle_stream": handle_stream, "tls_context": tls}
+    )

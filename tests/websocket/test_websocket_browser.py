@@ -250,8 +250,6 @@ async def test_browser_page_from_another_allowed_origin(
     ws_server: WsServer, tmp_path: Path, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("INFO", logger="maildird.transports.websocket")
-    from maildird.server import make_tls_context
-
     with static_page_server() as http_port:
         # A listener that allows the static server's origin, wired like the fixture's.
         origin = f"http://127.0.0.1:{http_port}"
@@ -259,9 +257,10 @@ async def test_browser_page_from_another_allowed_origin(
         port = int(listener.socket.getsockname()[1])
         spec = Listener("127.0.0.1", 0, tls="none", kind="ws", path=WS_PATH)
         config = ws_server.imap.config
-        tls = make_tls_context(config)
         serve = functools.partial(serve_websocket_listener, allowed_origins=(origin,))
-        nursery.start_soon(serve, listener, spec, config, ws_server.extra["handle_stream"], lambda: tls)
+        nursery.start_soon(
+            serve, listener, spec, config, ws_server.extra["handle_stream"], ws_server.extra["tls_context"]
+        )
         ws_url = f"ws://127.0.0.1:{port}{WS_PATH}"
         async with chromium(tmp_path) as cdp:
             allowed = await run_page(
