@@ -41,6 +41,7 @@ from typing import Any
 import trio
 
 from maildird import handlers
+from maildird.auth import LoginPenalty
 from maildird.handlers import auth as auth_handlers
 from maildird.handlers import idle as idle_handlers
 from maildird.handlers.context import Context, Services, TransportInfo
@@ -64,6 +65,7 @@ class ServerState:
     shutting_down: trio.Event = field(default_factory=trio.Event)
     tls_context: Any = None  # a callable returning the current ssl.SSLContext, or None
     connections: set[ClientConnection] = field(default_factory=set)
+    penalty: LoginPenalty | None = None  # per-IP failed-login penalty, shared by all connections
 
 
 class _Closed(Exception):
@@ -265,13 +267,30 @@ class ClientConnection:
 
     async def _after_command(self, command: cmd.Command, tagged: Tagged) -> None:
         self.core.utf8 = self.ctx.utf8
-        failed_login = isinstance(command, cmd.Login | cmd.Authenticate) and tagged.status != "OK"
+        is_login = isinstance(command, cmd.Login | cmd.Authenticate)
+        failed_login = is_login and tagged.status == "NO" and _code(tagged) == "AUTHENTICATIONFAILED"
         if failed_login:
             self._login_failures += 1
-            await trio.sleep(self.services.config.auth.failure_delay)
+            await trio.sleep(self._failure_delay(command))
+        elif is_login and tagged.status == "OK" and self.state.penalty is not None:
+            self.state.penalty.success(self._peer_ip())
         await self.send(tagged)
         if failed_login and self._login_failures >= self.limits.login_failures_before_disconnect:
             await self._bye(None, "Too many failed logins.")
+
+    def _peer_ip(self) -> str:
+        return self.ctx.transport.peer.rsplit(":", 1)[0].strip("[]")
+
+    def _failure_delay(self, command: cmd.Command) -> float:
+        """Dovecot's auth_failure_delay, grown per client address by the anvil-style penalty
+        (2, 4, 8 ... up to max_penalty seconds; operations.md §3)."""
+        base = self.services.config.auth.failure_delay
+        if self.state.penalty is None or base <= 0:
+            return base
+        user, secret = "", b""
+        if isinstance(command, cmd.Login):
+            user, secret = command.username, command.password.encode("utf-8", "surrogateescape")
+        return max(base, self.state.penalty.failure(self._peer_ip(), user, secret))
 
     # -- STARTTLS (RFC 9051 §6.2.1) -------------------------------------------------------------------
 
@@ -389,6 +408,10 @@ class ClientConnection:
         while True:
             await trio.sleep(self.limits.idle_keepalive)
             await self.send(Status("OK", "Still here"))
+
+
+def _code(tagged: Tagged) -> str | None:
+    return tagged.code.name if tagged.code is not None else None
 
 
 def _first_message(group: BaseExceptionGroup[BaseException]) -> str:

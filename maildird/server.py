@@ -30,10 +30,12 @@ from typing import Any
 
 import trio
 
+from maildird.auth import LoginPenalty
 from maildird.changes import ChangeHub, watch
 from maildird.config import Config, Listener
 from maildird.connection import ClientConnection, ServerState
 from maildird.handlers.context import Services, TransportInfo
+from maildird.transports.tls import TlsContextHolder
 
 log = logging.getLogger("maildird.server")
 
@@ -63,14 +65,6 @@ class Watchers:
                 await self._nursery.start(partial(watch, root, self._hub, rescan_seconds=self._rescan))
             except Exception:
                 log.exception("cannot watch %s; changes by other programs show up on the next command", root)
-
-
-def make_tls_context(config: Config) -> ssl.SSLContext | None:
-    if config.tls.certificate is None:
-        return None
-    from maildird.transports.tls import make_server_context
-
-    return make_server_context(config.tls.certificate, config.tls.private_key, config.tls.min_version)
 
 
 def build_services(
@@ -169,18 +163,20 @@ async def serve(
 ) -> None:
     """Run the server until SIGTERM/SIGINT (or until cancelled)."""
     state = state or ServerState()
-    tls = {"context": make_tls_context(config)}
-    state.tls_context = lambda: tls["context"]
+    holder = TlsContextHolder.from_config(config.tls)
+    state.tls_context = lambda: holder.context if holder is not None else None
+    if state.penalty is None:
+        state.penalty = LoginPenalty(config.auth.failure_delay, config.auth.max_penalty)
     async with trio.open_nursery() as services_nursery:
         hub = ChangeHub()
         watchers = Watchers(services_nursery, hub, config.limits.rescan_seconds)
         services = build_services(config, hub, watchers, authenticator=authenticator)
 
         async def handle(stream: trio.SocketStream, spec: Listener) -> None:
-            transport = _transport_for(stream, spec, tls["context"] is not None)
+            transport = _transport_for(stream, spec, holder is not None)
             client_stream: trio.abc.Stream = stream
             if spec.tls == "implicit":
-                context = tls["context"]
+                context = state.tls_context()
                 if context is None:
                     await trio.aclose_forcefully(stream)
                     return
@@ -205,8 +201,9 @@ async def serve(
                 load = getattr(services.authenticator, "load", None)
                 if load is not None:
                     load()
-                tls["context"] = make_tls_context(config)
-                log.info("reloaded users and certificates")
+                if holder is not None:
+                    holder.reload()
+                log.info("reloaded the users file and certificates")
             except Exception as exc:
                 log.error("reload failed, keeping the old settings: %s", exc)
 

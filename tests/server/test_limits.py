@@ -29,7 +29,7 @@ def strip(lines: list[bytes]) -> list[bytes]:
     return [line.rstrip(b"\r\n") for line in lines]
 
 
-def _services(tmp_path: Path, **limits: object):  # type: ignore[no-untyped-def]
+def _services(tmp_path: Path, failure_delay: float = 0.0, **limits: object):  # type: ignore[no-untyped-def]
     maildir = tmp_path / "Maildir"
     make_maildir(maildir, {"INBOX": [{"id": "<a@x>", "subject": "hi"}]})
     users = tmp_path / "users"
@@ -39,7 +39,7 @@ def _services(tmp_path: Path, **limits: object):  # type: ignore[no-untyped-def]
     authenticator.load()
     config = Config(
         server=ServerConfig(state_dir=tmp_path / "state"),
-        auth=AuthConfig(users_file=users, failure_delay=0.0),
+        auth=AuthConfig(users_file=users, failure_delay=failure_delay),
         mail=MailConfig(root=tmp_path),
         limits=Limits(**limits),  # type: ignore[arg-type]
     )
@@ -179,8 +179,13 @@ async def test_hostile_lines_get_bad_or_no_and_the_connection_goes_on(imap_serve
     assert strip(await c.cmd("s1 SELECT INBOX"))[-1].startswith(b"s1 OK")
     for i, line in enumerate(HOSTILE):
         await c.send_raw(line)
+        early: list[bytes] = []
+        if line.endswith(b"}\r\n"):
+            # A synchronizing literal: its refusal must arrive before we send anything else (bytes
+            # sent behind a refused literal could be its octets, so the server would close).
+            early.append((await c.read_line()).rstrip(b"\r\n"))
         await c.send_raw(b"\r\nz%d NOOP\r\n" % i)
-        lines = strip(await c.read_until_tagged(b"z%d" % i))
+        lines = early + strip(await c.read_until_tagged(b"z%d" % i))
         assert lines[-1].startswith(b"z%d OK" % i), (line[:40], lines)
         for response in lines[:-1]:
             # Every answer is a well-formed status line, never a crash or a raw echo.
@@ -224,3 +229,26 @@ async def test_a_flood_of_bad_commands_ends_that_session_only(imap_server: Runni
     assert any(line.startswith(b"* BYE") for line in lines), lines[-3:]
     other = await imap_server.login()
     assert strip(await other.cmd("o1 NOOP"))[-1].startswith(b"o1 OK")
+
+
+async def test_failed_logins_wait_longer_each_time_per_address(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Dovecot's auth_failure_delay grown by the anvil penalty: 2, 4, 8 s for one address."""
+    from maildird.auth import LoginPenalty
+
+    services = _services(tmp_path, failure_delay=2.0, login_failures_before_disconnect=10)
+    state = ServerState(penalty=LoginPenalty(2.0, 15.0, clock=trio.current_time))
+    peer = await _start(nursery, services, state)
+    waits = []
+    for i in range(3):
+        start = trio.current_time()
+        await peer.stream.send_all(b"l%d LOGIN u wrong%d\r\n" % (i, i))
+        assert (await peer.until(b"l%d" % i))[-1].startswith(b"l%d NO [AUTHENTICATIONFAILED]" % i)
+        waits.append(round(trio.current_time() - start))
+    assert waits == [2, 4, 8]
+    start = trio.current_time()
+    await peer.stream.send_all(b"ok LOGIN u p\r\n")
+    assert (await peer.until(b"ok"))[-1].startswith(b"ok OK")
+    assert trio.current_time() - start < 1
+    assert state.penalty is not None and state.penalty.failures("127.0.0.1") == 0
