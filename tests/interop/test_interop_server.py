@@ -9,7 +9,7 @@ import pytest
 
 from tests.interop.corpus import CORPUS
 from tests.support import ServeMaildir
-from tests.support.dovecot import DovecotServer, dovecot_preauth
+from tests.support.dovecot import DovecotError, DovecotServer, dovecot_preauth
 from tests.support.maildirs import make_maildir, read_maildir_state
 from tests.support.rawclient import RawClient, SyncRawClient
 
@@ -110,3 +110,10 @@ async def test_dovecot_fixture_from_a_trio_test(dovecot: DovecotServer) -> None:
     # Dovecot wrote the folder as a Maildir++ sibling directory (maildir-format.md §2.1).
     assert (endpoint.maildir / ".Projects.2026" / "maildirfolder").exists()
     assert read_maildir_state(endpoint.maildir) == {"INBOX": {}, "Projects.2026": {}}
+
+
+def test_dovecot_start_failure_reports_dovecots_error(tmp_path: Path) -> None:
+    server = DovecotServer(tmp_path / "Maildir", extra_config="not a setting line\n")
+    with pytest.raises(DovecotError, match="Error in configuration file"):
+        server.start()
+    assert server.process is None

@@ -6,7 +6,7 @@ Theory of operation
 state, log, home) and starts ``dovecot -F -c <conf>`` in its own process group, listening only on
 127.0.0.1 (or ::1) at a free port, with ``ssl = no`` and plaintext LOGIN/PLAIN allowed. The passdb is a
 passwd-file with ``{PLAIN}`` or ``{ARGON2ID}`` entries; the userdb is static and points every user at the
-given Maildir (``mail_location = maildir:<dir>``, Maildir++ with separator ``.``). The start is complete
+given Maildir (``mail_location``, Maildir++ with separator ``.``). The start is complete
 when a TCP connection reads a ``* OK`` greeting. Stopping sends SIGTERM to the master, waits, then
 SIGKILLs the whole process group, so no Dovecot process outlives its test.
 With ``tls_ca`` (a trustme CA) the server gets a certificate for 127.0.0.1/::1/localhost, offers
@@ -307,6 +307,10 @@ class DovecotServer:
     def log_path(self) -> Path:
         return self._base() / "dovecot.log"
 
+    @property
+    def master_output_path(self) -> Path:
+        return self._base() / "master.out"
+
     def _base(self) -> Path:
         if self.base_dir is None:
             raise DovecotError("Dovecot has not been started")
@@ -355,19 +359,22 @@ class DovecotServer:
                     extra=self.extra_config,
                 )
             )
-            self.process = subprocess.Popen(
-                [program, "-F", "-c", str(self.conf_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            # The master's own output goes to a file: a pipe nobody reads could fill up and block it.
+            with self.master_output_path.open("wb") as output:
+                self.process = subprocess.Popen(
+                    [program, "-F", "-c", str(self.conf_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             if self._wait_for_greeting():
                 return self.endpoint
             last_error = self._collect_failure()
             if "Address already in use" not in last_error:
                 break
         self.process = None
+        _remove_tree(self.base_dir)
         raise DovecotError(f"Dovecot did not start on {self.host}:{self.port}:\n{last_error}")
 
     def _write_certificate(self) -> tuple[Path, Path]:
@@ -404,17 +411,17 @@ class DovecotServer:
             return ""
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            output = b""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_TIMEOUT)
         # Children share the master's process group (start_new_session); none may survive the test.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         if process.returncode is None:
             process.kill()
             process.wait()
-        return (output or b"").decode(errors="replace")
+        if self.base_dir is None or not self.master_output_path.exists():
+            return ""
+        return self.master_output_path.read_text(errors="replace")
 
     def stop(self) -> None:
         """Stop Dovecot and remove its base directory (the Maildir is left alone)."""
