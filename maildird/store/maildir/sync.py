@@ -200,6 +200,8 @@ class Folder:
         self.hints: dict[int, Entry] = {}
         self._snapshot_cache: tuple[int, tuple[MessageInfo, ...]] = (-1, ())
         self._tmp_cleaned = False
+        self._ul_stamp: tuple[int, int, int] | None = None
+        self._ul_bases: tuple[Uidlist | None, dict[str, UidRecord]] = (None, {})
 
     def close(self) -> None:
         if self.state is not None:
@@ -263,7 +265,11 @@ class Folder:
 
     def read_uidlist_locked(self) -> Uidlist:
         """The uidlist as on disk (under the lock). A missing or broken one is replaced by a fresh
-        list with a NEW UIDVALIDITY (§3.3.4); a broken file is kept as evidence."""
+        list with a NEW UIDVALIDITY (§3.3.4); a broken file is kept as evidence. An unchanged file
+        (same inode, size and mtime as after our last read or write) is not parsed again."""
+        stamp = _stamp(self.path / UIDLIST_NAME)
+        if self.uidlist is not None and stamp is not None and stamp == self._ul_stamp:
+            return self.uidlist
         try:
             ul = read_uidlist(self.path)
         except UidlistCorrupt:
@@ -273,7 +279,14 @@ class Folder:
             ul = rewrite_uidlist(self.path, Uidlist.new(next_uidvalidity(self.root)), fsync=self.fsync)
         elif ul.guid is None or ul.needs_rewrite:
             ul = rewrite_uidlist(self.path, ul, fsync=self.fsync)  # adds a GUID, drops bad fields
+        self._ul_stamp = _stamp(self.path / UIDLIST_NAME)
         return ul
+
+    def _bases(self, ul: Uidlist) -> dict[str, UidRecord]:
+        """base -> record of a uidlist, in UID order (computed once per parsed list)."""
+        if self._ul_bases[0] is not ul:
+            self._ul_bases = (ul, ul.by_base())
+        return self._ul_bases[1]
 
     def _load_incarnation(self, ul: Uidlist) -> None:
         assert ul.guid is not None
@@ -302,7 +315,7 @@ class Folder:
         self._clean_tmp()
 
         seen, dups = list_dir(self.path)
-        ul_bases = ul.by_base()
+        ul_bases = self._bases(ul)
         for attempt in range(CONFIRM_SCANS):
             # A known base not listed is only a candidate expunge: list again to confirm (§5.2 rule 2),
             # and keep listing while the directories keep changing under us.
@@ -320,8 +333,8 @@ class Folder:
             claimed = self._claim_new(seen)
         self.new_count = sum(1 for e in seen.values() if e.in_new)
 
-        live = [r for r in ul.records if r.base in seen]
-        dropped = [r for r in ul.records if r.base not in seen]
+        live = [r for b, r in ul_bases.items() if b in seen]
+        dropped = [r for b, r in ul_bases.items() if b not in seen]
         live_uids = {r.uid for r in live}
         vanished = [uid for uid in self.msgs if uid not in live_uids]
         fresh = sorted((b for b in seen if b not in ul_bases), key=lambda b: cast(Any, sort_key(b)))
@@ -382,17 +395,17 @@ class Folder:
 
     def _write_records(self, ul: Uidlist, records: list[UidRecord], *, dropped: bool) -> Uidlist:
         """Append the new records, or recreate the file when records go away (never lowering N)."""
-        known = {r.uid for r in ul.records}
-        new = [r for r in records if r.uid not in known]
-        target = ul.with_records(records)
         if not dropped:
+            new = [r for r in records if r.uid > ul.last_uid]
             try:
                 append_records(self.path, new, fsync=self.fsync)
+                self._ul_stamp = _stamp(self.path / UIDLIST_NAME)  # we hold the lock: only we wrote
                 return replace(ul, records=ul.records + tuple(new))
             except (UidlistCorrupt, FileNotFoundError):
                 pass  # a partial last line or no file: recreate instead
         crash_point("uidlist:before-rewrite")
-        written = rewrite_uidlist(self.path, target, fsync=self.fsync)
+        written = rewrite_uidlist(self.path, ul.with_records(records), fsync=self.fsync)
+        self._ul_stamp = _stamp(self.path / UIDLIST_NAME)
         crash_point("uidlist:after-rewrite")
         return written
 
@@ -535,11 +548,10 @@ class Folder:
             messages = tuple(self.infos.values())
             self._snapshot_cache = (self.version, messages)
         ul_next = self.uidlist.effective_next_uid if self.uidlist is not None else 1
-        top = max((m.modseq for m in messages), default=1)
         return Snapshot(
             uidvalidity=self.uidvalidity,
             uidnext=max(ul_next, self.max_uid + 1),
-            highestmodseq=max(self.highestmodseq, top, 1),
+            highestmodseq=max(self.highestmodseq, 1),  # >= every modseq: _apply raises it
             messages=messages,
             keywords=self.keywords.names(),
             can_create_keywords=not self.keywords.is_full(),
