@@ -379,9 +379,11 @@ async def test_27th_keyword_refused(tmp_path: Path) -> None:
     snap = await mb.snapshot()
     assert len(snap.messages[0].flags) == 26 and not snap.can_create_keywords
     before = files(tmp_path / "Maildir")
+    kw_before = (tmp_path / "Maildir" / "dovecot-keywords").read_bytes()
     with pytest.raises(LimitExceeded):
         await mb.store_flags([1], "add", frozenset({"kw26", "\\Seen"}))
     assert files(tmp_path / "Maildir") == before
+    assert (tmp_path / "Maildir" / "dovecot-keywords").read_bytes() == kw_before
     with pytest.raises(LimitExceeded):
         await mb.append([NewMessage(MSG), NewMessage(MSG, frozenset({"another"}))])
     assert files(tmp_path / "Maildir") == before  # all or nothing, tmp/ cleaned

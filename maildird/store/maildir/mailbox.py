@@ -43,6 +43,7 @@ from maildird.store.base import (
     AppendResult,
     CopyResult,
     FlagOp,
+    LimitExceeded,
     Mailbox,
     NewMessage,
     NoSpace,
@@ -52,6 +53,7 @@ from maildird.store.base import (
     StoreResult,
 )
 from maildird.store.maildir.filenames import is_system_flag, new_base_name, parse_name, with_flags
+from maildird.store.maildir.keywords import Keywords
 from maildird.store.maildir.lock import LockTimeout, dir_file_mode, fsync_dir
 from maildird.store.maildir.state import Record, next_modseq
 from maildird.store.maildir.sync import Entry, Folder, crash_point, crlf_size
@@ -123,6 +125,16 @@ def _discard(items: Sequence[Prepared]) -> None:
             os.unlink(it.tmp)
 
 
+def allocate_letters(folder: Folder, keywords: frozenset[str]) -> frozenset[str]:
+    """The letters of these keywords, allocating new ones (under the lock). On ``KeywordLimit``
+    nothing stays allocated: the mapping is re-read, so no keyword without a file is recorded."""
+    try:
+        return frozenset(c for k in sorted(keywords) if (c := folder.keywords.letter_for(k, allocate=True)))
+    except LimitExceeded:
+        folder.keywords = Keywords.load(folder.path)
+        raise
+
+
 def deliver(folder: Folder, items: Sequence[Prepared], step: str) -> tuple[int, ...]:
     """Publish tmp/ files with UIDs under the lock (blocking; hold ``folder.lock``). All or nothing."""
     with folder.dotlock():
@@ -131,9 +143,7 @@ def deliver(folder: Folder, items: Sequence[Prepared], step: str) -> tuple[int, 
         targets: list[tuple[Prepared, Entry]] = []
         for it in items:
             system, keywords = _split_flags(it.flags)
-            letters = frozenset(
-                letter for k in sorted(keywords) if (letter := folder.keywords.letter_for(k, allocate=True))
-            )
+            letters = allocate_letters(folder, keywords)
             if system or letters:
                 targets.append((it, Entry(with_flags(parse_name(it.base), system, letters), False)))
             else:
@@ -201,7 +211,7 @@ def _store(
         if op == "remove":
             letters = frozenset(c for k in keywords if (c := kw.letter_for(k)) is not None)
         else:  # the 27th keyword raises KeywordLimit here, before any file is renamed
-            letters = frozenset(c for k in sorted(keywords) if (c := kw.letter_for(k, allocate=True)))
+            letters = allocate_letters(folder, keywords)
         if kw.dirty:
             kw.save(folder.path, fsync=folder.fsync)
         modseq = next_modseq(folder.highestmodseq)
