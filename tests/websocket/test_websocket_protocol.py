@@ -34,10 +34,13 @@ async def run_script(client: RawClient, server: WsServer) -> list[bytes]:
     return lines
 
 
-async def test_same_bytes_over_websocket_as_over_tcp(ws_server: WsServer) -> None:
+@pytest.mark.parametrize("subprotocols", [("imap",), ("binary",)])  # ours, websockify's
+async def test_same_bytes_over_websocket_as_over_tcp(
+    ws_server: WsServer, subprotocols: tuple[str, ...]
+) -> None:
     # Two rounds: the first session of each kind may see \Recent messages, the second sees none.
     for _ in range(2):
-        async with ws_server.connect() as ws_client:
+        async with ws_server.connect(subprotocols=subprotocols) as ws_client:
             ws_lines = await run_script(ws_client, ws_server)
         tcp_client = await ws_server.imap.connect()
         tcp_lines = await run_script(tcp_client, ws_server)
@@ -270,3 +273,14 @@ async def test_silent_client_is_dropped_after_the_handshake_timeout(
 
     monkeypatch.setattr(websocket, "HANDSHAKE_TIMEOUT", 0.2)
     assert await _raw_http(ws_server, b"") == b""
+
+
+@pytest.mark.server_config(unauth_idle=0.3)
+async def test_autologout_applies_over_websocket(ws_server: WsServer) -> None:
+    async with ws_server.websocket() as ws:
+        assert (await ws.get_message()).startswith(b"* OK")
+        # Silence: the session's autologout timer runs on WebSocketStream.receive_some as on TCP.
+        assert await ws.get_message() == b"* BYE Autologout; idle for too long.\r\n"
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.get_message()
+        assert info.value.reason.code == 1000
