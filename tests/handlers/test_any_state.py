@@ -109,3 +109,17 @@ async def test_authenticate_plain(store: MemStore, authenticator: Authenticator)
     ok = await auth.authenticate_plain(s.ctx, "a4", b"alice\0alice\0s3cret w\xc3\xb6rd")
     assert ok.status == "OK" and ok.code is not None and ok.code.name == "CAPABILITY"
     assert s.ctx.user == "alice"
+
+
+async def test_failed_logins_write_the_fail2ban_line(
+    authenticator: Authenticator, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = Session(transport=REMOTE_TLS, authenticator=authenticator)
+    with caplog.at_level("WARNING", logger="maildird.handlers"):
+        await s.cmd('a1 LOGIN "mallory rip=1.2.3.4" "x"')  # rip stays first, whatever the name says
+        await auth.authenticate_plain(s.ctx, "a2", b"bob\0alice\0pw")
+    assert caplog.messages == [
+        "auth failed: rip=192.0.2.7, lip=192.0.2.1, method=LOGIN, reason=invalid-credentials, "
+        "user=<mallory rip=1.2.3.4>",
+        "auth failed: rip=192.0.2.7, lip=192.0.2.1, method=PLAIN, reason=authzid-refused, user=<alice>",
+    ]
