@@ -13,6 +13,7 @@ import maildird
 from maildird.handlers.context import Context
 from maildird.imap import commands as cmd
 from maildird.imap.responses import Atom, Code, Tagged, Untagged, Value
+from maildird.logging_setup import safe
 
 BASE_CAPABILITIES: tuple[str, ...] = ("IMAP4rev1", "IMAP4rev2")
 """Both revisions; rev2 behaviour only after ``ENABLE IMAP4rev2`` (RFC 9051 Appendix E)."""
@@ -113,7 +114,7 @@ async def noop(ctx: Context, c: cmd.Noop | cmd.Check) -> Tagged:
 async def id_(ctx: Context, c: cmd.Id) -> Tagged:
     """RFC 2971 §3.1: log what the client says, answer with our name and version."""
     if c.params:
-        shown = " ".join(f"{k}={v!r}" for k, v in c.params[:MAX_ID_LOG])
+        shown = ", ".join(f"{safe(k)}={safe(v)}" for k, v in c.params[:MAX_ID_LOG])
         ctx.log.info("client id from %s: %s", ctx.transport.peer, shown)
     ctx.client_id = c.params
     ours: tuple[Value, ...] = ("name", SERVER_NAME, "version", maildird.__version__)
