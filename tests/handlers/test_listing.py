@@ -118,3 +118,14 @@ async def test_list_multiple_patterns(store: MemStore) -> None:
         b'* LIST (\\HasNoChildren \\Sent) "." Sent',
         b"a1 OK LIST completed.",
     ]
+
+
+async def test_list_names_are_utf8_after_enable() -> None:
+    """RFC 6855 §3: after ENABLE UTF8=ACCEPT names travel as UTF-8, both ways."""
+    store = MemStore()
+    s = Session(store)
+    await s.cmd("e ENABLE UTF8=ACCEPT")
+    assert await s.cmd('a1 CREATE "Entwürfe"'.encode()) == b"a1 OK CREATE completed.\r\n"
+    assert "Entwürfe" in store.folders
+    out = await s.lines('a2 LIST "" Entw*')
+    assert out[0] == '* LIST (\\HasNoChildren) "." "Entwürfe"'.encode()
