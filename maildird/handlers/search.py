@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import trio
 
 from maildird.handlers.context import Context
-from maildird.handlers.fetch import Outcome, batches, read_batch
+from maildird.handlers.fetch import PARSE_IN_THREAD, PARSE_THREADS, Outcome, batches, read_batch
 from maildird.handlers.updates import require_selected, uid_set
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
@@ -99,7 +99,12 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
                     continue  # gone meanwhile: it cannot match
                 sctx = contexts[info.uid]
                 sctx.load = lambda msg=msg: msg
-                if matches(c.key, sctx):
+                if info.size >= PARSE_IN_THREAD:
+                    # Decoding a big message's text parts takes long enough to stall other sessions.
+                    hit = await trio.to_thread.run_sync(matches, c.key, sctx, limiter=PARSE_THREADS)
+                else:
+                    hit = matches(c.key, sctx)
+                if hit:
                     batch_hits.append((seq, info))
         if undecided:
             batch_hits.sort(key=lambda h: h[0])

@@ -91,3 +91,15 @@ async def test_sequence_keys(store: MemStore) -> None:
     s = await selected(store)
     assert await s.cmd("a1 SEARCH 2:* NOT 3") == b"* SEARCH 2\r\na1 OK SEARCH completed.\r\n"
     assert await s.cmd("a2 SEARCH OR 1 UID 3") == b"* SEARCH 1 3\r\na2 OK SEARCH completed.\r\n"
+
+
+async def test_big_message_is_searched_in_a_worker_thread() -> None:
+    from maildird.handlers.fetch import PARSE_IN_THREAD
+
+    from .harness import WHEN, message
+
+    store = MemStore()
+    store.add("INBOX", message("small"), frozenset(), WHEN)
+    store.add("INBOX", message("big", "x" * PARSE_IN_THREAD + "\nthe needle\n"), frozenset(), WHEN)
+    s = await selected(store)
+    assert await s.cmd("a1 SEARCH BODY needle") == b"* SEARCH 2\r\na1 OK SEARCH completed.\r\n"
