@@ -147,6 +147,9 @@ class WebSocketStream(trio.abc.Stream):
             raise ValueError("max_bytes must be at least 1")
         self._receiving = True
         try:
+            if self._pending:
+                # The checkpoint comes before taking octets out, so a cancellation loses none.
+                await trio.lowlevel.checkpoint()
             # An empty message is not end of stream; only a closed WebSocket is.
             while not self._pending:
                 try:
@@ -154,11 +157,10 @@ class WebSocketStream(trio.abc.Stream):
                 except ConnectionClosed:
                     return b""
                 self._pending = message.encode("utf-8") if isinstance(message, str) else bytes(message)
-            if not self._pending or max_bytes is None or len(self._pending) <= max_bytes:
+            if max_bytes is None or len(self._pending) <= max_bytes:
                 data, self._pending = self._pending, b""
             else:
                 data, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
-            await trio.lowlevel.checkpoint_if_cancelled()
             return data
         finally:
             self._receiving = False

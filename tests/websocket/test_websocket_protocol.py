@@ -204,7 +204,11 @@ async def test_logout_closes_the_websocket_normally(ws_server: WsServer) -> None
 async def test_server_stream_receive_some_honours_max_bytes(ws_server: WsServer) -> None:
     async with ws_server.websocket() as ws:
         stream = WebSocketStream(ws)
-        parts = []
+        parts = [await stream.receive_some(7)]
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await stream.receive_some(7)  # cancelled before it takes anything out of the buffer
+        assert scope.cancelled_caught
         while not b"".join(parts).endswith(b"\r\n"):
             chunk = await stream.receive_some(7)
             assert 0 < len(chunk) <= 7
