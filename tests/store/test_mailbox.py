@@ -107,8 +107,10 @@ async def test_claim_recent_moves_new_to_cur_only_read_write(tmp_path: Path) -> 
     assert snap.recent == frozenset()
     assert len(files(root)["new"]) == 1
     rw = await store.open("INBOX")
+    before = await rw.snapshot()
     snap = await rw.snapshot(claim_recent=True)
     assert snap.recent == {1}
+    assert snap.highestmodseq == before.highestmodseq  # a move to cur/ changes no flag (RFC 7162)
     assert files(root)["new"] == [] and files(root)["cur"][0].endswith(":2,")
     again = await rw.snapshot(claim_recent=True)
     assert again.recent == frozenset()  # claimed once only
@@ -500,4 +502,31 @@ async def test_shared_folder_between_handles(tmp_path: Path) -> None:
     assert a.folder is b.folder and b.name == "INBOX"
     await a.append([NewMessage(MSG)])
     assert [m.uid for m in (await b.snapshot()).messages] == [1]
+    await store.close()
+
+
+async def test_copy_falls_back_to_a_real_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_store(tmp_path)
+    await store.create("Other")
+    inbox = await store.open("INBOX")
+    other = await store.open("Other")
+    date = datetime(2023, 5, 6, 7, 8, 9, tzinfo=UTC)
+    await inbox.append([NewMessage(MSG, frozenset({"\\Seen"}), date)])
+
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    res = await inbox.copy([1], other)
+    monkeypatch.undo()
+    assert res.pairs == ((1, 1),)
+    snap = await other.snapshot()
+    assert [(m.flags, m.internaldate) for m in snap.messages] == [(frozenset({"\\Seen"}), date)]
+    name = files(tmp_path / "Maildir" / ".Other")["cur"][0]
+    src = files(tmp_path / "Maildir")["cur"][0]
+    assert (
+        os.stat(tmp_path / "Maildir" / ".Other" / "cur" / name).st_ino
+        != os.stat(tmp_path / "Maildir" / "cur" / src).st_ino
+    )
+    assert await other.read_message(1) == MSG
     await store.close()

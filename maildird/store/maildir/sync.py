@@ -357,7 +357,6 @@ class Folder:
         # Records: compare with what we knew; every change gets one modseq for this sync.
         modseq = next_modseq(self.highestmodseq)
         upserts: list[Record] = []
-        changed = False
         for rec in live:
             entry = seen[rec.base]
             old = self.msgs.get(rec.uid)
@@ -377,12 +376,13 @@ class Folder:
         for urec, entry, size, mtime_ns in added:
             upserts.append(Record(urec.uid, urec.base, entry.name, entry.in_new, size, mtime_ns, modseq))
         expunged = [(uid, modseq) for uid in dict.fromkeys(vanished) if uid in self.msgs]
-        if upserts or expunged:
-            changed = True
-        self._apply(upserts, [u for u, _ in expunged], modseq if changed else None)
+        # HIGHESTMODSEQ moves only when a message got this modseq or went away; a rename that
+        # changes no flag (new/ -> cur/) is stored but is no change for RFC 7162.
+        bumped = bool(expunged) or any(r.modseq == modseq for r in upserts)
+        self._apply(upserts, [u for u, _ in expunged], modseq if bumped else None)
         if self.keywords.dirty:
             self.keywords.save(self.path, fsync=self.fsync)
-        if changed:
+        if upserts or expunged:
             assert self.state is not None
             self.state.commit(upserts=upserts, expunged=expunged, highestmodseq=self.highestmodseq)
         # Nobody else writes the control files while we hold the lock: remember our own writes.
