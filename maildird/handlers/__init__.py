@@ -95,7 +95,7 @@ async def handle(ctx: Context, command: cmd.Command) -> Tagged:
         result = Tagged(command.tag, "NO", exc.message, Code(exc.code))
     except BadSequence as exc:
         result = Tagged(command.tag, "BAD", f"Invalid message number: {exc.message}", Code("CLIENTBUG"))
-    if ctx.selected is not None:
+    if ctx.selected is not None and not isinstance(command, cmd.Select):  # SELECT's view is fresh
         uid = bool(getattr(command, "uid", False))
         try:
             await updates.flush(ctx, allow_expunge=not _uses_sequence_numbers(command), uid=uid)
