@@ -292,7 +292,8 @@ def assign_listeners(
 ) -> tuple[list[tuple[socket.socket, L]], list[L]]:
     """Pair each inherited socket with the configured listener it belongs to.
 
-    Returns (pairs, listeners left without a socket: bind those yourself, or refuse).  Raises
+    Returns (pairs, listeners no socket covers: bind those yourself, or refuse).  A dual-stack ``[::]``
+    socket covers both a ``"::"`` and a ``"0.0.0.0"`` entry on its port and is paired with the first.  Raises
     SocketActivationError when a socket is not a listening TCP socket or matches no listener (a unit
     file and a configuration that disagree should stop the start, not serve the wrong TLS mode).
     """
@@ -312,8 +313,7 @@ def assign_listeners(
                 "maildird.socket and maildird.toml list the same addresses and ports"
             )
         pairs.append((sock, owners[0]))
-    used = {id(lst) for _, lst in pairs}
-    return pairs, [lst for lst in listeners if id(lst) not in used]
+    return pairs, [lst for lst in listeners if not match_listener(sockets, lst.address, lst.port)]
 
 
 def _describe(sock: socket.socket) -> str:
