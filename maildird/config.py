@@ -49,6 +49,19 @@ DEFAULT_CONFIG_PATH = Path("/etc/maildird/maildird.toml")
 SYSTEM_STATE_DIR = Path("/var/lib/maildird")
 #: The single-user default listener: loopback only, an unprivileged port next to IMAP's 143.
 SINGLE_USER_LISTEN = "127.0.0.1:1430"
+#: The control socket's file name inside the state directory when [server] control_socket is not set.
+CONTROL_SOCKET_NAME = "control.sock"
+#: The built-in plug-ins (maildird.plugins): the users-file authenticator and the Maildir store.
+DEFAULT_AUTH_BACKEND = "users-file"
+DEFAULT_STORE = "maildir"
+#: Plug-in names: what an entry point name may look like (PEP 621 entry point names are free-form,
+#: but a name that fits in a config file without quoting surprises is kinder to admins).
+_PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+#: syslog(3) facilities [log] syslog_facility accepts (logging.handlers.SysLogHandler.facility_names).
+SYSLOG_FACILITIES = (
+    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user", "uucp",
+    "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+)  # fmt: skip
 
 Mode = Literal["virtual", "single-user"]
 TlsMode = Literal["implicit", "starttls", "none"]
@@ -56,6 +69,7 @@ ListenKind = Literal["imap", "ws"]
 Layout = Literal["maildir++", "fs"]
 Subscriptions = Literal["auto", "file"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogTarget = Literal["stderr", "file", "syslog"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -93,9 +107,28 @@ def default_state_dir(mode: Mode = "single-user") -> Path:
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
+    """``[server]``.  ``user``/``group``: the account to switch to after binding the listeners and loading
+    the certificates when started as root (maildird.privileges); ``allow_root`` must be true to serve mail
+    as root.  ``control_socket`` defaults to ``<state_dir>/control.sock`` (:attr:`control_socket_path`).
+    ``reverse_lookups`` adds the client's host name to log lines (never used for access decisions).
+    ``id_*`` are what the ID command answers (RFC 2971 §3.3 field names name, vendor, support-url)."""
+
     hostname: str = "localhost"
     mode: Mode = "virtual"
     state_dir: Path = SYSTEM_STATE_DIR
+    user: str | None = None
+    group: str | None = None
+    allow_root: bool = False
+    pid_file: Path | None = None
+    control_socket: Path | None = None
+    reverse_lookups: bool = False
+    id_name: str = "maildird"
+    id_vendor: str = ""
+    id_support_url: str = ""
+
+    @property
+    def control_socket_path(self) -> Path:
+        return self.control_socket or self.state_dir / CONTROL_SOCKET_NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +169,8 @@ class TlsConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
+    #: The authenticator plug-in (entry point group ``maildird.auth``); "users-file" is built in.
+    backend: str = DEFAULT_AUTH_BACKEND
     users_file: Path | None = None
     failure_delay: float = 2.0  # Dovecot auth_failure_delay = 2 secs
     max_penalty: float = 15.0  # Dovecot anvil: 2 -> 4 -> 8 -> max 15 s per IP
@@ -150,6 +185,8 @@ class MailConfig:
     ``%h`` or a leading ``~`` the user's home (the users-file home field, default ``<root>/<user>``),
     ``%%`` a percent sign.  The default ``%h/Maildir`` gives /var/lib/maildird/<user>/Maildir."""
 
+    #: The store plug-in (entry point group ``maildird.store``); "maildir" is built in.
+    store: str = DEFAULT_STORE
     root: Path = SYSTEM_STATE_DIR
     maildir: str = "%h/Maildir"
     layout: Layout = "maildir++"
@@ -237,7 +274,13 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class LogConfig:
+    """``[log]``: ``target`` "stderr" (the journal under systemd), "file" (``file``, reopened after
+    logrotate moves it) or "syslog" (/dev/log, ``syslog_facility``)."""
+
     level: LogLevel = "info"
+    target: LogTarget = "stderr"
+    file: Path | None = None
+    syslog_facility: str = "mail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,11 +584,25 @@ def config_from_dict(data: Mapping[str, Any], path: Path, text: str = "") -> Con
 
     s = top.table("server")
     mode = cast(Mode, s.string("mode", "virtual", ("virtual", "single-user")))
+    sd = ServerConfig()
     server = ServerConfig(
         hostname=s.string("hostname", "localhost"),
         mode=mode,
         state_dir=s.path("state_dir", None) or default_state_dir(mode),
+        user=s.string("user", "") or None,
+        group=s.string("group", "") or None,
+        allow_root=s.boolean("allow_root", sd.allow_root),
+        pid_file=s.path("pid_file", None),
+        control_socket=s.path("control_socket", None),
+        reverse_lookups=s.boolean("reverse_lookups", sd.reverse_lookups),
+        id_name=s.string("id_name", sd.id_name),
+        id_vendor=s.string("id_vendor", sd.id_vendor),
+        id_support_url=s.string("id_support_url", sd.id_support_url),
     )
+    if server.group is not None and server.user is None:
+        s.bad("group", 'a group without a user changes nothing; add user = "maildird" or remove group')
+    if not server.id_name:
+        s.bad("id_name", 'must not be empty; the default is "maildird"')
     s.finish()
 
     t = top.table("tls")
@@ -564,6 +621,7 @@ def config_from_dict(data: Mapping[str, Any], path: Path, text: str = "") -> Con
     a = top.table("auth")
     defaults = AuthConfig()
     auth = AuthConfig(
+        backend=_plugin_name(a, "backend", defaults.backend),
         users_file=a.path("users_file", None),
         failure_delay=a.seconds("failure_delay", defaults.failure_delay, 0.0, 60.0),
         max_penalty=a.seconds("max_penalty", defaults.max_penalty, 0.0, 3600.0),
@@ -572,16 +630,14 @@ def config_from_dict(data: Mapping[str, Any], path: Path, text: str = "") -> Con
         hash_threads=a.integer("hash_threads", defaults.hash_threads, 1, 64),
     )
     a.finish()
-    if auth.users_file is None and mode == "virtual":
+    if auth.users_file is None and mode == "virtual" and auth.backend == DEFAULT_AUTH_BACKEND:
         a.bad("users_file", 'virtual mode needs a users file; add users_file = "/etc/maildird/passwd"')
 
     mail = _load_mail(top.table("mail"), mode)
     listeners = _load_listeners(top, tls, auth)
     limits = _load_limits(top.table("limits"))
 
-    lg = top.table("log")
-    log = LogConfig(level=cast(LogLevel, lg.string("level", "info", ("debug", "info", "warning", "error"))))
-    lg.finish()
+    log = _load_log(top.table("log"))
 
     top.finish(_SECTIONS)
     if problems.items:
@@ -611,6 +667,7 @@ def _load_mail(m: _Table, mode: Mode) -> MailConfig:
             continue
         overrides[name] = attr
     mail = MailConfig(
+        store=_plugin_name(m, "store", d.store),
         root=m.path("root", d.root) or d.root,
         maildir=template,
         layout=cast(Layout, m.string("layout", d.layout, ("maildir++", "fs"))),
@@ -620,6 +677,28 @@ def _load_mail(m: _Table, mode: Mode) -> MailConfig:
     )
     m.finish()
     return mail
+
+
+def _plugin_name(t: _Table, name: str, default: str) -> str:
+    value = t.string(name, default)
+    if not _PLUGIN_NAME.match(value):
+        t.bad(name, f"expected a plug-in name such as {default!r} (letters, digits, - _ . +), got {value!r}")
+        return default
+    return value
+
+
+def _load_log(lg: _Table) -> LogConfig:
+    d = LogConfig()
+    log = LogConfig(
+        level=cast(LogLevel, lg.string("level", d.level, ("debug", "info", "warning", "error"))),
+        target=cast(LogTarget, lg.string("target", d.target, ("stderr", "file", "syslog"))),
+        file=lg.path("file", None),
+        syslog_facility=lg.string("syslog_facility", d.syslog_facility, SYSLOG_FACILITIES),
+    )
+    if log.target == "file" and log.file is None:
+        lg.bad("file", 'target = "file" needs file = "/var/log/maildird/maildird.log"')
+    lg.finish()
+    return log
 
 
 def _load_listeners(top: _Table, tls: TlsConfig, auth: AuthConfig) -> tuple[Listener, ...]:
