@@ -35,7 +35,9 @@ from maildird.changes import ChangeHub, watch
 from maildird.config import Config, Listener
 from maildird.connection import ClientConnection, ServerState
 from maildird.handlers.context import Services, TransportInfo
+from maildird.transports.peer import is_loopback
 from maildird.transports.tls import TlsContextHolder
+from maildird.transports.websocket import serve_websocket_listener
 
 log = logging.getLogger("maildird.server")
 
@@ -102,27 +104,19 @@ def build_services(
 async def _open_listeners(config: Config) -> list[tuple[trio.SocketListener, Listener]]:
     opened: list[tuple[trio.SocketListener, Listener]] = []
     for spec in config.listeners:
-        if spec.kind != "imap":
-            log.warning("listener %s: only imap/imaps listeners are served so far", spec.url())
-            continue
         for lst in await trio.open_tcp_listeners(spec.port, host=spec.address):
             opened.append((lst, spec))
     return opened
 
 
 def _transport_for(stream: trio.SocketStream, spec: Listener, tls_available: bool) -> TransportInfo:
-    import ipaddress
-
     try:
         peer = stream.socket.getpeername()
         local = stream.socket.getsockname()
     except OSError:
         peer, local = ("?", 0), ("?", 0)
     host = str(peer[0])
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
+    loopback = is_loopback(host)
     secure = spec.tls == "implicit"
     return TransportInfo(
         kind="tls" if secure else "tcp",
@@ -172,29 +166,33 @@ async def serve(
         watchers = Watchers(services_nursery, hub, config.limits.rescan_seconds)
         services = build_services(config, hub, watchers, authenticator=authenticator)
 
-        async def handle(stream: trio.SocketStream, spec: Listener) -> None:
-            transport = _transport_for(stream, spec, holder is not None)
-            client_stream: trio.abc.Stream = stream
-            if spec.tls == "implicit":
-                context = state.tls_context()
-                if context is None:
-                    await trio.aclose_forcefully(stream)
-                    return
-                ssl_stream = trio.SSLStream(stream, context, server_side=True)
-                try:
-                    with trio.fail_after(config.limits.tls_handshake_timeout):
-                        await ssl_stream.do_handshake()
-                except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
-                    log.info("TLS handshake with %s failed: %r", transport.peer, exc)
-                    await trio.aclose_forcefully(stream)
-                    return
-                client_stream = ssl_stream
+        async def handle_stream(stream: trio.abc.Stream, transport: TransportInfo) -> None:
+            """Serve one client whose transport (TCP, TLS, WebSocket) is ready."""
             if len(state.connections) >= config.limits.max_connections:
                 with trio.move_on_after(1):
-                    await client_stream.send_all(b"* BYE [UNAVAILABLE] Too many connections.\r\n")
-                await trio.aclose_forcefully(client_stream)
+                    await stream.send_all(b"* BYE [UNAVAILABLE] Too many connections.\r\n")
+                await trio.aclose_forcefully(stream)
                 return
-            await ClientConnection(client_stream, services, transport, state).run()
+            await ClientConnection(stream, services, transport, state).run()
+
+        async def handle(stream: trio.SocketStream, spec: Listener) -> None:
+            transport = _transport_for(stream, spec, holder is not None)
+            if spec.tls != "implicit":
+                await handle_stream(stream, transport)
+                return
+            context = state.tls_context()
+            if context is None:
+                await trio.aclose_forcefully(stream)
+                return
+            ssl_stream = trio.SSLStream(stream, context, server_side=True)
+            try:
+                with trio.fail_after(config.limits.tls_handshake_timeout):
+                    await ssl_stream.do_handshake()
+            except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
+                log.info("TLS handshake with %s failed: %r", transport.peer, exc)
+                await trio.aclose_forcefully(stream)
+                return
+            await handle_stream(ssl_stream, transport)
 
         def reload() -> None:
             try:
@@ -214,7 +212,18 @@ async def serve(
                 for lst, spec in listeners:
                     sockname = lst.socket.getsockname()
                     addresses.append((str(sockname[0]), int(sockname[1])))
-                    acceptors.start_soon(_accept_loop, lst, spec, handle, clients)
+                    if spec.kind == "ws":
+                        acceptors.start_soon(
+                            serve_websocket_listener,
+                            lst,
+                            spec,
+                            config,
+                            handle_stream,
+                            state.tls_context,
+                            clients,
+                        )
+                    else:
+                        acceptors.start_soon(_accept_loop, lst, spec, handle, clients)
                 log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in addresses))
                 task_status.started(addresses)
                 if handle_signals:

@@ -34,7 +34,6 @@ rebinding pages (whose origin is their own name) out.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
@@ -47,6 +46,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, wrap_server_stream
 
 from maildird.handlers.context import TransportInfo
+from maildird.transports.peer import is_loopback
 
 if TYPE_CHECKING:
     from maildird.config import Config, Listener
@@ -376,17 +376,6 @@ def plain_http_answer(method: str, target: str, ws_path: str) -> bytes:
 # --------------------------------------------------------------------------------------------------------
 # Serving
 # --------------------------------------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1, and ::ffff:127.x.y.z (an IPv4 client of a dual-stack listener)."""
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 def _endpoints(stream: trio.SocketStream) -> tuple[tuple[str, int], tuple[str, int]]:

@@ -48,8 +48,7 @@ async def start_server(tmp_path: Path, nursery: trio.Nursery, tls_files: Any) ->
         await serve(config, authenticator=authenticator, handle_signals=False, task_status=task_status)
 
     addresses: list[tuple[str, int]] = await nursery.start(run)
-    if len(addresses) < 2:
-        pytest.skip("server.py does not open ws/wss listeners yet")
+    assert len(addresses) == 2, addresses
     return addresses
 
 
