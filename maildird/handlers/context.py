@@ -90,13 +90,15 @@ class Selected:
     EXPUNGE). The view holds sequence numbers, \\Recent and the pending updates.
     """
 
-    __slots__ = ("mailbox", "name", "readonly", "view")
+    __slots__ = ("announced", "mailbox", "name", "readonly", "view")
 
     def __init__(self, name: str, mailbox: Mailbox, view: SelectedView, *, readonly: bool) -> None:
         self.name = name
         self.mailbox = mailbox
         self.view = view
         self.readonly = readonly
+        self.announced: frozenset[str] = frozenset()
+        """The keywords the last ``* FLAGS`` response named."""
 
 
 SendFn = Callable[["Response"], Awaitable[None]]

@@ -89,6 +89,10 @@ async def store(ctx: Context, c: cmd.Store) -> Tagged:
         view.note_changes(result.changed)
     changed = {info.uid for info in result.changed} if result else set()
     failed = set(result.failed) if result else set()
+    if result and c.mode != "remove" and not {f for f in flags if not f.startswith("\\")} <= sel.announced:
+        # A new keyword: announce it (* FLAGS, PERMANENTFLAGS) before the FETCH that carries it,
+        # as Dovecot does. Our own changes were noted above, so the flush does not repeat them.
+        await flush(ctx, allow_expunge=c.uid, uid=c.uid)
     for seq, info in targets:
         if info.uid in failed:
             continue

@@ -154,7 +154,10 @@ def uid_pairs_set(numbers: Iterable[int]) -> str:
 def flags_response(ctx: Context, sel: Selected) -> list[Untagged | Status]:
     """``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` for the selected mailbox (RFC 9051 §7.3.5, §7.1)."""
     snap = sel.view.snapshot
-    keywords = sorted(snap.keywords)
+    # The store's keyword list, plus any keyword a message carries that the list misses (a Maildir
+    # stores $Forwarded as the P flag letter, not in dovecot-keywords): FLAGS must name them all.
+    sel.announced = snap.keywords | {f for m in snap.messages for f in m.flags if not f.startswith("\\")}
+    keywords = sorted(sel.announced)
     flags = (*flag_atoms(SYSTEM_FLAGS), *(Atom(k) for k in keywords))
     out: list[Untagged | Status] = [Untagged((Atom("FLAGS"), flags))]
     if sel.readonly:
@@ -220,7 +223,9 @@ async def flush(ctx: Context, *, allow_expunge: bool = True, uid: bool = False) 
         await ctx.send(Untagged((updates.exists, Atom("EXISTS"))))
     if updates.recent is not None and not ctx.rev2:
         await ctx.send(Untagged((updates.recent, Atom("RECENT"))))
-    if updates.keywords is not None:
+    if updates.keywords is not None or any(
+        not f.startswith("\\") and f not in sel.announced for _s, i in updates.flags for f in i.flags
+    ):
         for response in flags_response(ctx, sel):
             await ctx.send(response)
     for seq, info in updates.flags:

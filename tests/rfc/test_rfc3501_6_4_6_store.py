@@ -40,7 +40,8 @@ async def test_keywords_are_stored_and_permanent(imap_server: RunningServer) -> 
     lines = strip(await c.cmd("a1 SELECT INBOX"))
     assert next(line for line in lines if b"PERMANENTFLAGS" in line).endswith(b" \\*)] Flags permitted.")
     lines = strip(await c.cmd("a2 UID STORE 2 +FLAGS ($Forwarded $label1 NonJunk)"))
-    assert lines[0] == b"* 2 FETCH (UID 2 FLAGS ($Forwarded $label1 NonJunk))"
+    assert lines[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $label1 NonJunk)"
+    assert lines[-2] == b"* 2 FETCH (UID 2 FLAGS ($Forwarded $label1 NonJunk))"
     assert lines[-1] == b"a2 OK UID STORE completed."
     state = read_maildir_state(imap_server.maildir)["INBOX"]["<m2@example.org>"]
     assert state == frozenset({"$Forwarded", "$label1", "NonJunk"})
