@@ -47,7 +47,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("allow", "deny", "address", "expected"), CASES)
-def test_access_list(allow: tuple[str, ...], deny: tuple[str, ...], address: str, expected: str | None) -> None:
+def test_access_list(
+    allow: tuple[str, ...], deny: tuple[str, ...], address: str, expected: str | None
+) -> None:
     acl = AccessList.from_strings(allow, deny)
     assert acl.check(address) == expected
     assert acl.permits(address) is (expected is None)
