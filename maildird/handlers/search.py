@@ -52,6 +52,7 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
         raise No(f"Charset {c.charset} is not supported.", code)
     options = c.return_options
     save = options is not None and "SAVE" in options
+    saved = frozenset(view.saved)  # what "$" means inside this very command (RFC 5182 §2.2)
     if save:
         view.saved = []  # RFC 5182 §2.1: a failed SEARCH leaves $ empty
     modseq_key = _uses_modseq(c.key)
@@ -62,7 +63,6 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
 
     messages = view.messages
     largest_uid = messages[-1].uid if messages else 0
-    saved = frozenset(view.saved)
     now = datetime.now(UTC)
     content = needs_message(c.key)
     hits: list[tuple[int, MessageInfo]] = []

@@ -103,3 +103,13 @@ async def test_big_message_is_searched_in_a_worker_thread() -> None:
     store.add("INBOX", message("big", "x" * PARSE_IN_THREAD + "\nthe needle\n"), frozenset(), WHEN)
     s = await selected(store)
     assert await s.cmd("a1 SEARCH BODY needle") == b"* SEARCH 2\r\na1 OK SEARCH completed.\r\n"
+
+
+async def test_save_may_refine_the_previous_result(store: MemStore) -> None:
+    """RFC 5182: ``$`` inside a SEARCH that also SAVEs is the previous result."""
+    s = await selected(store)
+    await s.cmd("a1 SEARCH RETURN (SAVE) UNSEEN")
+    assert await s.cmd("a2 SEARCH RETURN (SAVE ALL) $ FLAGGED") == (
+        b'* ESEARCH (TAG "a2") ALL 3\r\na2 OK SEARCH completed.\r\n'
+    )
+    assert await s.cmd("a3 SEARCH $") == b"* SEARCH 3\r\na3 OK SEARCH completed.\r\n"
