@@ -8,7 +8,7 @@ batches with bounded concurrency (``fetch.read_batch``), and parsed once.
 Result forms: ``* SEARCH n...`` for the plain form (with ``(MODSEQ m)`` when a MODSEQ key was used);
 ``* ESEARCH (TAG "t") [UID] MIN MAX COUNT ALL [MODSEQ]`` with RETURN, and for every SEARCH after
 ``ENABLE IMAP4rev2`` (RFC 9051 §6.4.4: rev2 answers ESEARCH). RETURN (SAVE) alone sends no ESEARCH
-(RFC 5182 §2.4); SAVE with only MIN and/or MAX saves just those.
+(RFC 5182 §2); SAVE with only MIN and/or MAX saves just those.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
         raise No(f"Charset {c.charset} is not supported.", code)
     options = c.return_options
     save = options is not None and "SAVE" in options
-    saved = frozenset(view.saved)  # what "$" means inside this very command (RFC 5182 §2.2)
+    saved = frozenset(view.saved)  # what "$" means inside this very command (RFC 5182 §2)
     if save:
-        view.saved = []  # RFC 5182 §2.1: a failed SEARCH leaves $ empty
+        view.saved = []  # RFC 5182 §2: a failed SEARCH leaves $ empty
     modseq_key = _uses_modseq(c.key)
     if modseq_key:
         if not ctx.config.mail.condstore:
@@ -129,7 +129,7 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
 
 
 def _saved(hits: list[tuple[int, MessageInfo]], wanted: set[str]) -> list[int]:
-    """The new ``$`` (RFC 5182 §2.4): every hit, or only the MIN/MAX ones when those are all that
+    """The new ``$`` (RFC 5182 §2): every hit, or only the MIN/MAX ones when those are all that
     was asked for besides SAVE."""
     if wanted & {"ALL", "COUNT"} or not wanted & {"MIN", "MAX"} or not hits:
         return [info.uid for _s, info in hits]
