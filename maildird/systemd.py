@@ -51,6 +51,7 @@ __all__ = [
     "reloading",
     "status",
     "stopping",
+    "trio_listeners",
     "watchdog",
     "watchdog_interval",
     "watchdog_task",
@@ -314,6 +315,14 @@ def assign_listeners(
             )
         pairs.append((sock, owners[0]))
     return pairs, [lst for lst in listeners if not match_listener(sockets, lst.address, lst.port)]
+
+
+def trio_listeners(pairs: Sequence[tuple[socket.socket, L]]) -> list[tuple[trio.SocketListener, L]]:
+    """Wrap adopted sockets for Trio (``trio.socket.from_stdlib_socket`` makes them non-blocking, no dup).
+    Closing the listener closes our descriptor only; systemd keeps its own copy of the socket."""
+    import trio
+
+    return [(trio.SocketListener(trio.socket.from_stdlib_socket(sock)), spec) for sock, spec in pairs]
 
 
 def _describe(sock: socket.socket) -> str:

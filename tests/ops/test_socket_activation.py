@@ -299,3 +299,22 @@ def test_systemd_socket_activate_runs_our_listener() -> None:
     ]
     assert report["env"] == []
     assert ready == f"READY=1\nSTATUS=serving 1 sockets\nMAINPID={report['pid']}".encode()
+
+
+async def test_trio_listeners_accept_on_the_adopted_socket() -> None:
+    import trio
+
+    sock = _listening(socket.AF_INET, "127.0.0.1")
+    port = sock.getsockname()[1]
+    spec = Listener("127.0.0.1", port, "none")
+    pairs, missing = systemd.assign_listeners([sock], [spec])
+    assert missing == []
+    ((listener, got),) = systemd.trio_listeners(pairs)
+    assert got is spec
+    async with listener:
+        client = await trio.open_tcp_stream("127.0.0.1", port)
+        async with client:
+            server = await listener.accept()
+            async with server:
+                await server.send_all(b"* OK adopted\r\n")
+                assert await client.receive_some(100) == b"* OK adopted\r\n"
