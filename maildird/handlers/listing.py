@@ -4,11 +4,12 @@ RFC 5819, SPECIAL-USE RFC 6154, CHILDREN RFC 3348).
 Theory of operation
 -------------------
 The reference and each pattern are joined (RFC 3501 §6.3.8: "the reference name and mailbox name
-are interpreted ... as if concatenated") and turned into one anchored regular expression: ``*``
-matches anything, ``%`` anything but the hierarchy delimiter. ``INBOX`` is matched without regard to
-case (RFC 9051 §5.1). The store lists every mailbox with implied parents marked ``\\Noselect``; the
-children attributes are computed here from the full name list, so they are right whatever the store
-says. ``LIST "" ""`` answers the delimiter and root (RFC 9051 §6.3.9).
+are interpreted ... as if concatenated") and matched by a bit-parallel automaton (``Pattern``):
+``*`` matches anything, ``%`` anything but the hierarchy delimiter, in time linear in the name.
+``INBOX`` is matched without regard to case (RFC 9051 §5.1). The store lists every mailbox with
+implied parents marked ``\\Noselect``; the children attributes are computed here from the full name
+list, so they are right whatever the store says. ``LIST "" ""`` answers the delimiter and root
+(RFC 9051 §6.3.9).
 
 Basic LIST sends special-use attributes too (Dovecot does; Thunderbird reads them from plain LIST).
 LSUB keeps RFC 3501 semantics, with Dovecot's ``tb-lsub-flags`` behaviour: subscribed names that are
@@ -18,7 +19,6 @@ not selectable carry ``\\Noselect``, and with ``%`` a parent of a deeper subscri
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from maildird.handlers.context import Context
@@ -45,24 +45,64 @@ _ORDER = (
 )
 
 
-def pattern_regex(reference: str, pattern: str, delimiter: str) -> re.Pattern[str]:
-    """An anchored regex for ``reference + pattern`` (module docstring)."""
+class Pattern:
+    """A LIST pattern (RFC 9051 §6.3.9): ``*`` matches anything, ``%`` anything but the delimiter.
+
+    Matching simulates the pattern as an automaton with one bit per position (shift-and), so its
+    cost is linear in the name whatever the client sends: a backtracking regex would take
+    exponential time on ``*a*a*a*...b`` (a denial of service).
+    """
+
+    __slots__ = ("_accept", "_delimiter", "_literal", "_pct", "_star", "_wild")
+
+    def __init__(self, full: str, delimiter: str) -> None:
+        tokens: list[str] = []
+        for ch in full:
+            if ch in "*%" and tokens and tokens[-1] in "*%":
+                if ch == "*":
+                    tokens[-1] = "*"  # "%*", "*%" and "**" all mean "*"
+                continue
+            tokens.append(ch)
+        self._literal: dict[str, int] = {}
+        self._star = self._pct = 0
+        for i, t in enumerate(tokens):
+            if t == "*":
+                self._star |= 1 << i
+            elif t == "%":
+                self._pct |= 1 << i
+            else:
+                self._literal[t] = self._literal.get(t, 0) | 1 << i
+        self._wild = self._star | self._pct
+        self._accept = 1 << len(tokens)
+        self._delimiter = delimiter
+
+    def _closure(self, states: int) -> int:
+        # A wildcard may match nothing. Wildcards are never adjacent after collapsing, so one
+        # step covers every chain.
+        return states | (states & self._wild) << 1
+
+    def fullmatch(self, name: str) -> bool:
+        states = self._closure(1)
+        for ch in name:
+            nxt = (states & self._literal.get(ch, 0)) << 1 | states & self._star
+            if ch != self._delimiter:
+                nxt |= states & self._pct
+            states = self._closure(nxt)
+            if not states:
+                return False
+        return bool(states & self._accept)
+
+
+def compile_pattern(reference: str, pattern: str, delimiter: str) -> Pattern:
+    """The matcher for ``reference + pattern``; a leading INBOX is matched without regard to case."""
     full = reference + pattern
     if full[:5].upper() == INBOX and (len(full) == 5 or full[5] in (delimiter, "*", "%")):
         full = INBOX + full[5:]
-    out = []
-    for ch in full:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "%":
-            out.append(f"[^{re.escape(delimiter)}]*")
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
+    return Pattern(full, delimiter)
 
 
-def _matches(regexes: list[re.Pattern[str]], name: str) -> bool:
-    return any(r.fullmatch(name) for r in regexes)
+def _matches(patterns: list[Pattern], name: str) -> bool:
+    return any(p.fullmatch(name) for p in patterns)
 
 
 def _ancestors(name: str, delimiter: str) -> Iterable[str]:
@@ -109,7 +149,7 @@ async def list_(ctx: Context, c: cmd.List) -> Tagged:
         await ctx.send(Untagged((Atom(verb), (Atom(NOSELECT),), delim, MailboxName(root) if root else "")))
         return Tagged(c.tag, "OK", "LIST completed.")
 
-    regexes = [pattern_regex(c.reference, p, delim) for p in c.patterns if p != ""]
+    patterns = [compile_pattern(c.reference, p, delim) for p in c.patterns if p != ""]
     infos = {i.name: set(i.attributes) for i in await store.list_mailboxes()}
     infos.setdefault(INBOX, set())
     sel_subscribed = "SUBSCRIBED" in c.select_options
@@ -132,7 +172,7 @@ async def list_(ctx: Context, c: cmd.List) -> Tagged:
     else:
         candidates = set(infos)
     for name in candidates:
-        if not _matches(regexes, name):
+        if not _matches(patterns, name):
             continue
         # A subscribed name that does not exist is \NonExistent, which implies \Noselect (RFC 5258 §3).
         attrs = set(infos.get(name, {NONEXISTENT})) - {HAS_CHILDREN, HAS_NO_CHILDREN, SUBSCRIBED}
@@ -171,17 +211,17 @@ async def _lsub(ctx: Context, c: cmd.List) -> Tagged:
     if len(c.patterns) == 1 and c.patterns[0] == "":
         await ctx.send(Untagged((Atom("LSUB"), (Atom(NOSELECT),), delim, "")))
         return Tagged(c.tag, "OK", "LSUB completed.")
-    regexes = [pattern_regex(c.reference, p, delim) for p in c.patterns if p != ""]
+    patterns = [compile_pattern(c.reference, p, delim) for p in c.patterns if p != ""]
     selectable = {i.name for i in await store.list_mailboxes() if not i.attributes & {NOSELECT, NONEXISTENT}}
     selectable.add(INBOX)
     subscriptions = await store.subscriptions()
     out: dict[str, set[str]] = {}
     for name in subscriptions:
-        if _matches(regexes, name):
+        if _matches(patterns, name):
             out[name] = set() if name in selectable else {NOSELECT}
         else:
             for parent in _ancestors(name, delim):
-                if parent not in subscriptions and _matches(regexes, parent):
+                if parent not in subscriptions and _matches(patterns, parent):
                     out.setdefault(parent, {NOSELECT})
     for name in _sorted_names(out):
         await ctx.send(Untagged((Atom("LSUB"), _attr_atoms(out[name]), delim, MailboxName(name))))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maildird.handlers.listing import pattern_regex
+from maildird.handlers.listing import compile_pattern
 
 from .harness import Session
 from .memstore import MemStore
@@ -25,10 +25,27 @@ from .memstore import MemStore
         ("", "W*s", "Work.Projects", True),
         ("", "W%s", "Work.Projects", False),
         ("", "a+b(c)", "a+b(c)", True),
+        ("", "*%*", "a.b", True),
+        ("", "%*", "a.b", True),
+        ("", "*.%", "a.b.c", True),
+        ("", "%.%", "a.b.c", False),
+        ("", "a%c", "abbc", True),
+        ("", "a%c", "ab.c", False),
+        ("", "", "", True),
+        ("", "*", "", True),
+        ("", "x", "", False),
     ],
 )
 def test_pattern(reference: str, pattern: str, name: str, hit: bool) -> None:
-    assert bool(pattern_regex(reference, pattern, ".").fullmatch(name)) is hit
+    assert compile_pattern(reference, pattern, ".").fullmatch(name) is hit
+
+
+def test_pathological_pattern_is_linear() -> None:
+    """``*a*a*...*b`` against ``aaa...a`` would take exponential time with a backtracking regex."""
+    pattern = compile_pattern("", "*a" * 200 + "*b", ".")
+    assert pattern.fullmatch("a" * 1000) is False
+    assert pattern.fullmatch("a" * 1000 + "b") is True
+    assert pattern.fullmatch("a" * 199 + "b") is False
 
 
 async def test_list_empty_pattern_gives_delimiter(store: MemStore) -> None:
