@@ -64,6 +64,10 @@ PARSE_IN_THREAD = 1 << 20
 PARSE_THREADS = trio.CapacityLimiter(4)
 """Worker threads parsing big messages, server-wide."""
 
+MAX_SECTIONS = 64
+"""BODY[...]/BINARY[...] items in one FETCH. Each copies part of the message into the response, so
+their number bounds the memory one response can take (a 1 MiB command could name thousands)."""
+
 SEEN = "\\Seen"
 _TEXT_ATTS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 _SEEN_ATTS = frozenset({"RFC822", "RFC822.TEXT"})
@@ -278,6 +282,8 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     if c.vanished and not (c.uid and ctx.qresync and c.changedsince is not None):
         raise Bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC.", "CLIENTBUG")
     items = _dedupe(c.items)
+    if sum(1 for i in items if not isinstance(i, cmd.FetchAtt)) > MAX_SECTIONS:
+        raise Bad(f"At most {MAX_SECTIONS} body sections per FETCH.", "LIMIT")
     wants_modseq = c.changedsince is not None or any(
         isinstance(i, cmd.FetchAtt) and i.name == "MODSEQ" for i in items
     )

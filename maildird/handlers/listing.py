@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from maildird.handlers.context import Context
 from maildird.handlers.mailboxes import INBOX, require_store, status_items
 from maildird.imap import commands as cmd
+from maildird.imap.errors import Bad
 from maildird.imap.responses import Atom, MailboxName, Tagged, Untagged, Value
 from maildird.store.base import StoreError
 
@@ -33,6 +34,9 @@ SUBSCRIBED = "\\Subscribed"
 HAS_CHILDREN = "\\HasChildren"
 HAS_NO_CHILDREN = "\\HasNoChildren"
 SPECIAL_USE = frozenset({"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"})
+MAX_PATTERNS = 100
+"""Patterns in one LIST (RFC 5258 allows a list); each costs a pass over every mailbox name."""
+
 _ORDER = (
     NOSELECT,
     NONEXISTENT,
@@ -138,6 +142,8 @@ async def list_entry(ctx: Context, name: str) -> Untagged:
 
 
 async def list_(ctx: Context, c: cmd.List) -> Tagged:
+    if len(c.patterns) > MAX_PATTERNS:
+        raise Bad(f"At most {MAX_PATTERNS} patterns per LIST.", "LIMIT")
     if c.lsub:
         return await _lsub(ctx, c)
     store = require_store(ctx)

@@ -28,8 +28,20 @@ from maildird.store.base import MessageInfo
 
 CHARSETS = ("UTF-8", "US-ASCII")
 """What CHARSET may name (RFC 9051 §6.4.4 requires UTF-8; US-ASCII is its subset)."""
+MAX_KEYS = 1000
+"""Search keys in one SEARCH; evaluation costs keys x messages."""
 BATCH = 64
 """Messages read per round for content searches; a checkpoint after each round."""
+
+
+def _count_keys(key: cmd.SearchKey) -> int:
+    if isinstance(key, cmd.SearchNot):
+        return 1 + _count_keys(key.key)
+    if isinstance(key, cmd.SearchOr):
+        return 1 + _count_keys(key.left) + _count_keys(key.right)
+    if isinstance(key, cmd.SearchAnd):
+        return 1 + sum(_count_keys(k) for k in key.keys)
+    return 1
 
 
 def _uses_modseq(key: cmd.SearchKey) -> bool:
@@ -50,6 +62,8 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
     if c.charset is not None and c.charset not in CHARSETS:
         code = Code("BADCHARSET", (tuple(Atom(x) for x in CHARSETS),))
         raise No(f"Charset {c.charset} is not supported.", code)
+    if _count_keys(c.key) > MAX_KEYS:
+        raise Bad(f"At most {MAX_KEYS} search keys.", "LIMIT")
     options = c.return_options
     save = options is not None and "SAVE" in options
     saved = frozenset(view.saved)  # what "$" means inside this very command (RFC 5182 §2)
