@@ -13,8 +13,9 @@ parameters are tested in tests/auth.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,19 @@ DEFAULT_SPEC: dict[str, Any] = {
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "maildir(spec): the make_maildir spec for imap_server")
     config.addinivalue_line("markers", "server_config(**changes): limits fields, or section=dict(fields)")
+
+
+@pytest.fixture(autouse=True)
+def _restore_maildird_logger() -> Iterator[None]:
+    """Tests that call ``setup_logging`` replace the ``maildird`` logger's handlers and stop it
+    propagating; put it back so later tests' caplog sees records and no handler writes to a
+    stream a finished test closed."""
+    logger = logging.getLogger("maildird")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @dataclass
