@@ -74,7 +74,8 @@ from maildird.store.maildir.uidvalidity import next_uidvalidity
 
 T = TypeVar("T")
 
-SYNC_SECS_NS = 1_000_000_000
+NS_PER_SEC = 1_000_000_000
+SYNC_SECS_NS = NS_PER_SEC
 """Dovecot's ``MAILDIR_SYNC_SECS``: a directory changed this close to our check is rescanned."""
 RESYNC_RETRY_COUNT = 10
 """Dovecot's ``MAILDIR_RESYNC_RETRY_COUNT``: rescans before a message counts as gone (§5.2 rule 4)."""
@@ -189,7 +190,8 @@ class Folder:
         self.msgs: dict[int, Record] = {}
         self.by_base: dict[str, int] = {}
         self.infos: dict[int, MessageInfo] = {}
-        self.keywords = Keywords()
+        self._keywords = Keywords()
+        self._flag_cache: dict[str, frozenset[str]] = {}
         self.highestmodseq = 1
         self.max_uid = 0
         self.version = 0
@@ -202,6 +204,16 @@ class Folder:
         self._tmp_cleaned = False
         self._ul_stamp: tuple[int, int, int] | None = None
         self._ul_bases: tuple[Uidlist | None, dict[str, UidRecord]] = (None, {})
+
+    @property
+    def keywords(self) -> Keywords:
+        """The folder's dovecot-keywords mapping (replacing it forgets the flags computed with it)."""
+        return self._keywords
+
+    @keywords.setter
+    def keywords(self, value: Keywords) -> None:
+        self._keywords = value
+        self._flag_cache.clear()
 
     def close(self) -> None:
         if self.state is not None:
@@ -446,11 +458,19 @@ class Folder:
             self.version += 1
 
     def _flags(self, name: str) -> frozenset[str]:
-        mn = parse_name(name)
-        return mn.system_flags | frozenset(self.keywords.name_for(c) for c in mn.keyword_letters)
+        """IMAP flags of a file name. They depend only on the info after the LAST ``:`` (§1.5), and
+        a folder has few distinct ones, so they are computed once per info string."""
+        last = name.rfind(INFO_SEP)
+        info = name[last:] if last >= 0 else ""
+        flags = self._flag_cache.get(info)
+        if flags is None:
+            mn = parse_name("x" + info)
+            flags = mn.system_flags | frozenset(self._keywords.name_for(c) for c in mn.keyword_letters)
+            self._flag_cache[info] = flags
+        return flags
 
     def _info(self, rec: Record) -> MessageInfo:
-        date = datetime.fromtimestamp(rec.mtime_ns / 1e9, UTC).replace(microsecond=0)
+        date = datetime.fromtimestamp(rec.mtime_ns // NS_PER_SEC, UTC)  # IMAP dates have seconds
         return MessageInfo(rec.uid, self._flags(rec.name), rec.size, date, rec.modseq)
 
     def flags_of(self, uid: int) -> frozenset[str]:
