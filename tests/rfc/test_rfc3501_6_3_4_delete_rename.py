@@ -48,3 +48,20 @@ async def test_rename_inbox_moves_messages_and_inbox_remains(imap_server: Runnin
 async def test_delete_inbox_is_refused(imap_server: RunningServer) -> None:
     c = await imap_server.login()
     assert strip(await c.cmd("a1 DELETE INBOX")) == [b"a1 NO [CANNOT] INBOX cannot be deleted."]
+
+
+@pytest.mark.maildir(SPEC)
+async def test_delete_of_the_selected_mailbox_drops_the_selection(imap_server: RunningServer) -> None:
+    """Our documented choice (handlers/mailboxes.py): DELETE succeeds, ``* OK [CLOSED]``, further
+    selected-state commands get ``NO [CLOSED]``, and CLOSE brings client and server back in step."""
+    c = await imap_server.login()
+    await c.cmd("a1 SELECT Archive")
+    assert strip(await c.cmd("a2 DELETE Archive")) == [
+        b"* OK [CLOSED] Previous mailbox closed.",
+        b"a2 OK DELETE completed.",
+    ]
+    assert strip(await c.cmd("a3 FETCH 1 (FLAGS)")) == [b"a3 NO [CLOSED] No mailbox is selected."]
+    assert strip(await c.cmd("a4 CLOSE")) == [b"a4 OK CLOSE completed."]
+    assert strip(await c.cmd("a5 FETCH 1 (FLAGS)"))[-1].startswith(b"a5 BAD")  # authenticated state now
+    lines = strip(await c.cmd("a6 SELECT INBOX"))
+    assert lines[-1].startswith(b"a6 OK [READ-WRITE]")
