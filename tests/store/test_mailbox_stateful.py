@@ -124,6 +124,24 @@ class MaildirMachine(RuleBasedStateMachine):
             for s_uid, _ in res.pairs:
                 self.model[src].pop(s_uid)
 
+    @rule()
+    def rename_folder(self) -> None:
+        """RENAME keeps UIDVALIDITY and UIDs (the uidlist moves with the directory); rename back."""
+
+        async def go() -> None:
+            before = await self.boxes["Foo"].snapshot()
+            await self.boxes["Foo"].close()
+            await self.store.rename("Foo", "Bar")
+            bar = await self.store.open("Bar")
+            moved = await bar.snapshot()
+            assert moved.uidvalidity == before.uidvalidity
+            assert [(m.uid, m.flags) for m in moved.messages] == [(m.uid, m.flags) for m in before.messages]
+            await bar.close()
+            await self.store.rename("Bar", "Foo")
+            self.boxes["Foo"] = await self.store.open("Foo")
+
+        trio.run(go)
+
     # -- the outside writer ----------------------------------------------------------------------
 
     @rule(folder=st.sampled_from(FOLDERS), link=st.booleans(), info=st.sampled_from(["", ":2,S", ":2,FT"]))
