@@ -19,7 +19,9 @@ root without systemd, the server binds its listeners (ports below 1024) and load
    ``setuid(0)`` now fails with EPERM.  Anything else raises :class:`PrivilegeError` and the
    server does not serve.
 
-Without ``user`` a root process refuses to serve unless ``[server] allow_root = true``.  A
+Without ``user`` a root process in virtual mode (everybody's mail) refuses to serve unless
+``[server] allow_root = true``; in single-user mode (one person's own Maildir, ``maildird serve
+--maildir``) it only warns.  A
 non-root process with ``user`` set must already be that user (the systemd case); it cannot switch.
 
 The pid file (``[server] pid_file``, for setups without systemd) is written atomically (a temporary
@@ -146,6 +148,10 @@ def apply(server: ServerConfig) -> Account | None:
     first client is served.  Returns the account switched to, or None when nothing changed."""
     euid = os.geteuid()
     if server.user is None:
+        if euid == ROOT_UID and server.mode == "single-user" and not server.allow_root:
+            # One person's own Maildir, run by that person: no other account's mail is at stake.
+            log.warning("running as root in single-user mode; set [server] user to run as another account")
+            return None
         refuse_root(server.allow_root)
         if euid == ROOT_UID:
             log.warning("serving mail as root ([server] allow_root = true)")

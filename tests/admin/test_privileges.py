@@ -139,6 +139,8 @@ def test_root_without_user_is_refused_unless_allowed() -> None:
     with pytest.raises(PrivilegeError, match="allow_root = true"):
         privileges.refuse_root(False)
     assert privileges.apply(ServerConfig(allow_root=True)) is None
+    # Single-user mode serves the invoking account's own Maildir: a warning, not a refusal.
+    assert privileges.apply(ServerConfig(mode="single-user")) is None
     # "user = root" is no way around it.
     with pytest.raises(PrivilegeError, match="refusing"):
         privileges.apply(ServerConfig(user="root"))
