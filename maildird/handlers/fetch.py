@@ -296,9 +296,7 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
         targets = [(s, i) for s, i in targets if i.modseq > c.changedsince]
     if c.vanished:
         await _vanished(ctx, sel, c)
-    # Under CONDSTORE every FETCH response carries UID and, with FLAGS, MODSEQ (RFC 7162 §3.1).
-    uid_first = c.uid or ctx.condstore or any(isinstance(i, cmd.FetchAtt) and i.name == "UID" for i in items)
-    flags_asked = any(isinstance(i, cmd.FetchAtt) and i.name == "FLAGS" for i in items)
+    uid_first = c.uid or any(isinstance(i, cmd.FetchAtt) and i.name == "UID" for i in items)
     needs_text = any(_needs_text(i) for i in items)
     sets_seen = not sel.readonly and any(_sets_seen(i) for i in items)
     outcome = Outcome()
@@ -323,9 +321,11 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
                 info,
                 msg,
                 items,
-                uid_first=uid_first,
+                # A FETCH that set \Seen under CONDSTORE carries UID and MODSEQ too (RFC 7162 §3.1
+                # lists it among the causes); a plain FETCH FLAGS does not (Dovecot agrees).
+                uid_first=uid_first or (ctx.condstore and info.uid in changed),
                 add_flags=info.uid in changed,
-                add_modseq=wants_modseq or (ctx.condstore and (flags_asked or info.uid in changed)),
+                add_modseq=wants_modseq or (ctx.condstore and info.uid in changed),
             )
             await ctx.send(Untagged((seq, Atom("FETCH"), tuple(data))))
         await trio.lowlevel.checkpoint()
