@@ -6,6 +6,7 @@ import os
 import random
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -154,4 +155,26 @@ async def test_dead_local_lock_is_overridden(tmp_path: Path) -> None:
     res = await inbox.append([NewMessage(MSG)])
     assert res.uids == (1,)
     assert not lock.exists()
+    await store.close()
+
+
+async def test_unchanged_snapshot_lists_no_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside the 1-second dirty window, a snapshot of an unchanged folder only stat()s."""
+    store = make_store(tmp_path)
+    inbox = await store.open("INBOX")
+    await inbox.append([NewMessage(MSG)])
+    first = await inbox.snapshot()
+    folder = inbox.folder
+    now = folder._current_stamps()
+    folder.stamps = replace(now, checked_ns=max(now.new_mtime, now.cur_mtime) + 5 * 10**9)
+
+    def no_listdir(path: object) -> list[str]:
+        raise AssertionError(f"listdir({path}) on an unchanged folder")
+
+    monkeypatch.setattr(os, "listdir", no_listdir)
+    again = await inbox.snapshot()
+    assert again == first
+    monkeypatch.undo()
+    (tmp_path / "Maildir" / "new" / "1700000000.M1P1.mda").write_bytes(MSG)
+    assert [m.uid for m in (await inbox.snapshot()).messages] == [1, 2]
     await store.close()
