@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import maildird
 from maildird.handlers.context import Context
+from maildird.handlers.updates import enable_condstore
 from maildird.imap import commands as cmd
 from maildird.imap.responses import Atom, Code, Tagged, Untagged, Value
 from maildird.logging_setup import safe
@@ -130,6 +131,7 @@ async def enable(ctx: Context, c: cmd.Enable) -> Tagged:
     """
     newly: list[str] = []
     condstore_ok = ctx.config.mail.condstore
+    condstore_before = ctx.condstore
     for name in c.capabilities:
         key = name.upper()
         if key not in ENABLEABLE or key in ctx.enabled:
@@ -140,5 +142,8 @@ async def enable(ctx: Context, c: cmd.Enable) -> Tagged:
         newly.append(ENABLEABLE[key])
         if key == "QRESYNC":
             ctx.enabled.add("CONDSTORE")
+    if ctx.condstore and not condstore_before:
+        ctx.enabled.discard("CONDSTORE")
+        await enable_condstore(ctx)  # HIGHESTMODSEQ of a selected mailbox
     await ctx.send(Untagged((Atom("ENABLED"), *(Atom(n) for n in newly))))
     return Tagged(c.tag, "OK", "ENABLE completed.")

@@ -32,6 +32,7 @@ import trio
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.updates import (
     RangeSet,
+    enable_condstore,
     internaldate,
     message_flags,
     missing_set,
@@ -290,7 +291,7 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     if wants_modseq:
         if not ctx.config.mail.condstore:
             raise Bad("CONDSTORE is not enabled on this server.")
-        ctx.enabled.add("CONDSTORE")  # RFC 7162 §3.1: a CONDSTORE enabling command
+        await enable_condstore(ctx)  # RFC 7162 §3.1: a CONDSTORE enabling command
     targets = sel.view.resolve(c.set, uid=c.uid)
     if c.changedsince is not None:
         targets = [(s, i) for s, i in targets if i.modseq > c.changedsince]

@@ -17,7 +17,15 @@ Choices where the RFCs leave room (Dovecot is the yardstick):
 from __future__ import annotations
 
 from maildird.handlers.context import Context, Selected
-from maildird.handlers.updates import RECENT, RangeSet, flag_fetch, flags_response, missing_set, uid_set
+from maildird.handlers.updates import (
+    RECENT,
+    RangeSet,
+    enable_condstore,
+    flag_fetch,
+    flags_response,
+    missing_set,
+    uid_set,
+)
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
 from maildird.imap.responses import Atom, Code, MailboxName, Status, Tagged, Untagged, Value
@@ -67,7 +75,7 @@ async def select(ctx: Context, c: cmd.Select) -> Tagged:
         raise Bad("QRESYNC parameter requires ENABLE QRESYNC first.", "CLIENTBUG")
     await deselect(ctx, announce=ctx.qresync or ctx.rev2)
     if c.condstore:
-        ctx.enabled.add("CONDSTORE")
+        await enable_condstore(ctx)
     mailbox = await store.open(c.mailbox, readonly=c.readonly)
     try:
         readonly = c.readonly or mailbox.readonly
@@ -236,7 +244,7 @@ async def status_items(ctx: Context, name: str, items: tuple[str, ...]) -> tuple
         elif item == "HIGHESTMODSEQ":
             if not ctx.config.mail.condstore:
                 raise Bad("CONDSTORE is not enabled on this server.")
-            ctx.enabled.add("CONDSTORE")  # RFC 7162 §3.1: a CONDSTORE enabling command
+            await enable_condstore(ctx)  # RFC 7162 §3.1: a CONDSTORE enabling command
             value = snapshot.highestmodseq
         elif item == "APPENDLIMIT":
             value = ctx.config.limits.max_append  # RFC 7889 §4 (the grammar may not pass it yet)

@@ -19,7 +19,7 @@ import trio
 
 from maildird.handlers.context import Context
 from maildird.handlers.fetch import PARSE_IN_THREAD, PARSE_THREADS, Outcome, batches, read_batch
-from maildird.handlers.updates import require_selected, uid_set
+from maildird.handlers.updates import enable_condstore, require_selected, uid_set
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
 from maildird.imap.responses import Atom, Code, Tagged, Untagged, Value
@@ -73,7 +73,7 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
     if modseq_key:
         if not ctx.config.mail.condstore:
             raise Bad("CONDSTORE is not enabled on this server.")
-        ctx.enabled.add("CONDSTORE")  # RFC 7162 §3.1: a CONDSTORE enabling command
+        await enable_condstore(ctx)  # RFC 7162 §3.1: a CONDSTORE enabling command
 
     messages = view.messages
     largest_uid = messages[-1].uid if messages else 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.mailboxes import deselect, require_store
-from maildird.handlers.updates import RECENT, flag_fetch, flush, uid_pairs_set, uid_set
+from maildird.handlers.updates import RECENT, enable_condstore, flag_fetch, flush, uid_pairs_set, uid_set
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
 from maildird.imap.responses import Atom, Code, Status, Tagged
@@ -79,7 +79,7 @@ async def store(ctx: Context, c: cmd.Store) -> Tagged:
     if c.unchangedsince is not None:
         if not ctx.config.mail.condstore:
             raise Bad("CONDSTORE is not enabled on this server.")
-        ctx.enabled.add("CONDSTORE")
+        await enable_condstore(ctx)
     view = sel.view
     targets = [(seq, info) for seq, info in view.resolve(c.set, uid=c.uid) if not view.is_expunged(info.uid)]
     uids = [info.uid for _seq, info in targets]

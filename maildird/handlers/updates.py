@@ -187,6 +187,18 @@ def flag_fetch(
     return Untagged((seq, Atom("FETCH"), tuple(items)))
 
 
+async def enable_condstore(ctx: Context) -> None:
+    """Note a CONDSTORE enabling command (RFC 7162 §3.1: FETCH/SEARCH with MODSEQ, CHANGEDSINCE,
+    UNCHANGEDSINCE, STATUS HIGHESTMODSEQ, ENABLE). The first one while a mailbox is selected also
+    reports that mailbox's HIGHESTMODSEQ, which SELECT did not need to tell before (Dovecot does)."""
+    if ctx.condstore:
+        return
+    ctx.enabled.add("CONDSTORE")
+    if ctx.selected is not None:
+        highest = ctx.selected.view.snapshot.highestmodseq
+        await ctx.send(Status("OK", "Highest.", Code("HIGHESTMODSEQ", (highest,))))
+
+
 # --------------------------------------------------------------------------------------------------
 # Flushing
 

@@ -123,6 +123,7 @@ async def test_changedsince_sends_modseq_and_only_changed(store: MemStore) -> No
     await s.cmd("a1 STORE 3 +FLAGS.SILENT (\\Answered)")
     out = await s.lines("a2 FETCH 1:* (FLAGS) (CHANGEDSINCE 4)")
     assert out == [
+        b"* OK [HIGHESTMODSEQ 5] Highest.",  # the first CONDSTORE enabling command while selected
         b"* 3 FETCH (FLAGS (\\Answered \\Flagged \\Recent) MODSEQ (5))",
         b"a2 OK FETCH completed.",
     ]
@@ -156,7 +157,9 @@ async def test_condstore_fetch_and_unsolicited_carry_uid_and_modseq(store: MemSt
     """RFC 7162 §3.1: after a CONDSTORE enabling command, FETCH responses caused by \\Seen being set
     or by another session's change carry UID and MODSEQ."""
     s = await selected(store)
-    await s.cmd("e ENABLE CONDSTORE")
+    assert await s.cmd("e ENABLE CONDSTORE") == (
+        b"* OK [HIGHESTMODSEQ 4] Highest.\r\n* ENABLED CONDSTORE\r\ne OK ENABLE completed.\r\n"
+    )
     out = await s.cmd("a1 FETCH 2 (BODY[TEXT])")
     assert out == (
         b"* 2 FETCH (UID 2 BODY[TEXT] {11}\r\nHi there.\r\n FLAGS (\\Seen \\Recent) MODSEQ (5))\r\n"

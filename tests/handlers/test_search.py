@@ -81,7 +81,9 @@ async def test_rev2_answers_esearch(store: MemStore) -> None:
 async def test_modseq_search_reports_highest(store: MemStore) -> None:
     s = await selected(store)
     await s.cmd("a1 STORE 2 +FLAGS.SILENT (\\Answered)")
-    assert await s.cmd("a2 SEARCH MODSEQ 4") == b"* SEARCH 2 3 (MODSEQ 5)\r\na2 OK SEARCH completed.\r\n"
+    assert await s.cmd("a2 SEARCH MODSEQ 4") == (
+        b"* OK [HIGHESTMODSEQ 5] Highest.\r\n* SEARCH 2 3 (MODSEQ 5)\r\na2 OK SEARCH completed.\r\n"
+    )
     assert "CONDSTORE" in s.ctx.enabled
     out = await s.cmd("a3 SEARCH RETURN (ALL) MODSEQ 5")
     assert out == b'* ESEARCH (TAG "a3") ALL 2 MODSEQ 5\r\na3 OK SEARCH completed.\r\n'

@@ -68,6 +68,7 @@ async def test_unchangedsince_reports_modified(store: MemStore) -> None:
     out = await s.lines("a2 STORE 1:3 (UNCHANGEDSINCE 4) +FLAGS.SILENT (\\Draft)")
     # RFC 7162 §3.1.3: .SILENT still reports the new MODSEQ; the refused message is left out.
     assert out == [
+        b"* OK [HIGHESTMODSEQ 5] Highest.",
         b"* 1 FETCH (UID 1 MODSEQ (6))",
         b"* 3 FETCH (UID 3 MODSEQ (7))",
         b"a2 OK [MODIFIED 2] Conditional STORE failed.",
