@@ -18,7 +18,7 @@ from typing import Any
 from maildird.handlers import any_state, auth, fetch, listing, mailboxes, search, selected, updates
 from maildird.handlers.context import Context, Selected, Services, TransportInfo
 from maildird.imap import commands as cmd
-from maildird.imap.errors import Bad, Bye, ImapError, No
+from maildird.imap.errors import Bad, Bye, ImapError
 from maildird.imap.responses import Code, Tagged
 from maildird.store.base import StoreError
 from maildird.store.view import BadSequence
@@ -106,4 +106,4 @@ async def handle(ctx: Context, command: cmd.Command) -> Tagged:
     return result
 
 
-__all__ = ["Context", "No", "Selected", "Services", "TransportInfo", "handle"]
+__all__ = ["HANDLERS", "Context", "Selected", "Services", "TransportInfo", "handle"]
