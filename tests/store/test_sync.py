@@ -178,3 +178,16 @@ async def test_unchanged_snapshot_lists_no_directory(tmp_path: Path, monkeypatch
     (tmp_path / "Maildir" / "new" / "1700000000.M1P1.mda").write_bytes(MSG)
     assert [m.uid for m in (await inbox.snapshot()).messages] == [1, 2]
     await store.close()
+
+
+@pytest.mark.parametrize("data", [b"a\r\nb\nc", b"\r\n" * 5, b"\n\r\n\r", b"x" * 7 + b"\r\n"])
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1 << 20])
+def test_file_vsize_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, chunk: int
+) -> None:
+    from maildird.store.maildir import sync
+
+    monkeypatch.setattr(sync, "READ_CHUNK", chunk)
+    path = tmp_path / "m"
+    path.write_bytes(data)
+    assert sync.file_vsize(path) == crlf_size(data)

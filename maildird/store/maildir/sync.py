@@ -81,6 +81,8 @@ RESYNC_RETRY_COUNT = 10
 """Dovecot's ``MAILDIR_RESYNC_RETRY_COUNT``: rescans before a message counts as gone (§5.2 rule 4)."""
 TMP_DELETE_SECS = 36 * 60 * 60
 """Files in tmp/ older than this are leftovers of crashed deliveries (``MAILDIR_TMP_DELETE_SECS``)."""
+READ_CHUNK = 1 << 20
+"""Bytes read at a time when a file's RFC822.SIZE must be counted."""
 CRASH_ENV = "MAILDIRD_CRASH_AT"
 CRASH_EXIT_CODE = 86
 SUBDIRS = ("new", "cur", "tmp")
@@ -111,9 +113,16 @@ def crlf_size(data: bytes) -> int:
 
 
 def file_vsize(path: Path) -> int:
-    """RFC822.SIZE of a message file (read once; the result is cached in the sidecar)."""
+    """RFC822.SIZE of a message file, read in chunks (once: the result is cached in the sidecar)."""
+    total = 0
+    prev_cr = False
     with open(path, "rb") as f:
-        return crlf_size(f.read())
+        while chunk := f.read(READ_CHUNK):
+            total += crlf_size(chunk)
+            if prev_cr and chunk[:1] == b"\n":
+                total -= 1  # a CRLF split between two chunks was counted as a bare LF
+            prev_cr = chunk[-1:] == b"\r"
+    return total
 
 
 def list_dir(folder: Path) -> tuple[dict[str, Entry], list[tuple[str, Entry]]]:
