@@ -1,9 +1,10 @@
 """The ``maildird`` command line (operations.md §7; the reference is maildird(8)).
 
 Subcommands: ``serve``, ``check-config``, ``user add|passwd|del|list``, ``hash-password``, ``cert``,
-``version``.  Exit status follows sysexits(3): 0 success, 1 failure (e.g. the user already exists),
-64 EX_USAGE for bad arguments, 78 EX_CONFIG for an unusable configuration (systemd knows 78 by name:
-``RestartPreventExitStatus=78`` stops a restart loop on a bad config).
+``status``, ``kick``, ``reload`` (the last three talk to the running server over its control socket,
+maildird.control), ``version``.  Exit status follows sysexits(3): 0 success, 1 failure (e.g. the user
+already exists), 64 EX_USAGE for bad arguments, 78 EX_CONFIG for an unusable configuration (systemd
+knows 78 by name: ``RestartPreventExitStatus=78`` stops a restart loop on a bad config).
 
 ``serve`` picks its configuration like this:
 
@@ -19,23 +20,30 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import getpass
+import inspect
 import ipaddress
+import json
+import logging
+import logging.handlers
 import os
 import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maildird import __version__
 from maildird.config import (
+    CONTROL_SOCKET_NAME,
     DEFAULT_CONFIG_PATH,
     Config,
     ConfigError,
     Listener,
+    LogConfig,
     MailConfig,
     default_state_dir,
     load_config,
@@ -55,6 +63,8 @@ EX_CONFIG = 78  # sysexits.h
 DEFAULT_USERS_FILE = Path("/etc/maildird/passwd")
 #: Random single-user password: 18 bytes = 24 URL-safe characters, 144 bits.
 GENERATED_PASSWORD_BYTES = 18
+#: The local syslog socket ([log] target = "syslog"); syslog(3) writes to the same one.
+SYSLOG_SOCKET = "/dev/log"
 #: Self-signed certificate lifetime; 825 days is the longest Apple platforms accept for TLS server certs.
 CERT_DAYS = 825
 
@@ -129,8 +139,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cert.add_argument("--force", action="store_true", help="overwrite existing files")
 
+    status = sub.add_parser(
+        "status", help="list the running server's connections: user, address, mailbox, IDLE, bytes"
+    )
+    _control_arguments(status)
+    status.add_argument("--json", action="store_true", help="print the connections as JSON")
+
+    kick = sub.add_parser("kick", help="disconnect every session of a user, or from an address or network")
+    kick.add_argument("target", metavar="TARGET", help="user name, IP address or CIDR network")
+    _control_arguments(kick)
+
+    reload = sub.add_parser("reload", help="make the running server re-read its users file and certificates")
+    _control_arguments(reload)
+
     sub.add_parser("version", help="print the version")
     return parser
+
+
+def _control_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"configuration naming the control socket (default {DEFAULT_CONFIG_PATH} if it exists)",
+    )
+    parser.add_argument(
+        "--socket", type=Path, metavar="PATH", help="the control socket (overrides the configuration)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "user": cmd_user,
         "hash-password": cmd_hash_password,
         "cert": cmd_cert,
+        "status": cmd_status,
+        "kick": cmd_kick,
+        "reload": cmd_reload,
         "version": cmd_version,
     }[command]
     try:
@@ -303,26 +341,75 @@ def _verifies(hasher: PasswordHasher, encoded: str, password: str) -> bool:
         return False
 
 
+def install_log_target(log: LogConfig, stderr_handler: logging.Handler | None = None) -> logging.Handler:
+    """``[log] target``: keep the stderr handler of ``setup_logging``, or replace it with a file handler
+    (``WatchedFileHandler``: reopened when logrotate moves the file) or a syslog handler on /dev/log.
+    Opened before the privilege drop, so a root-only log directory works until the first rotation.
+    Raises OSError when the file or /dev/log cannot be opened."""
+    if log.target == "stderr" and stderr_handler is not None:
+        return stderr_handler
+    handler: logging.Handler
+    if log.target == "file":
+        assert log.file is not None  # the config loader insists
+        handler = logging.handlers.WatchedFileHandler(log.file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    elif log.target == "syslog":
+        facility = logging.handlers.SysLogHandler.facility_names[log.syslog_facility]
+        handler = logging.handlers.SysLogHandler(address=SYSLOG_SOCKET, facility=facility)
+        handler.setFormatter(logging.Formatter("maildird[%(process)d]: %(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    logger = logging.getLogger("maildird")
+    if stderr_handler is not None:
+        logger.removeHandler(stderr_handler)
+    _mark_ours(handler)
+    logger.addHandler(handler)
+    return handler
+
+
+def _mark_ours(handler: logging.Handler) -> None:
+    """setup_logging's marker: a marked handler is replaced when logging is set up again."""
+    handler._maildird = True  # type: ignore[attr-defined]
+
+
+def _serve_kwargs(serve: Callable[..., Any]) -> dict[str, Any]:
+    """``manage_privileges=True`` (privilege drop, root refusal, pid file, control socket) once the runtime
+    takes it; tests call ``serve`` directly without it."""
+    return {"manage_privileges": True} if "manage_privileges" in inspect.signature(serve).parameters else {}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import trio
 
     from maildird.logging_setup import setup_logging
 
     plan = serve_config(args)
-    setup_logging(plan.config.log.level)
+    handler = setup_logging(plan.config.log.level)
+    try:
+        install_log_target(plan.config.log, handler)
+    except OSError as exc:
+        print(f"maildird: [log] target = {plan.config.log.target!r}: {exc}", file=sys.stderr)
+        return EX_CONFIG
     if plan.notice:
         print(plan.notice, file=sys.stderr, flush=True)
     import maildird.server
     from maildird.auth import UsersFileError
+    from maildird.control import ControlError
+    from maildird.plugins import PluginError
+    from maildird.privileges import PidFileError, PrivilegeError
     from maildird.transports.tls import TlsSetupError
 
+    serve = maildird.server.serve
     try:
-        trio.run(maildird.server.serve, plan.config)
+        trio.run(functools.partial(serve, plan.config, **_serve_kwargs(serve)))
     except BaseException as exc:  # sorted below; anything else is re-raised
         leaf = _first_leaf(exc)
-        if isinstance(leaf, ConfigError | UsersFileError | TlsSetupError):
+        if isinstance(leaf, ConfigError | UsersFileError | TlsSetupError | PrivilegeError | PluginError):
             print(leaf, file=sys.stderr)
             return EX_CONFIG
+        if isinstance(leaf, PidFileError | ControlError):
+            print(f"maildird: {leaf}", file=sys.stderr)
+            return EX_FAILURE
         if isinstance(leaf, OSError) and leaf.errno is not None:
             # Typically EADDRINUSE or EACCES when binding a listener.
             print(f"maildird: {leaf.strerror}: {leaf.filename or ''}".rstrip(": "), file=sys.stderr)
@@ -356,6 +443,7 @@ def check_config(path: Path) -> list[str]:
     except ConfigError as exc:
         return exc.problems
     problems: list[str] = []
+    problems.extend(_check_admin(path, config))
     if config.tls.certificate is not None:
         try:
             make_server_context(config.tls.certificate, config.tls.private_key, config.tls.min_version)
@@ -372,6 +460,31 @@ def check_config(path: Path) -> list[str]:
                 load_users(users_file)
             except UsersFileError as exc:
                 problems.extend(exc.problems)
+    return problems
+
+
+def _check_admin(path: Path, config: Config) -> list[str]:
+    """The plug-ins named by the config load, and the [server] user and group exist."""
+    from maildird import plugins, privileges
+
+    problems: list[str] = []
+    for key, group, name in (
+        ("auth.backend", plugins.AUTH_GROUP, config.auth.backend),
+        ("mail.store", plugins.STORE_GROUP, config.mail.store),
+    ):
+        try:
+            plugins.resolve(group, name)
+        except plugins.PluginError as exc:
+            problems.append(f"{path}: {key}: {exc}")
+    try:
+        plugins.load_commands()
+    except plugins.PluginError as exc:
+        problems.append(f"{path}: {exc}")
+    if config.server.user is not None:
+        try:
+            privileges.resolve_account(config.server.user, config.server.group)
+        except privileges.PrivilegeError as exc:
+            problems.append(f"{path}: {exc}")
     return problems
 
 
@@ -456,6 +569,65 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     from maildird.auth import hash_password
 
     print(hash_password(read_password(False)))
+    return EX_OK
+
+
+# --------------------------------------------------------------------------------------------------------
+# status, kick, reload: the control socket
+# --------------------------------------------------------------------------------------------------------
+
+
+def control_socket_for(args: argparse.Namespace) -> Path:
+    """``--socket``, else ``[server] control_socket`` of ``--config`` (or of /etc/maildird/maildird.toml
+    when it exists), else the single-user default ``$XDG_STATE_HOME/maildird/control.sock``."""
+    if args.socket is not None:
+        return Path(args.socket)
+    config_path = args.config
+    if config_path is None and DEFAULT_CONFIG_PATH.exists():
+        config_path = DEFAULT_CONFIG_PATH
+    if config_path is not None:
+        return load_config(config_path).server.control_socket_path
+    return default_state_dir("single-user") / CONTROL_SOCKET_NAME
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from maildird import control
+
+    try:
+        connections = control.status(control_socket_for(args))
+    except control.ControlError as exc:
+        print(f"maildird: {exc}", file=sys.stderr)
+        return EX_FAILURE
+    if args.json:
+        print(json.dumps(connections, indent=2))
+    else:
+        print(control.format_status(connections))
+    return EX_OK
+
+
+def cmd_kick(args: argparse.Namespace) -> int:
+    """Exit 0 when at least one session was ended, 1 when none matched (as pkill(1))."""
+    from maildird import control
+
+    try:
+        count = control.kick(control_socket_for(args), args.target)
+    except control.ControlError as exc:
+        print(f"maildird: {exc}", file=sys.stderr)
+        return EX_FAILURE
+    print(f"kicked {count} session{'s' if count != 1 else ''} of {args.target}")
+    return EX_OK if count else EX_FAILURE
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    from maildird import control
+
+    path = control_socket_for(args)
+    try:
+        control.reload(path)
+    except control.ControlError as exc:
+        print(f"maildird: {exc}", file=sys.stderr)
+        return EX_FAILURE
+    print("reloaded the users file and certificates", file=sys.stderr)
     return EX_OK
 
 
