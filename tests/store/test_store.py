@@ -14,7 +14,7 @@ from maildird.store.base import (
     NewMessage,
     PermissionDenied,
 )
-from maildird.store.maildir.store import MaildirStore
+from maildird.store.maildir.store import MaildirStore, SpecialUseRefused
 from maildird.store.maildir.uidlist import read_uidlist
 from maildird.store.registry import Registry
 
@@ -194,3 +194,13 @@ async def test_registry_shares_and_releases(tmp_path: Path) -> None:
     await b.close()
     assert len(reg) == 0
     assert b.folder.state is None  # the shared folder was closed with its last handle
+
+
+async def test_create_special_use_must_match_the_name(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    await store.create("Sent", frozenset({"\\Sent"}))
+    assert "\\Sent" in (await listing(store))["Sent"]
+    with pytest.raises(SpecialUseRefused) as info:
+        await store.create("My Stuff", frozenset({"\\Archive"}))
+    assert info.value.code == "USEATTR"
+    assert "My Stuff" not in await listing(store)  # RFC 6154 §3: not created

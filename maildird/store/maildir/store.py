@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from maildird.changes import folder_key
-from maildird.store.base import MailboxInfo, MailboxNotFound, PermissionDenied, Store
+from maildird.store.base import MailboxInfo, MailboxNotFound, PermissionDenied, Store, StoreError
 from maildird.store.maildir.layout import INBOX, FsLayout, MaildirPlusPlus, ensure_maildir, make_layout
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
 from maildird.store.maildir.mailbox import MaildirMailbox, run_fs
@@ -82,6 +82,14 @@ SPECIAL_USE: Mapping[str, str] = {
 """Folder name (case-insensitive, top level or directly under INBOX) -> RFC 6154 attribute."""
 
 NOSELECT = "\\Noselect"
+
+
+class SpecialUseRefused(StoreError):
+    """CREATE asked for a special use the folder's name does not give (RFC 6154 §3)."""
+
+    code = "USEATTR"
+
+
 HAS_CHILDREN = "\\HasChildren"
 HAS_NO_CHILDREN = "\\HasNoChildren"
 
@@ -181,7 +189,17 @@ class MaildirStore(Store):
                 rewrite_uidlist(path, Uidlist.new(next_uidvalidity(self.root)), fsync=self.fsync)
 
     async def create(self, name: str, special_use: frozenset[str] = frozenset()) -> None:
-        # The folder's name decides its special use (module docstring); ``special_use`` is not stored.
+        """Create a folder. Its NAME decides its special use (nothing is recorded), so a requested
+        use the name does not imply is refused before anything is created (RFC 6154 §3: "MUST NOT
+        create the mailbox" ... ``USEATTR``)."""
+        if special_use:
+            implied = self._special_use(self.layout.canonical(name))
+            wrong = {u for u in special_use if u.lower() != (implied or "").lower()}
+            if wrong:
+                raise SpecialUseRefused(
+                    f"{sorted(wrong)[0]} cannot be given to {name!r}; this server derives special use "
+                    "from folder names"
+                )
         await run_fs(self._create, name)
 
     def _forget(self, name: str) -> None:
