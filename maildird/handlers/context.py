@@ -90,7 +90,7 @@ class Selected:
     EXPUNGE). The view holds sequence numbers, \\Recent and the pending updates.
     """
 
-    __slots__ = ("announced", "mailbox", "name", "readonly", "view")
+    __slots__ = ("announced", "mailbox", "name", "readonly", "synced_modseq", "view")
 
     def __init__(self, name: str, mailbox: Mailbox, view: SelectedView, *, readonly: bool) -> None:
         self.name = name
@@ -99,6 +99,9 @@ class Selected:
         self.readonly = readonly
         self.announced: frozenset[str] = frozenset()
         """The keywords the last ``* FLAGS`` response named."""
+        self.synced_modseq = view.snapshot.highestmodseq
+        """The highest modseq this client may resynchronise from: that of the last refresh that
+        left no expunge held back (see ``updates.flush``)."""
 
 
 SendFn = Callable[["Response"], Awaitable[None]]

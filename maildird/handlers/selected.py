@@ -54,7 +54,7 @@ async def expunge(ctx: Context, c: cmd.Expunge) -> Tagged:
     await flush(ctx, allow_expunge=True, uid=c.uids is not None)
     code = None
     if ctx.condstore and ctx.selected is not None:
-        code = Code("HIGHESTMODSEQ", (ctx.selected.view.snapshot.highestmodseq,))
+        code = Code("HIGHESTMODSEQ", (ctx.selected.synced_modseq,))
     return Tagged(c.tag, "OK", f"{'UID EXPUNGE' if c.uids is not None else 'EXPUNGE'} completed.", code)
 
 

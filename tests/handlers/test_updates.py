@@ -76,3 +76,23 @@ async def test_uid_fetch_vanished_with_history(store: MemStore) -> None:
     await plain.cmd("b0 SELECT INBOX")
     out = await plain.cmd("a4 UID FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)")
     assert out == b"a4 BAD [CLIENTBUG] VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC.\r\n"
+
+
+async def test_held_back_expunge_bounds_highestmodseq(store: MemStore) -> None:
+    """A non-UID STORE learns of another session's expunge but may not report it; its FETCH carries a
+    MODSEQ past the expunge, so HIGHESTMODSEQ is restated below the expunge (RFC 7162 §3.2.5)."""
+    a, b = Session(store), Session(store)
+    await a.cmd("e ENABLE QRESYNC")
+    await a.cmd("a0 SELECT INBOX")  # HIGHESTMODSEQ 4
+    await b.cmd("b0 SELECT INBOX")
+    await b.cmd("b1 STORE 1 +FLAGS.SILENT (\\Deleted)")  # 5
+    await b.cmd("b2 EXPUNGE")  # 6
+    out = await a.lines("a1 STORE 2 +FLAGS (\\Answered)")  # 7
+    assert out == [
+        b"* 2 FETCH (UID 2 FLAGS (\\Answered \\Recent) MODSEQ (7))",
+        b"* OK [HIGHESTMODSEQ 4] Highest.",
+        b"a1 OK STORE completed.",
+    ]
+    assert await a.lines("a2 NOOP") == [b"* VANISHED 1", b"a2 OK NOOP completed."]
+    out = await a.lines("a3 UID EXPUNGE 99")
+    assert out == [b"a3 OK [HIGHESTMODSEQ 7] UID EXPUNGE completed."]
