@@ -41,7 +41,7 @@ import socket
 import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,6 +61,7 @@ __all__ = [
     "reload",
     "report_status",
     "request",
+    "run_control",
     "serve_control",
     "status",
     "status_line",
@@ -81,6 +82,8 @@ MAX_RESPONSE = 64 * 1024 * 1024
 BACKLOG = 8
 #: Seconds between checks whether systemd's STATUS= line needs updating.
 STATUS_INTERVAL = 5.0
+#: sizeof(sockaddr_un.sun_path) on Linux (unix(7)), less room for the terminating NUL.
+SUN_PATH_MAX = 107
 #: ``struct ucred`` of SO_PEERCRED (Linux): pid, uid, gid as C ints.
 _UCRED = struct.Struct("3i")
 
@@ -108,10 +111,24 @@ class ControlProvider(Protocol):
 # --------------------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _addressable(path: Path) -> Iterator[str]:
+    """A name for ``path`` that fits ``sun_path`` (108 bytes on Linux, unix(7)): the path itself, or for a
+    longer one ``/proc/self/fd/N/NAME`` through an ``O_PATH`` descriptor of its directory."""
+    if len(os.fsencode(path)) < SUN_PATH_MAX or not Path("/proc/self/fd").is_dir():
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 def _in_use(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe, _addressable(path) as name:
         try:
-            probe.connect(str(path))
+            probe.connect(name)
         except OSError:
             return False
     return True
@@ -126,7 +143,8 @@ async def _bind(path: Path) -> trio.socket.SocketType:
     sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         staged = private / "s"
-        await sock.bind(str(staged))
+        with _addressable(staged) as name:
+            await sock.bind(name)
         os.chmod(staged, SOCKET_MODE)
         sock.listen(BACKLOG)
         os.replace(staged, path)
@@ -218,7 +236,12 @@ async def serve_control(
 ) -> None:
     """Listen on ``path`` until cancelled, then remove it.  ``task_status.started(path)`` once bound.
     Raises ControlSocketInUse when another server answers there, OSError when it cannot be bound."""
-    sock = await _bind(path)
+    await _serve_bound(await _bind(path), path, provider, task_status)
+
+
+async def _serve_bound(
+    sock: trio.socket.SocketType, path: Path, provider: ControlProvider, task_status: trio.TaskStatus[Any]
+) -> None:
     identity = os.stat(path)
     listener = trio.SocketListener(sock)
 
@@ -237,6 +260,24 @@ async def serve_control(
             st = os.stat(path)
             if (st.st_dev, st.st_ino) == (identity.st_dev, identity.st_ino):
                 path.unlink()
+
+
+async def run_control(
+    path: Path,
+    provider: ControlProvider,
+    *,
+    task_status: trio.TaskStatus[Path | None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """:func:`serve_control` for the runtime's services nursery: a control socket that cannot be set up
+    (another instance answers there, no permission, no directory) is logged as an error and the
+    server goes on without it; ``task_status.started`` gets None then."""
+    try:
+        sock = await _bind(path)
+    except (OSError, ControlSocketInUse) as exc:
+        log.error("no control socket (maildird status/kick/reload will not work): %s: %s", path, exc)
+        task_status.started(None)
+        return
+    await _serve_bound(sock, path, provider, task_status)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -338,7 +379,8 @@ def request(path: Path, message: dict[str, Any], *, timeout: float = CLIENT_TIME
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(str(path))
+            with _addressable(path) as name:
+                sock.connect(name)
             sock.sendall(json.dumps(message).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):

@@ -4,6 +4,7 @@ client, and the provider built from connection objects."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import stat
@@ -329,3 +330,35 @@ def test_status_line_and_table() -> None:
     # A forged user name cannot add lines to the table.
     forged = [{**ROWS[0], "user": "evil\nroot"}]
     assert len(control.format_status(forged).splitlines()) == 3
+
+
+async def test_long_socket_path(sock_dir: Path, nursery: trio.Nursery) -> None:
+    """sun_path holds 108 bytes; a longer path still works (through /proc/self/fd)."""
+    deep = sock_dir / ("d" * 60) / ("e" * 60)
+    path = deep / "control.sock"
+    assert len(str(path)) > 120
+    await nursery.start(control.serve_control, path, FakeProvider())
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert await call(control.kick, path, "alice") == 2
+
+
+async def test_run_control_goes_on_without_a_socket(
+    sock_dir: Path, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = sock_dir / "control.sock"
+    await nursery.start(control.serve_control, path, FakeProvider())
+    # Capture on the module's logger itself: "maildird" may not propagate once logging is set up.
+    logger = logging.getLogger("maildird.control")
+    logger.addHandler(caplog.handler)
+    try:
+        assert await nursery.start(control.run_control, path, FakeProvider()) is None  # in use
+        blocker = sock_dir / "file"
+        blocker.write_text("")
+        assert await nursery.start(control.run_control, blocker / "control.sock", FakeProvider()) is None
+    finally:
+        logger.removeHandler(caplog.handler)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and all(m.startswith("no control socket") for m in errors)
+    assert await nursery.start(control.run_control, sock_dir / "other.sock", FakeProvider()) == (
+        sock_dir / "other.sock"
+    )
