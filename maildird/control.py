@@ -274,7 +274,7 @@ async def run_control(
     try:
         sock = await _bind(path)
     except (OSError, ControlSocketInUse) as exc:
-        log.error("no control socket (maildird status/kick/reload will not work): %s: %s", path, exc)
+        log.error("no control socket at %s (maildird status/kick/reload will not work): %s", path, exc)
         task_status.started(None)
         return
     await _serve_bound(sock, path, provider, task_status)
