@@ -110,6 +110,7 @@ class ProcessUsers:
 
     login_user: str
     internal_user: str
+    internal_group: str
     mail_uid: int
     mail_gid: int
 
@@ -118,10 +119,12 @@ def process_users() -> ProcessUsers:
     """Users for Dovecot's login, internal and mail processes, given who runs the tests."""
     if os.geteuid() != 0:
         me = pwd.getpwuid(os.geteuid()).pw_name
-        return ProcessUsers(me, me, os.geteuid(), os.getegid())
+        my_group = grp.getgrgid(os.getegid()).gr_name
+        return ProcessUsers(me, me, my_group, os.geteuid(), os.getegid())
     return ProcessUsers(
         login_user=ROOT_LOGIN_USER,
         internal_user=ROOT_INTERNAL_USER,
+        internal_group=ROOT_INTERNAL_USER,
         mail_uid=pwd.getpwnam(ROOT_MAIL_USER).pw_uid,
         mail_gid=grp.getgrnam(ROOT_MAIL_GROUP).gr_gid,
     )
@@ -232,6 +235,7 @@ auth_verbose = yes
 log_path = {log_path}
 default_login_user = {users.login_user}
 default_internal_user = {users.internal_user}
+default_internal_group = {users.internal_group}
 {_mail_settings(storage, users)}
 passdb {{
   driver = passwd-file
@@ -240,6 +244,10 @@ passdb {{
 userdb {{
   driver = static
   args = home={storage.home}
+}}
+# No chroots for the helper services: chroot needs root, and the tests may run as a normal user.
+service anvil {{
+  chroot =
 }}
 service imap-login {{
   chroot =
