@@ -27,7 +27,7 @@ from tests.support import LOOPBACK_V4, ImapEndpoint, ServeMaildir
 from tests.support.dovecot import DovecotServer, dovecot, free_port  # noqa: F401  (fixture re-exported)
 from tests.support.rawclient import RawClientError, SyncRawClient
 
-DEFAULT_SERVERS = "dovecot"
+DEFAULT_SERVERS = "dovecot,maildird"
 USER = "alice"
 PASSWORD = "secret"
 # Seconds maildird may take to answer its first greeting, and to exit after SIGTERM.
