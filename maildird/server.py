@@ -19,7 +19,6 @@ certificates; a bad new file is logged and the old one kept.
 
 from __future__ import annotations
 
-import errno
 import logging
 import signal
 import ssl
@@ -35,16 +34,12 @@ from maildird.changes import ChangeHub, watch
 from maildird.config import Config, Listener
 from maildird.connection import ClientConnection, ServerState
 from maildird.handlers.context import Services, TransportInfo
+from maildird.transports.accept import accept_forever
 from maildird.transports.peer import is_loopback
 from maildird.transports.tls import TlsContextHolder
 from maildird.transports.websocket import serve_websocket_listener
 
 log = logging.getLogger("maildird.server")
-
-ACCEPT_RETRY_DELAY = 0.1
-"""Seconds to wait after EMFILE/ENFILE/ENOBUFS/ENOMEM before accepting again (trio's own choice)."""
-
-_ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 
 class Watchers:
@@ -128,23 +123,13 @@ def _transport_for(stream: trio.SocketStream, spec: Listener, tls_available: boo
     )
 
 
-async def _accept_loop(
-    listener: trio.SocketListener,
-    spec: Listener,
-    handle: Callable[[trio.SocketStream, Listener], Awaitable[None]],
+def _start_client(
     clients: trio.Nursery,
+    handle: Callable[[trio.SocketStream, Listener], Awaitable[None]],
+    spec: Listener,
+    stream: trio.SocketStream,
 ) -> None:
-    async with listener:
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno in _ACCEPT_RETRY_ERRNOS:
-                    log.error("accept failed (%s); retrying", exc)
-                    await trio.sleep(ACCEPT_RETRY_DELAY)
-                    continue
-                raise
-            clients.start_soon(handle, stream, spec)
+    clients.start_soon(handle, stream, spec)
 
 
 async def serve(
@@ -223,7 +208,8 @@ async def serve(
                             clients,
                         )
                     else:
-                        acceptors.start_soon(_accept_loop, lst, spec, handle, clients)
+                        start = partial(_start_client, clients, handle, spec)
+                        acceptors.start_soon(accept_forever, lst, start)
                 log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in addresses))
                 task_status.started(addresses)
                 if handle_signals:

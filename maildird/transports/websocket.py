@@ -33,7 +33,6 @@ rebinding pages (whose origin is their own name) out.
 
 from __future__ import annotations
 
-import errno
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
@@ -46,6 +45,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, wrap_server_stream
 
 from maildird.handlers.context import TransportInfo
+from maildird.transports.accept import accept_forever
 from maildird.transports.peer import is_loopback
 
 if TYPE_CHECKING:
@@ -81,11 +81,6 @@ RECEIVE_BYTES = 64 * 1024
 
 MESSAGE_QUEUE_SIZE = 1
 """Complete messages trio-websocket queues before it stops reading: backpressure, as on TCP."""
-
-ACCEPT_RETRY_DELAY = 0.1
-"""Seconds to wait after EMFILE/ENFILE/ENOBUFS/ENOMEM before accepting again (trio's own choice)."""
-
-_ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 PAGE_RESOURCE = ("data", "web", "index.html")
 """The static test page, inside the maildird package."""
@@ -520,18 +515,13 @@ async def serve_websocket_listener(
         allowed_origins if allowed_origins is not None else getattr(spec, "allowed_origins", ())
     )
     OriginPolicy(origins, secure=False)  # a bad entry fails here, before the first client
-    async with listener, trio.open_nursery() as own:
+    async with trio.open_nursery() as own:
         nursery = clients if clients is not None else own
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno in _ACCEPT_RETRY_ERRNOS:
-                    log.error("accept failed (%s); retrying", exc)
-                    await trio.sleep(ACCEPT_RETRY_DELAY)
-                    continue
-                raise
+
+        def start(stream: trio.SocketStream) -> None:
             nursery.start_soon(_serve_one, stream, spec, config, handle_stream, tls_context, origins)
+
+        await accept_forever(listener, start)
 
 
 async def _serve_one(
