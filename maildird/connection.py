@@ -47,6 +47,7 @@ from maildird.handlers import idle as idle_handlers
 from maildird.handlers.context import Context, Services, TransportInfo
 from maildird.imap import commands as cmd
 from maildird.imap import events as ev
+from maildird.imap.errors import Bye
 from maildird.imap.events import NEED_DATA
 from maildird.imap.responses import Code, Continuation, Response, Status, Tagged, serialize
 from maildird.imap.session import Limits, ServerConnection, State, Substate
@@ -56,6 +57,9 @@ log = logging.getLogger("maildird.connection")
 
 RECEIVE_SIZE = 65536
 """Octets asked of the stream per read; the core bounds what it buffers, not this."""
+
+OUTPUT_CHUNK = 65536
+"""Untagged output is written in chunks of about this many octets (sendall in large chunks)."""
 
 
 @dataclass
@@ -104,6 +108,8 @@ class ClientConnection:
         self.core = ServerConnection(core_limits(services))
         self.ctx = Context(services, transport, self._send_untagged)
         self._send_lock = trio.Lock()
+        self._outbuf: list[bytes] = []
+        self._outbuf_size = 0
         self._unauth_commands = 0
         self._login_failures = 0
         self._waiting_scope: trio.CancelScope | None = None
@@ -115,8 +121,21 @@ class ClientConnection:
     # -- output ---------------------------------------------------------------------------------------
 
     async def send(self, response: Response) -> None:
+        """Send ``response`` now, after any untagged output still buffered."""
         data = self.core.send(response)
+        if self._outbuf:
+            data = b"".join((*self._outbuf, data))
+            self._outbuf.clear()
+            self._outbuf_size = 0
         await self._write(data)
+
+    async def flush(self) -> None:
+        """Write the buffered untagged output (IDLE pushes it at once)."""
+        if self._outbuf:
+            data = b"".join(self._outbuf)
+            self._outbuf.clear()
+            self._outbuf_size = 0
+            await self._write(data)
 
     async def _write(self, data: bytes) -> None:
         if not data:
@@ -130,7 +149,14 @@ class ClientConnection:
         self.bytes_out += len(data)
 
     async def _send_untagged(self, response: Response) -> None:
-        await self.send(response)
+        """``Context.send``: untagged responses are gathered into writes of about ``OUTPUT_CHUNK``
+        octets (a FETCH of 100,000 messages must not make 100,000 system calls); the tagged reply,
+        a continuation or an IDLE push flushes them."""
+        data = self.core.send(response)
+        self._outbuf.append(data)
+        self._outbuf_size += len(data)
+        if self._outbuf_size >= OUTPUT_CHUNK:
+            await self.flush()
 
     # -- input ----------------------------------------------------------------------------------------
 
@@ -193,6 +219,15 @@ class ClientConnection:
             await self._loop()
         except _Closed as exc:
             log.debug("connection closed: %s", exc)
+        except Bye as exc:
+            # A handler ended the session on purpose (UIDVALIDITY changed, mailbox deleted under
+            # us): tell the client why (RFC 9051 §7.1.5) and close.
+            log.info("closing %s: %s", self.ctx.transport.peer, exc)
+            with trio.move_on_after(1):
+                try:
+                    await self.send(exc.to_response("*"))
+                except (_Closed, Exception):
+                    pass
         except Exception:
             log.exception("internal error serving %s", self.ctx.transport.peer)
             with trio.move_on_after(1):
@@ -361,17 +396,22 @@ class ClientConnection:
         hub = self.services.hub
         watched = self.ctx.selected.mailbox.watch_key if self.ctx.selected is not None else None
         seen = hub.version(watched) if hub is not None and watched is not None else 0
-        await idle_handlers.idle_updates(self.ctx)
+        # The continuation comes first (Dovecot's order; Thunderbird takes any untagged line after
+        # IDLE as news and answers DONE at once), then whatever is pending.
         await self.send(Continuation("idling"))
+        await self._idle_refresh()
         self.idling = True
+        stop = _IdleStop()
         done: list[Tagged] = []
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._idle_push, watched, seen)
-                nursery.start_soon(self._idle_keepalive)
-                nursery.start_soon(self._idle_shutdown)
+                nursery.start_soon(self._idle_push, watched, seen, stop)
+                nursery.start_soon(self._idle_keepalive, stop)
+                nursery.start_soon(self._idle_shutdown, stop)
                 event = await self.next_event()
-                nursery.cancel_scope.cancel()
+                # Stop the helpers only where they wait: a push or keep-alive that is writing
+                # finishes its write, so no response is cut or lost (RFC 2177 §3).
+                stop.stop()
                 if isinstance(event, ev.IdleDone):
                     done.append(Tagged(command.tag, "OK", "IDLE terminated."))
                 elif isinstance(event, ev.Rejected):
@@ -386,39 +426,81 @@ class ClientConnection:
             # us, a client hang-up at the same moment is not news.
             _closed, rest = group.split(_Closed)
             if rest is not None:
-                raise rest from None
-            raise _Closed(_first_message(group)) from None
+                byes, others = rest.split(Bye)
+                if others is not None:
+                    raise others from None
+                assert byes is not None
+                raise _first(byes) from None
+            raise _Closed(str(_first(group))) from None
         finally:
             self.idling = False
         await self.send(done[0])
 
-    async def _idle_shutdown(self) -> None:
-        await self.state.shutting_down.wait()
-        await self._bye("UNAVAILABLE", "Server shutting down.")
+    async def _idle_shutdown(self, stop: _IdleStop) -> None:
+        with stop.waiting() as scope:
+            await self.state.shutting_down.wait()
+        if not scope.cancelled_caught:
+            await self._bye("UNAVAILABLE", "Server shutting down.")
 
-    async def _idle_push(self, key: str | None, seen: int) -> None:
+    async def _idle_push(self, key: str | None, seen: int, stop: _IdleStop) -> None:
         hub = self.services.hub
-        if hub is None or key is None:
-            await trio.sleep_forever()
         while True:
-            seen = await hub.wait_past(key, seen)
-            await idle_handlers.idle_updates(self.ctx)
+            with stop.waiting() as scope:
+                if hub is None or key is None:
+                    await trio.sleep_forever()
+                else:
+                    seen = await hub.wait_past(key, seen)
+            if scope.cancelled_caught:
+                return
+            await self._idle_refresh()
 
-    async def _idle_keepalive(self) -> None:
+    async def _idle_refresh(self) -> None:
+        await idle_handlers.idle_updates(self.ctx)
+        await self.flush()
+
+    async def _idle_keepalive(self, stop: _IdleStop) -> None:
         while True:
-            await trio.sleep(self.limits.idle_keepalive)
+            with stop.waiting() as scope:
+                await trio.sleep(self.limits.idle_keepalive)
+            if scope.cancelled_caught:
+                return
             await self.send(Status("OK", "Still here"))
+
+
+class _IdleStop:
+    """Ends IDLE's helper tasks only at their waiting points.
+
+    Each helper waits inside ``waiting()``; ``stop()`` cancels those scopes (and every later one at
+    once), so a helper that is in the middle of a write finishes it and then returns.
+    """
+
+    def __init__(self) -> None:
+        self._stopping = False
+        self._scopes: list[trio.CancelScope] = []
+
+    def waiting(self) -> trio.CancelScope:
+        scope = trio.CancelScope()
+        if self._stopping:
+            scope.cancel()
+        self._scopes = [s for s in self._scopes if not s.cancel_called]
+        self._scopes.append(scope)
+        return scope
+
+    def stop(self) -> None:
+        self._stopping = True
+        for scope in self._scopes:
+            scope.cancel()
 
 
 def _code(tagged: Tagged) -> str | None:
     return tagged.code.name if tagged.code is not None else None
 
 
-def _first_message(group: BaseExceptionGroup[BaseException]) -> str:
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
     exc: BaseException = group
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
-    return str(exc)
+    return exc
 
 
 def _atoms(names: list[str]) -> tuple[Any, ...]:
