@@ -31,8 +31,19 @@ _SPECIAL_USE = {
 }
 """RFC 6154 §2 use-attr values, by lower-case spelling, to their canonical case."""
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ"}
+    {
+        "MESSAGES",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "DELETED",
+        "SIZE",
+        "RECENT",
+        "HIGHESTMODSEQ",
+        "APPENDLIMIT",
+    }
 )
+"""RFC 9051 §6.3.11 items, RFC 7162 §3.1.7 HIGHESTMODSEQ, RFC 8438 SIZE, RFC 7889 §5 APPENDLIMIT."""
 LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
 

@@ -336,3 +336,12 @@ def test_extension_commands_keep_arguments_as_sent() -> None:
     assert parse_command(raw, extensions={"XFOO"}) == c.Extension("t1", "XFOO", b"bar {3}\r\nabc baz")
     assert parse_command(RawCommand.single(b"t1 xfoo"), extensions={"XFOO"}) == c.Extension("t1", "XFOO", b"")
     assert error(b"t1 XFOO bar").message == "Unknown command XFOO"
+
+
+def test_status_appendlimit_item_rfc7889_5() -> None:
+    from maildird.imap.commands import Status
+    from maildird.imap.grammar import parse_command
+    from maildird.imap.raw import RawCommand
+
+    got = parse_command(RawCommand.single(b"a STATUS INBOX (APPENDLIMIT MESSAGES)"))
+    assert got == Status("a", "INBOX", ("APPENDLIMIT", "MESSAGES"))
