@@ -1,0 +1,208 @@
+"""A real Thunderbird (Debian's, headless, driven over Marionette) against maildird on loopback.
+
+Thunderbird's side is read from its own message database through chrome scripts; maildird's side from
+the Maildir's file names. See tests/thunderbird/driver.py for how Thunderbird is started and stopped.
+Each variant (no TLS on loopback, STARTTLS, implicit TLS with the test CA imported into the profile's
+NSS db) runs the same story: log in with a stored password, discover folders (no subscriptions file:
+all are shown), open Sent, Archive and INBOX and compare subjects and flags, download bodies for
+offline use, flag a message and move one to Archive (both must reach the Maildir), then deliver into
+new/ while Thunderbird idles on INBOX and wait for it to appear there.
+
+On failure, Thunderbird's IMAP log tail is in the error, and for the plain variant the decoded wire
+transcript (tests/thunderbird/wiretap.py) is written to ``<tmp>/wire.txt`` and printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from tests.conftest import RunningServer
+from tests.support import require_program
+from tests.support.maildirs import read_maildir_state
+from tests.thunderbird.driver import POLL_INTERVAL, Thunderbird, running_thunderbird
+from tests.thunderbird.profile import (
+    SOCKET_PLAIN,
+    SOCKET_STARTTLS,
+    SOCKET_TLS,
+    ImapAccount,
+    create_nss_db,
+    list_certs,
+    trust_ca,
+    write_profile,
+)
+from tests.thunderbird.wiretap import wiretap
+
+pytestmark = pytest.mark.interop
+
+# The Maildir Thunderbird opens: INBOX with known subjects and flags, Sent, Archive, no subscriptions file.
+SPEC: dict[str, Any] = {
+    "INBOX": [
+        {"id": "<tb1@example.org>", "flags": "S", "subject": "Quarterly report"},
+        {"id": "<tb2@example.org>", "flags": "", "subject": "Lunch on Friday?"},
+        {"id": "<tb3@example.org>", "flags": "FS", "subject": "Flagged and read"},
+    ],
+    "Sent": [{"id": "<tbs1@example.org>", "flags": "S", "subject": "Re: Quarterly report"}],
+    "Archive": [{"id": "<tba1@example.org>", "flags": "S", "subject": "Old news"}],
+}
+# Message-ID -> (subject, \Seen, \Flagged) as Thunderbird must show them after the first sync.
+EXPECTED_INBOX = {
+    "tb1@example.org": ("Quarterly report", True, False),
+    "tb2@example.org": ("Lunch on Friday?", False, False),
+    "tb3@example.org": ("Flagged and read", True, True),
+}
+# Seconds a change may take to travel between Thunderbird and the Maildir (a UID STORE, an IDLE push).
+SYNC_TIMEOUT = 30.0
+USER_ORIGIN_HOST = "127.0.0.1"
+
+
+def _summary(messages: list[dict[str, Any]]) -> dict[str, tuple[str, bool, bool]]:
+    return {m["messageId"]: (m["subject"], m["read"], m["flagged"]) for m in messages}
+
+
+def _deliver(maildir: Path, message_id: str, subject: str) -> Path:
+    """Deliver like an MDA: write into tmp/, then rename into new/ (design/maildir-format.md §1)."""
+    name = f"{int(time.time())}.M1P{os.getpid()}Q99.maildird-test"
+    raw = (
+        f"From: Bob <bob@example.org>\nTo: alice@example.org\nSubject: {subject}\n"
+        f"Message-ID: <{message_id}>\nDate: Tue, 1 Jul 2025 10:00:00 +0000\n\nDelivered while idling.\n"
+    ).encode()
+    tmp = maildir / "tmp" / name
+    tmp.write_bytes(raw)
+    final = maildir / "new" / name
+    tmp.rename(final)
+    return final
+
+
+async def _wait_for_disk(maildir: Path, what: str, check: Any) -> dict[str, Any]:
+    """Poll ``read_maildir_state`` until ``check(state)`` holds (bounded, with the last state on failure)."""
+    deadline = trio.current_time() + SYNC_TIMEOUT
+    state: dict[str, Any] = {}
+    while trio.current_time() < deadline:
+        state = await trio.to_thread.run_sync(read_maildir_state, maildir)
+        if check(state):
+            return state
+        await trio.sleep(POLL_INTERVAL)
+    raise AssertionError(f"{what} never reached the Maildir within {SYNC_TIMEOUT} s; it holds {state}")
+
+
+async def _wait_for_idle(server: RunningServer, folder: str) -> None:
+    """Wait until maildird has sent ``+ idling`` to a session with ``folder`` selected."""
+    deadline = trio.current_time() + SYNC_TIMEOUT
+    while trio.current_time() < deadline:
+        for conn in list(server.state.connections):
+            selected = conn.ctx.selected
+            if conn.idling and selected is not None and selected.name == folder:
+                return
+        await trio.sleep(POLL_INTERVAL)
+    raise AssertionError(f"Thunderbird never started IDLE on {folder} within {SYNC_TIMEOUT} s")
+
+
+async def _exercise(tb: Thunderbird, server: RunningServer) -> None:
+    stored = await tb.store_login(f"imap://{USER_ORIGIN_HOST}", server.user, server.password)
+    assert stored == [server.user]
+
+    # The first connection lists folders; with no subscriptions file every folder counts as subscribed.
+    names = await tb.discover_folders()
+    assert {"INBOX", "Sent", "Archive"} <= set(names), names
+
+    for folder, subject in (("Sent", "Re: Quarterly report"), ("Archive", "Old news")):
+        messages = await tb.select(folder)
+        assert [(m["subject"], m["read"], m["flagged"]) for m in messages] == [(subject, True, False)], (
+            folder,
+            messages,
+        )
+
+    # INBOX last, so the connection Thunderbird keeps idling is INBOX's.
+    inbox = await tb.select("INBOX")
+    assert _summary(inbox) == EXPECTED_INBOX
+    # Thunderbird downloads whole messages for offline use after a select (offline_download=true).
+    await tb.wait_for_messages(
+        "INBOX",
+        lambda ms: len(ms) == 3 and all(m["offline"] for m in ms),
+        what="offline bodies",
+        timeout=SYNC_TIMEOUT,
+    )
+    # Its local copy holds the Maildir file's exact bytes (CRLF), after its own X-Mozilla-* lines.
+    body = await tb.offline_body("INBOX", "tb2@example.org")
+    (on_disk,) = [p for p in (server.maildir / "cur").iterdir() if b"<tb2@example.org>" in p.read_bytes()]
+    assert on_disk.read_bytes().replace(b"\n", b"\r\n") in body.encode("latin-1"), body
+
+    # Thunderbird -> maildird: flag a message; the F letter must arrive in the file name.
+    await tb.mark_flagged("INBOX", "tb2@example.org", True)
+    await _wait_for_disk(
+        server.maildir, "\\Flagged on <tb2>", lambda s: "\\Flagged" in s["INBOX"].get("<tb2@example.org>", ())
+    )
+
+    # Thunderbird -> maildird: move a message to Archive (UID MOVE); it must leave INBOX on disk.
+    await tb.move("INBOX", "tb1@example.org", "Archive")
+    state = await _wait_for_disk(
+        server.maildir,
+        "the move of <tb1> to Archive",
+        lambda s: "<tb1@example.org>" in s["Archive"] and "<tb1@example.org>" not in s["INBOX"],
+    )
+    assert state["Archive"]["<tb1@example.org>"] == frozenset({"\\Seen"}), state
+
+    # maildird -> Thunderbird: a delivery into new/ is pushed to the client idling on INBOX.
+    await _wait_for_idle(server, "INBOX")
+    _deliver(server.maildir, "tbnew@example.org", "Pushed by IDLE")
+    seen = await tb.wait_for_messages(
+        "INBOX",
+        lambda ms: any(m["messageId"] == "tbnew@example.org" for m in ms),
+        what="the message delivered into new/",
+        timeout=SYNC_TIMEOUT,
+    )
+    assert _summary(seen) == {
+        "tb2@example.org": ("Lunch on Friday?", False, True),
+        "tb3@example.org": ("Flagged and read", True, True),
+        "tbnew@example.org": ("Pushed by IDLE", False, False),
+    }
+
+
+@contextlib.asynccontextmanager
+async def _maybe_tapped(port: int, tap: bool, record: Path) -> AsyncIterator[int]:
+    """The port Thunderbird should use: a recording relay in front of ``port`` when ``tap``."""
+    if not tap:
+        yield port
+        return
+    async with wiretap(port) as relay:
+        try:
+            yield relay.port
+        except BaseException:
+            record.write_text(relay.transcript())
+            print(f"wire transcript: {record}\n{relay.transcript()[-8000:]}")
+            raise
+
+
+@pytest.mark.maildir(SPEC)
+@pytest.mark.parametrize("security", ["plain", "starttls", "tls"])
+async def test_thunderbird_syncs_with_maildird(
+    imap_server: RunningServer, tmp_path: Path, security: str
+) -> None:
+    binary = require_program("thunderbird", package="thunderbird")
+    certutil = require_program("certutil", package="libnss3-tools")
+    assert not (imap_server.maildir / "subscriptions").exists()
+    profile = tmp_path / "tb-profile"
+    create_nss_db(certutil, profile)
+    if security == "plain":
+        port, socket_type = imap_server.port, SOCKET_PLAIN
+    else:
+        ca_pem = tmp_path / "test-ca.pem"
+        imap_server.ca.cert_pem.write_to_path(str(ca_pem))
+        trust_ca(certutil, profile, ca_pem)
+        assert "maildird test CA" in list_certs(certutil, profile)
+        if security == "starttls":
+            port, socket_type = imap_server.port, SOCKET_STARTTLS
+        else:
+            port, socket_type = imap_server.tls_port, SOCKET_TLS
+    async with _maybe_tapped(port, security == "plain", tmp_path / "wire.txt") as tb_port:
+        write_profile(profile, ImapAccount(USER_ORIGIN_HOST, tb_port, imap_server.user, socket_type))
+        async with running_thunderbird(binary, profile, tmp_path / "tb-work") as tb:
+            await _exercise(tb, imap_server)
