@@ -172,6 +172,7 @@ async def test_unchanged_snapshot_lists_no_directory(tmp_path: Path, monkeypatch
         raise AssertionError(f"listdir({path}) on an unchanged folder")
 
     monkeypatch.setattr(os, "listdir", no_listdir)
+    monkeypatch.setattr(os, "scandir", no_listdir)
     again = await inbox.snapshot()
     assert again == first
     monkeypatch.undo()
@@ -191,3 +192,15 @@ def test_file_vsize_across_chunks(
     path = tmp_path / "m"
     path.write_bytes(data)
     assert sync.file_vsize(path) == crlf_size(data)
+
+
+async def test_symlinked_message_is_not_served(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"Subject: not yours\n\nsecret\n")
+    store = make_store(tmp_path)
+    inbox = await store.open("INBOX")
+    await inbox.append([NewMessage(MSG)])
+    os.symlink(secret, tmp_path / "Maildir" / "cur" / "1700000000.M1P1.evil:2,S")
+    snap = await inbox.snapshot()
+    assert [m.uid for m in snap.messages] == [1]
+    await store.close()

@@ -56,7 +56,7 @@ from maildird.store.maildir.filenames import is_system_flag, new_base_name, pars
 from maildird.store.maildir.keywords import Keywords
 from maildird.store.maildir.lock import LockTimeout, dir_file_mode, fsync_dir
 from maildird.store.maildir.state import Record, next_modseq
-from maildird.store.maildir.sync import Entry, Folder, crash_point, crlf_size
+from maildird.store.maildir.sync import Entry, Folder, crash_point, crlf_size, open_message
 from maildird.store.maildir.uidlist import UidRecord
 
 T = TypeVar("T")
@@ -445,7 +445,7 @@ class MaildirMailbox(Mailbox):
         async with f.lock:
 
             def read(path: Path, entry: Entry) -> bytes:
-                with open(path, "rb") as fh:
+                with open_message(path) as fh:
                     return fh.read()
 
             data: bytes = await run_fs(f.locate, uid, read)

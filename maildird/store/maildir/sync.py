@@ -38,17 +38,18 @@ Theory of operation (maildir-format.md §3, §5.2, §5.3, §7.3):
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 import trio
 
-from maildird.store.base import MailboxNotFound, MessageGone, MessageInfo, Snapshot
+from maildird.store.base import MailboxNotFound, MessageGone, MessageInfo, PermissionDenied, Snapshot
 from maildird.store.maildir.filenames import (
     INFO_SEP,
     base_of,
@@ -112,11 +113,22 @@ def crlf_size(data: bytes) -> int:
     return len(data) + data.count(b"\n") - data.count(b"\r\n")
 
 
+def open_message(path: Path) -> BinaryIO:
+    """Open a message file for reading without following a symbolic link (see ``list_dir``)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PermissionDenied(f"{path.name} is a symbolic link, not a message") from None
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def file_vsize(path: Path) -> int:
     """RFC822.SIZE of a message file, read in chunks (once: the result is cached in the sidecar)."""
     total = 0
     prev_cr = False
-    with open(path, "rb") as f:
+    with open_message(path) as f:
         while chunk := f.read(READ_CHUNK):
             total += crlf_size(chunk)
             if prev_cr and chunk[:1] == b"\n":
@@ -127,12 +139,17 @@ def file_vsize(path: Path) -> int:
 
 def list_dir(folder: Path) -> tuple[dict[str, Entry], list[tuple[str, Entry]]]:
     """List new/ then cur/ (§5.2 rule 1); returns base -> entry and the extra entries of bases seen
-    twice (normally renames in flight)."""
+    twice (normally renames in flight).
+
+    Symbolic links are not messages: the server may read files its users cannot, so a link to
+    another user's mail must not be served (``d_type`` tells, no extra ``stat``).
+    """
     seen: dict[str, Entry] = {}
     dups: list[tuple[str, Entry]] = []
     for sub, in_new in (("new", True), ("cur", False)):
         try:
-            names = os.listdir(folder / sub)
+            with os.scandir(folder / sub) as it:
+                names = [e.name for e in it if not e.is_symlink()]
         except FileNotFoundError:
             if not folder.is_dir():
                 raise MailboxNotFound(f"{folder} no longer exists") from None
