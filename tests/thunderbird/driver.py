@@ -111,11 +111,11 @@ return allFolders().map(onlineName);
 JS_FOLDERS = (
     _JS_PRELUDE
     + """
+// The special-use roles Thunderbird gave each folder (from LIST ... RETURN (SPECIAL-USE), RFC 6154).
+const ROLES = ["Inbox", "SentMail", "Drafts", "Trash", "Junk", "Archive", "Templates", "ImapNoselect"];
 return allFolders().map((f) => ({
   name: onlineName(f),
-  prettyName: f.prettyName,
-  noSelect: f.getFlag(Ci.nsMsgFolderFlags.ImapNoselect),
-  subscribed: server.QueryInterface(Ci.nsIImapIncomingServer).usingSubscription,
+  roles: ROLES.filter((r) => f.getFlag(Ci.nsMsgFolderFlags[r])),
 }));
 """
 )
@@ -202,6 +202,18 @@ return [...folder.messages].map(describe);
 """
 )
 
+JS_ADD_KEYWORD = (
+    _JS_PRELUDE
+    + """
+const [name, messageId, keyword] = __args;
+const folder = folderNamed(name);
+const hdr = [...folder.messages].find((h) => h.messageId === messageId);
+if (!hdr) throw new Error(`no message <${messageId}> in ${name}`);
+folder.addKeywordsToMessages([hdr], keyword);
+return hdr.getStringProperty("keywords");
+"""
+)
+
 
 class ThunderbirdError(AssertionError):
     """Thunderbird did not do what the test waited for; the message holds the IMAP log's tail."""
@@ -251,6 +263,11 @@ class Thunderbird:
 
     async def mark_flagged(self, name: str, message_id: str, flagged: bool) -> dict[str, Any]:
         result: dict[str, Any] = await self.run(JS_MARK_FLAGGED, name, message_id, flagged)
+        return result
+
+    async def add_keyword(self, name: str, message_id: str, keyword: str) -> str:
+        """Tag a message (Thunderbird's tags are IMAP keywords, e.g. ``$label1`` = Important)."""
+        result: str = await self.run(JS_ADD_KEYWORD, name, message_id, keyword)
         return result
 
     async def offline_body(self, name: str, message_id: str) -> str:

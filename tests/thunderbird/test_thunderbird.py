@@ -112,6 +112,14 @@ async def _exercise(tb: Thunderbird, server: RunningServer) -> None:
     # The first connection lists folders; with no subscriptions file every folder counts as subscribed.
     names = await tb.discover_folders()
     assert {"INBOX", "Sent", "Archive"} <= set(names), names
+    # SPECIAL-USE (RFC 6154) gives the folders their roles; Thunderbird creates Trash when it has none.
+    roles = {f["name"]: f["roles"] for f in await tb.folders()}
+    assert roles == {
+        "INBOX": ["Inbox"],
+        "Sent": ["SentMail"],
+        "Archive": ["Archive"],
+        "Trash": ["Trash"],
+    }, roles
 
     for folder, subject in (("Sent", "Re: Quarterly report"), ("Archive", "Old news")):
         messages = await tb.select(folder)
@@ -141,6 +149,14 @@ async def _exercise(tb: Thunderbird, server: RunningServer) -> None:
         server.maildir, "\\Flagged on <tb2>", lambda s: "\\Flagged" in s["INBOX"].get("<tb2@example.org>", ())
     )
 
+    # Thunderbird -> maildird: a tag is an IMAP keyword; it lands in dovecot-keywords and the file name.
+    await tb.add_keyword("INBOX", "tb3@example.org", "$label1")
+    await _wait_for_disk(
+        server.maildir,
+        "keyword $label1 on <tb3>",
+        lambda s: "$label1" in s["INBOX"].get("<tb3@example.org>", ()),
+    )
+
     # Thunderbird -> maildird: move a message to Archive (UID MOVE); it must leave INBOX on disk.
     await tb.move("INBOX", "tb1@example.org", "Archive")
     state = await _wait_for_disk(
@@ -159,6 +175,10 @@ async def _exercise(tb: Thunderbird, server: RunningServer) -> None:
         what="the message delivered into new/",
         timeout=SYNC_TIMEOUT,
     )
+    # Thunderbird subscribed the Trash it created; the others must stay subscribed (the missing file
+    # meant "all", so maildird writes them all out instead of a file with Trash alone).
+    subscriptions = (server.maildir / "subscriptions").read_text().split("\n")
+    assert {"INBOX", "Sent", "Archive", "Trash"} <= set(subscriptions), subscriptions
     assert _summary(seen) == {
         "tb2@example.org": ("Lunch on Friday?", False, True),
         "tb3@example.org": ("Flagged and read", True, True),
