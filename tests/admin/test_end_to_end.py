@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -353,3 +354,38 @@ async def test_root_start_drops_to_the_service_user(world_dir: Path, subprocess_
     assert proc.returncode == 0
     assert not pid_path.exists()  # removed at exit by the unprivileged process
     assert not sock.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+@hook("server.py serve(manage_privileges=True): privileges.apply refuses root")
+async def test_cli_refuses_to_serve_as_root_in_virtual_mode(world_dir: Path) -> None:
+    config = base_config(world_dir)
+    with socket.socket() as probe:  # a free port (the server binds it before refusing)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = world_dir / "maildird.toml"
+    path.write_text(
+        f'[server]\nstate_dir = "{world_dir / "state"}"\n'
+        f'[[listen]]\naddress = "127.0.0.1"\nport = {port}\ntls = "none"\n'
+        f'[auth]\nusers_file = "{config.auth.users_file}"\n'
+    )
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "maildird", "serve", "--config", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    stderr = b""
+    try:
+        assert proc.stderr is not None
+        with trio.fail_after(TIMEOUT):
+            while chunk := await proc.stderr.receive_some():
+                stderr += chunk
+                assert b"listening on" not in stderr, "served as root"
+            await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 78, stderr
+    assert b"refusing to serve mail as root" in stderr

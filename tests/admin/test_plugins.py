@@ -240,3 +240,13 @@ async def test_dispatch(name: str, arguments: bytes, expected: list[bytes]) -> N
     assert isinstance(commands["XHELLO"], plugins.CommandPlugin)
     tagged = await plugins.dispatch(ctx, Extension("t1", name, arguments), commands)
     assert [serialize(r) for r in [*sent, tagged]] == expected
+
+
+@pytest.mark.xfail(strict=False, reason="needs pyproject.toml [project.entry-points.'maildird.*'] (the lead)")
+def test_pyproject_registers_the_builtins() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    registered = project.get("entry-points", {})
+    for group in (plugins.AUTH_GROUP, plugins.STORE_GROUP):
+        assert registered.get(group) == dict(plugins.BUILTIN[group])
