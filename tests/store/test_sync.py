@@ -204,3 +204,13 @@ async def test_symlinked_message_is_not_served(tmp_path: Path) -> None:
     snap = await inbox.snapshot()
     assert [m.uid for m in snap.messages] == [1]
     await store.close()
+
+
+async def test_unwritable_state_dir_falls_back_to_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_bytes(b"")
+    store = MaildirStore(tmp_path / "Maildir", state_dir=blocker / "state", registry=Registry())
+    inbox = await store.open("INBOX")
+    res = await inbox.append([NewMessage(MSG)])
+    assert [m.uid for m in (await inbox.snapshot()).messages] == list(res.uids)
+    await store.close()

@@ -177,8 +177,7 @@ def deliver(folder: Folder, items: Sequence[Prepared], step: str) -> tuple[int, 
             for rec, (it, entry) in zip(records, targets, strict=True)
         ]
         folder._apply(upserts, [], modseq)
-        assert folder.state is not None
-        folder.state.commit(upserts=upserts, highestmodseq=folder.highestmodseq)
+        folder.persist(upserts, [])
         return tuple(r.uid for r in records)
 
 
@@ -249,8 +248,7 @@ def _store(
         changed = [r for r in upserts if r.modseq == modseq]
         folder._apply(upserts, [], modseq if changed else None)
         if upserts:
-            assert folder.state is not None
-            folder.state.commit(upserts=upserts, highestmodseq=folder.highestmodseq)
+            folder.persist(upserts, [])
         return StoreResult(tuple(folder.infos[r.uid] for r in changed), tuple(failed))
 
 
@@ -285,8 +283,7 @@ def _expunge(folder: Folder, uids: Sequence[int] | None, require_deleted: bool) 
         folder.uidlist = folder._write_records(ul, [r for r in ul.records if r.uid not in gone], dropped=True)
         modseq = next_modseq(folder.highestmodseq)
         folder._apply([], removed, modseq)
-        assert folder.state is not None
-        folder.state.commit(expunged=[(u, modseq) for u in removed], highestmodseq=folder.highestmodseq)
+        folder.persist([], [(u, modseq) for u in removed])
         return tuple(sorted(removed))
 
 

@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -74,6 +76,7 @@ from maildird.store.maildir.uidlist import (
 from maildird.store.maildir.uidvalidity import next_uidvalidity
 
 T = TypeVar("T")
+log = logging.getLogger("maildird.store")
 
 NS_PER_SEC = 1_000_000_000
 SYNC_SECS_NS = NS_PER_SEC
@@ -82,6 +85,7 @@ RESYNC_RETRY_COUNT = 10
 """Dovecot's ``MAILDIR_RESYNC_RETRY_COUNT``: rescans before a message counts as gone (§5.2 rule 4)."""
 TMP_DELETE_SECS = 36 * 60 * 60
 """Files in tmp/ older than this are leftovers of crashed deliveries (``MAILDIR_TMP_DELETE_SECS``)."""
+MEMORY_DB = ":memory:"
 READ_CHUNK = 1 << 20
 """Bytes read at a time when a file's RFC822.SIZE must be counted."""
 CRASH_ENV = "MAILDIRD_CRASH_AT"
@@ -329,7 +333,13 @@ class Folder:
     def _load_incarnation(self, ul: Uidlist) -> None:
         assert ul.guid is not None
         self.close()
-        self.state = MailboxState(state_path(self.state_dir, ul.guid))
+        try:
+            self.state = MailboxState(state_path(self.state_dir, ul.guid))
+        except (OSError, sqlite3.Error):
+            # No usable state directory: keep the cache in memory (sizes are re-read and modseqs
+            # come from the clock after a restart, which is still correct).
+            log.warning("cannot open the state cache in %s; using memory", self.state_dir, exc_info=True)
+            self.state = MailboxState(Path(MEMORY_DB))
         loaded = self.state.load(ul.guid, ul.uidvalidity)
         self.uidvalidity, self.guid = ul.uidvalidity, ul.guid
         self.msgs = dict(loaded.records)
@@ -421,8 +431,7 @@ class Folder:
         if self.keywords.dirty:
             self.keywords.save(self.path, fsync=self.fsync)
         if upserts or expunged:
-            assert self.state is not None
-            self.state.commit(upserts=upserts, expunged=expunged, highestmodseq=self.highestmodseq)
+            self.persist(upserts, expunged)
         # Nobody else writes the control files while we hold the lock: remember our own writes.
         self.stamps = replace(
             stamps, uidlist=_stamp(self.path / UIDLIST_NAME), keywords=_stamp(self.path / KEYWORDS_NAME)
@@ -430,6 +439,17 @@ class Folder:
         self.dirty = False
         self.hints.clear()
         return frozenset(self.by_base[b] for b in claimed if b in self.by_base)
+
+    def persist(self, upserts: list[Record], expunged: list[tuple[int, int]]) -> None:
+        """Store changes in the sidecar. A failure (disk full, broken file) must not fail an operation
+        that already happened on disk: the sidecar is a cache, rebuilt by the next diff, and modseqs
+        stay monotonic through the clock term (module docstring of ``state``)."""
+        if self.state is None:
+            return
+        try:
+            self.state.commit(upserts=upserts, expunged=expunged, highestmodseq=self.highestmodseq)
+        except sqlite3.Error:
+            log.warning("cannot update the state cache %s", self.state.path, exc_info=True)
 
     def _write_records(self, ul: Uidlist, records: list[UidRecord], *, dropped: bool) -> Uidlist:
         """Append the new records, or recreate the file when records go away (never lowering N)."""
