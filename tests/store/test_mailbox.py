@@ -479,6 +479,9 @@ async def test_copy_translates_keywords_and_keeps_sizes(tmp_path: Path) -> None:
         os.stat(foo_dir / "cur" / copy_name).st_ino == os.stat(tmp_path / "Maildir" / "cur" / src_name).st_ino
     )
     assert await foo.read_message(2) == MSG
+    # GUID continuity: the copy's uidlist record names the source's base as its G extension.
+    ul = read_uidlist(foo_dir)
+    assert ul is not None and ul.records[1].ext("G") == base_of(src_name)
     await store.close()
 
 

@@ -81,6 +81,8 @@ class Prepared:
     flags: frozenset[str]
     size: int
     mtime_ns: int
+    guid: str | None = None
+    """For a copy: the source's message GUID, kept as the uidlist ``G`` extension (§3.3.2)."""
 
 
 def _split_flags(flags: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
@@ -154,7 +156,10 @@ def deliver(folder: Folder, items: Sequence[Prepared], step: str) -> tuple[int, 
         published: list[Path] = []
         ul = folder.uidlist
         first = max(ul.effective_next_uid, folder.max_uid + 1)
-        records = [UidRecord(first + i, it.base) for i, (it, _) in enumerate(targets)]
+        records = [
+            UidRecord(first + i, it.base, (("G", it.guid),) if it.guid else ())
+            for i, (it, _) in enumerate(targets)
+        ]
         try:
             for it, entry in targets:
                 dest = entry.path(folder.path)
@@ -314,7 +319,7 @@ def _prepare_copy(
                         with open(tmp, "rb+") as f:
                             os.fsync(f.fileno())
                 flags = src._flags(entry.name)
-                return Prepared(tmp, base, flags, rec.size, rec.mtime_ns)
+                return Prepared(tmp, base, flags, rec.size, rec.mtime_ns, src.message_guid(rec.base))
 
             out.append((uid, src.locate(uid, link)))
     except BaseException:

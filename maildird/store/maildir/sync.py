@@ -519,6 +519,12 @@ class Folder:
         date = datetime.fromtimestamp(rec.mtime_ns // NS_PER_SEC, UTC)  # IMAP dates have seconds
         return MessageInfo(rec.uid, self._flags(rec.name), rec.size, date, rec.modseq)
 
+    def message_guid(self, base: str) -> str:
+        """A message's GUID: its uidlist ``G`` extension, else its base name (Dovecot, §3.3.2)."""
+        rec = self._bases(self.uidlist).get(base) if self.uidlist is not None else None
+        guid = rec.ext("G") if rec is not None else None
+        return guid or base
+
     def flags_of(self, uid: int) -> frozenset[str]:
         return self._flags(self.msgs[uid].name)
 
