@@ -72,7 +72,8 @@ REVERSE_LOOKUP_THREADS = 4
 #: UNAVAILABLE would invite the client to retry.
 ACCESS_DENIED_TEXT = "Access denied."
 
-_lookup_limiter: trio.CapacityLimiter | None = None
+#: One limiter per Trio run (a limiter cannot cross runs; tests start many).
+_lookup_limiter: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("maildird_reverse_lookups")
 
 
 def normalize_address(text: str) -> IPAddress | None:
@@ -161,9 +162,11 @@ async def peer_name(host: str, *, reverse_lookups: bool) -> str:
     raises; call it from the client's own task, never from the accept loop."""
     if not reverse_lookups or normalize_address(host) is None:
         return safe(host)
-    global _lookup_limiter
-    if _lookup_limiter is None:
-        _lookup_limiter = trio.CapacityLimiter(REVERSE_LOOKUP_THREADS)
+    try:
+        limiter = _lookup_limiter.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(REVERSE_LOOKUP_THREADS)
+        _lookup_limiter.set(limiter)
     name: str | None = None
     with trio.move_on_after(REVERSE_LOOKUP_TIMEOUT):
         try:
@@ -172,7 +175,7 @@ async def peer_name(host: str, *, reverse_lookups: bool) -> str:
                 (host, 0),
                 socket.NI_NAMEREQD,
                 abandon_on_cancel=True,
-                limiter=_lookup_limiter,
+                limiter=limiter,
             )
         except OSError:
             name = None

@@ -222,3 +222,10 @@ async def test_burst_of_logins_holds_the_user_ip_limit() -> None:
             nursery.start_soon(one)
     assert results.count(None) == 10
     assert results.count("max_connections_per_user_ip") == 15
+
+
+def test_reverse_lookups_in_several_trio_runs() -> None:
+    """The lookup limiter belongs to one Trio run; a second run gets its own."""
+    for _ in range(2):
+        name = trio.run(lambda: peer_name("127.0.0.1", reverse_lookups=True))
+        assert name.endswith("127.0.0.1]") or name == "127.0.0.1"
