@@ -141,14 +141,16 @@ return [...folder.messages].map(describe);
 """
 )
 
-JS_MARK_FLAGGED = (
+JS_MARK = (
     _JS_PRELUDE
     + """
-const [name, messageId, flagged] = __args;
+const [name, messageId, what, value] = __args;
 const folder = folderNamed(name);
 const hdr = [...folder.messages].find((h) => h.messageId === messageId);
 if (!hdr) throw new Error(`no message <${messageId}> in ${name}`);
-folder.markMessagesFlagged([hdr], flagged);
+if (what === "flagged") folder.markMessagesFlagged([hdr], value);
+else if (what === "read") folder.markMessagesRead([hdr], value);
+else throw new Error(`unknown mark ${what}`);
 return describe(hdr);
 """
 )
@@ -261,8 +263,9 @@ class Thunderbird:
         result: list[dict[str, Any]] = await self.run(JS_MESSAGES, name)
         return result
 
-    async def mark_flagged(self, name: str, message_id: str, flagged: bool) -> dict[str, Any]:
-        result: dict[str, Any] = await self.run(JS_MARK_FLAGGED, name, message_id, flagged)
+    async def mark(self, name: str, message_id: str, what: str, value: bool) -> dict[str, Any]:
+        """Set or clear ``what`` ("flagged" or "read") like the star and read buttons do (UID STORE)."""
+        result: dict[str, Any] = await self.run(JS_MARK, name, message_id, what, value)
         return result
 
     async def add_keyword(self, name: str, message_id: str, keyword: str) -> str:

@@ -81,6 +81,14 @@ def _deliver(maildir: Path, message_id: str, subject: str) -> Path:
     return final
 
 
+def _file_of(maildir: Path, message_id: str) -> Path:
+    """The one file in INBOX's cur/ holding ``message_id``."""
+    (path,) = [
+        p for p in (maildir / "cur").iterdir() if f"Message-ID: {message_id}".encode() in p.read_bytes()
+    ]
+    return path
+
+
 async def _wait_for_disk(maildir: Path, what: str, check: Any) -> dict[str, Any]:
     """Poll ``read_maildir_state`` until ``check(state)`` holds (bounded, with the last state on failure)."""
     deadline = trio.current_time() + SYNC_TIMEOUT
@@ -140,13 +148,16 @@ async def _exercise(tb: Thunderbird, server: RunningServer) -> None:
     )
     # Its local copy holds the Maildir file's exact bytes (CRLF), after its own X-Mozilla-* lines.
     body = await tb.offline_body("INBOX", "tb2@example.org")
-    (on_disk,) = [p for p in (server.maildir / "cur").iterdir() if b"<tb2@example.org>" in p.read_bytes()]
+    on_disk = _file_of(server.maildir, "<tb2@example.org>")
     assert on_disk.read_bytes().replace(b"\n", b"\r\n") in body.encode("latin-1"), body
 
-    # Thunderbird -> maildird: flag a message; the F letter must arrive in the file name.
-    await tb.mark_flagged("INBOX", "tb2@example.org", True)
+    # Thunderbird -> maildird: flag a message and mark it read; F and S must arrive in the file name.
+    await tb.mark("INBOX", "tb2@example.org", "flagged", True)
+    await tb.mark("INBOX", "tb2@example.org", "read", True)
     await _wait_for_disk(
-        server.maildir, "\\Flagged on <tb2>", lambda s: "\\Flagged" in s["INBOX"].get("<tb2@example.org>", ())
+        server.maildir,
+        "\\Flagged and \\Seen on <tb2>",
+        lambda s: {"\\Flagged", "\\Seen"} <= s["INBOX"].get("<tb2@example.org>", set()),
     )
 
     # Thunderbird -> maildird: a tag is an IMAP keyword; it lands in dovecot-keywords and the file name.
@@ -175,13 +186,27 @@ async def _exercise(tb: Thunderbird, server: RunningServer) -> None:
         what="the message delivered into new/",
         timeout=SYNC_TIMEOUT,
     )
+    # maildird -> Thunderbird while idling: another process answers <tb2> (R) and deletes <tb3>.
+    await _wait_for_idle(server, "INBOX")
+    tb2 = _file_of(server.maildir, "<tb2@example.org>")
+    base, info = tb2.name.split(":2,")
+    tb2.rename(tb2.with_name(f"{base}:2,{''.join(sorted(info + 'R'))}"))  # letters in ASCII order
+    _file_of(server.maildir, "<tb3@example.org>").unlink()
+    seen = await tb.wait_for_messages(
+        "INBOX",
+        lambda ms: (
+            [m["messageId"] for m in ms] == ["tb2@example.org", "tbnew@example.org"] and ms[0]["replied"]
+        ),
+        what="the outside flag change (FETCH) and deletion (EXPUNGE)",
+        timeout=SYNC_TIMEOUT,
+    )
+
     # Thunderbird subscribed the Trash it created; the others must stay subscribed (the missing file
     # meant "all", so maildird writes them all out instead of a file with Trash alone).
     subscriptions = (server.maildir / "subscriptions").read_text().split("\n")
     assert {"INBOX", "Sent", "Archive", "Trash"} <= set(subscriptions), subscriptions
     assert _summary(seen) == {
-        "tb2@example.org": ("Lunch on Friday?", False, True),
-        "tb3@example.org": ("Flagged and read", True, True),
+        "tb2@example.org": ("Lunch on Friday?", True, True),
         "tbnew@example.org": ("Pushed by IDLE", False, False),
     }
 
