@@ -14,7 +14,7 @@ from maildird.store.base import (
     NewMessage,
     PermissionDenied,
 )
-from maildird.store.maildir.store import MaildirStore, SpecialUseRefused
+from maildird.store.maildir.store import MaildirStore
 from maildird.store.maildir.uidlist import read_uidlist
 from maildird.store.registry import Registry
 
@@ -196,11 +196,43 @@ async def test_registry_shares_and_releases(tmp_path: Path) -> None:
     assert b.folder.state is None  # the shared folder was closed with its last handle
 
 
-async def test_create_special_use_must_match_the_name(tmp_path: Path) -> None:
-    store = make_store(tmp_path)
-    await store.create("Sent", frozenset({"\\Sent"}))
-    assert "\\Sent" in (await listing(store))["Sent"]
-    with pytest.raises(SpecialUseRefused) as info:
-        await store.create("My Stuff", frozenset({"\\Archive"}))
-    assert info.value.code == "USEATTR"
-    assert "My Stuff" not in await listing(store)  # RFC 6154 §3: not created
+async def test_registry_keeps_idle_folders_warm(tmp_path: Path) -> None:
+    reg: Registry[object] = Registry(keep_idle=1)
+    store = MaildirStore(tmp_path / "Maildir", state_dir=tmp_path / "state", registry=reg)
+    await store.create("A")
+    await store.create("B")
+    a = await store.open("A")
+    await a.append([NewMessage(MSG)])
+    await a.close()
+    assert reg.idle() == 1 and a.folder.state is not None  # kept warm
+    again = await store.open("A")
+    assert again.folder is a.folder
+    assert [m.uid for m in (await again.snapshot()).messages] == [1]
+    await again.close()
+    b = await store.open("B")
+    await b.close()  # pushes A out of the idle list: A is closed
+    assert a.folder.state is None and reg.idle() == 1
+    await store.rename("B", "C")  # forgetting an idle folder closes it
+    assert b.folder.state is None and reg.idle() == 0
+
+
+def test_registry_counts() -> None:
+    reg: Registry[str] = Registry(keep_idle=2)
+    made: list[str] = []
+
+    def factory(name: str) -> str:
+        made.append(name)
+        return name
+
+    x = reg.acquire("x", lambda: factory("x1"))
+    assert reg.acquire("x", lambda: factory("x2")) == x == "x1"
+    assert reg.release("x", x) == [] and reg.users("x") == 1
+    assert reg.release("x", x) == [] and reg.idle() == 1
+    assert reg.acquire("x", lambda: factory("x3")) == "x1"  # revived
+    assert reg.forget("x") == []  # in use: its last release closes it
+    assert reg.release("x", "x1") == ["x1"]
+    for k in "abc":
+        reg.release(k, reg.acquire(k, lambda k=k: factory(k)))
+    assert reg.idle() == 2 and reg.get("a") is None  # "a" fell out first
+    assert sorted(reg.drain()) == ["b", "c"]
+    assert made == ["x1", "a", "b", "c"]

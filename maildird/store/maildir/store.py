@@ -202,30 +202,38 @@ class MaildirStore(Store):
                 )
         await run_fs(self._create, name)
 
-    def _forget(self, name: str) -> None:
+    def _folder_keys(self, name: str) -> tuple[str, tuple[str, ...]] | None:
+        """The registry key of a folder and the key prefixes of its children (blocking)."""
         try:
-            path = self.layout.path_for(name)
-        except Exception:
-            return
-        key = self._key(path)
+            key = self._key(self.layout.path_for(name))
+        except StoreError:
+            return None
         # FS layout children live below the folder; Maildir++ children are siblings (.A.B for .A).
-        child = key + (os.sep if isinstance(self.layout, FsLayout) else ".")
-        self.registry.forget(key, child_prefixes=(child,))
+        return key, (key + (os.sep if isinstance(self.layout, FsLayout) else "."),)
+
+    async def _forget(self, keys: tuple[str, tuple[str, ...]] | None) -> None:
+        """Drop shared folders of a deleted/renamed mailbox (Trio thread: the registry is not
+        thread-safe); idle ones are closed now, ones in use by their last handle."""
+        if keys is None:
+            return
+        for folder in self.registry.forget(keys[0], child_prefixes=keys[1]):
+            await _close_folder(folder)
 
     async def delete(self, name: str) -> None:
-        def work() -> None:
-            self._forget(name)
+        def work() -> tuple[str, tuple[str, ...]] | None:
+            keys = self._folder_keys(name)
             self.layout.delete(name)
+            return keys
 
-        await run_fs(work)
+        await self._forget(await run_fs(work))
 
     async def rename(self, old: str, new: str) -> None:
-        def work() -> None:
-            if self.layout.canonical(old) != INBOX:
-                self._forget(old)
+        def work() -> tuple[str, tuple[str, ...]] | None:
+            keys = None if self.layout.canonical(old) == INBOX else self._folder_keys(old)
             self.layout.rename(old, new)
+            return keys
 
-        await run_fs(work)
+        await self._forget(await run_fs(work))
 
     # -- subscriptions ---------------------------------------------------------------------------
 
@@ -261,21 +269,20 @@ class MaildirStore(Store):
 
     # -- open ------------------------------------------------------------------------------------
 
-    def _resolve(self, name: str) -> tuple[str, Path]:
+    def _resolve(self, name: str) -> tuple[str, Path, str]:
         canonical = self.layout.canonical(name)
         if canonical == INBOX:
             ensure_root(self.root)
-            return canonical, self.root
+            return canonical, self.root, self._key(self.root)
         if not self.layout.exists(canonical):
             raise MailboxNotFound(f"{name} does not exist")
         path = self.layout.path_for(canonical)
         self._check_inside(path)
         ensure_maildir(path)
-        return canonical, path
+        return canonical, path, self._key(path)
 
     async def open(self, name: str, *, readonly: bool = False) -> MaildirMailbox:
-        canonical, path = await run_fs(self._resolve, name)
-        key = self._key(path)
+        canonical, path, key = await run_fs(self._resolve, name)
         folder = cast(
             Folder,
             self.registry.acquire(
@@ -292,9 +299,8 @@ class MaildirStore(Store):
 
         async def release(handle: MaildirMailbox) -> None:
             self._handles.discard(handle)
-            if self.registry.release(key, folder):
-                async with folder.lock:
-                    folder.close()
+            for done in self.registry.release(key, folder):
+                await _close_folder(done)
 
         handle = MaildirMailbox(folder, canonical, readonly=readonly, watch_key=key, on_close=release)
         self._handles.add(handle)
@@ -303,6 +309,11 @@ class MaildirStore(Store):
     async def close(self) -> None:
         for handle in list(self._handles):
             await handle.close()
+
+
+async def _close_folder(folder: Folder) -> None:
+    async with folder.lock:
+        folder.close()
 
 
 def ensure_root(root: Path) -> None:
