@@ -25,8 +25,8 @@ import pytest
 import trio
 
 from tests.conftest import RunningServer
-from tests.support import require_program
 from tests.support.maildirs import read_maildir_state
+from tests.thunderbird.conftest import ThunderbirdPrograms
 from tests.thunderbird.driver import POLL_INTERVAL, Thunderbird, running_thunderbird
 from tests.thunderbird.profile import (
     SOCKET_PLAIN,
@@ -229,10 +229,9 @@ async def _maybe_tapped(port: int, tap: bool, record: Path) -> AsyncIterator[int
 @pytest.mark.maildir(SPEC)
 @pytest.mark.parametrize("security", ["plain", "starttls", "tls"])
 async def test_thunderbird_syncs_with_maildird(
-    imap_server: RunningServer, tmp_path: Path, security: str
+    tb_programs: ThunderbirdPrograms, imap_server: RunningServer, tmp_path: Path, security: str
 ) -> None:
-    binary = require_program("thunderbird", package="thunderbird")
-    certutil = require_program("certutil", package="libnss3-tools")
+    binary, certutil = tb_programs.thunderbird, tb_programs.certutil
     assert not (imap_server.maildir / "subscriptions").exists()
     profile = tmp_path / "tb-profile"
     create_nss_db(certutil, profile)
