@@ -3,10 +3,13 @@
 Thunderbird's side is read from its own message database through chrome scripts; maildird's side from
 the Maildir's file names. See tests/thunderbird/driver.py for how Thunderbird is started and stopped.
 Each variant (no TLS on loopback, STARTTLS, implicit TLS with the test CA imported into the profile's
-NSS db) runs the same story: log in with a stored password, discover folders (no subscriptions file:
-all are shown), open Sent, Archive and INBOX and compare subjects and flags, download bodies for
-offline use, flag a message and move one to Archive (both must reach the Maildir), then deliver into
-new/ while Thunderbird idles on INBOX and wait for it to appear there.
+NSS db) runs the same story: log in with a stored password; discover folders (no subscriptions file:
+all are shown, with their SPECIAL-USE roles, a modified-UTF-7 child shown as UTF-8); open Sent,
+Archive, Projekte.Zürich and INBOX and compare subjects (RFC 2047 decoded) and flags; download bodies
+for offline use and compare one with the Maildir file; flag, mark read, tag and move messages (to
+Archive, and into the non-ASCII folder) and find every change in the Maildir; then, while Thunderbird
+idles on INBOX, deliver into new/, rename one file's flags and delete another, and wait for Thunderbird
+to show all three.
 
 On failure, Thunderbird's IMAP log tail is in the error, and for the plain variant the decoded wire
 transcript (tests/thunderbird/wiretap.py) is written to ``<tmp>/wire.txt`` and printed.
@@ -51,7 +54,13 @@ SPEC: dict[str, Any] = {
     ],
     "Sent": [{"id": "<tbs1@example.org>", "flags": "S", "subject": "Re: Quarterly report"}],
     "Archive": [{"id": "<tba1@example.org>", "flags": "S", "subject": "Old news"}],
+    # A child folder with a non-ASCII name: on disk in modified UTF-7 (RFC 3501 §5.1.3), as Dovecot does.
+    "Projekte": [],
+    "Projekte.Z&APw-rich": [
+        {"id": "<tbz1@example.org>", "flags": "S", "subject": "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_Z=C3=BCrich?="}
+    ],
 }
+UTF8_FOLDER = "Projekte.Zürich"
 # Message-ID -> (subject, \Seen, \Flagged) as Thunderbird must show them after the first sync.
 EXPECTED_INBOX = {
     "tb1@example.org": ("Quarterly report", True, False),
@@ -127,9 +136,12 @@ async def _exercise(tb: Thunderbird, server: RunningServer) -> None:
         "Sent": ["SentMail"],
         "Archive": ["Archive"],
         "Trash": ["Trash"],
+        "Projekte": [],
+        UTF8_FOLDER: [],
     }, roles
 
-    for folder, subject in (("Sent", "Re: Quarterly report"), ("Archive", "Old news")):
+    opened = (("Sent", "Re: Quarterly report"), ("Archive", "Old news"), (UTF8_FOLDER, "Grüße aus Zürich"))
+    for folder, subject in opened:
         messages = await tb.select(folder)
         assert [(m["subject"], m["read"], m["flagged"]) for m in messages] == [(subject, True, False)], (
             folder,
@@ -176,6 +188,15 @@ async def _exercise(tb: Thunderbird, server: RunningServer) -> None:
         lambda s: "<tb1@example.org>" in s["Archive"] and "<tb1@example.org>" not in s["INBOX"],
     )
     assert state["Archive"]["<tb1@example.org>"] == frozenset({"\\Seen"}), state
+    # And one into the non-ASCII folder: Thunderbird names it in raw UTF-8 (UTF8=ACCEPT is enabled).
+    await tb.move("Archive", "tba1@example.org", UTF8_FOLDER)
+    await _wait_for_disk(
+        server.maildir,
+        f"the move of <tba1> to {UTF8_FOLDER}",
+        lambda s: (
+            "<tba1@example.org>" in s["Projekte.Z&APw-rich"] and "<tba1@example.org>" not in s["Archive"]
+        ),
+    )
 
     # maildird -> Thunderbird: a delivery into new/ is pushed to the client idling on INBOX.
     await _wait_for_idle(server, "INBOX")
