@@ -40,7 +40,8 @@ from typing import Any
 
 import trio
 
-from maildird import handlers
+from maildird import handlers, plugins
+from maildird.access import ConnectionLimits, peer_host
 from maildird.auth import LoginPenalty
 from maildird.handlers import auth as auth_handlers
 from maildird.handlers import idle as idle_handlers
@@ -58,6 +59,9 @@ log = logging.getLogger("maildird.connection")
 RECEIVE_SIZE = 65536
 """Octets asked of the stream per read; the core bounds what it buffers, not this."""
 
+KICK_BYE_TIMEOUT = 1.0
+"""Seconds a kicked client gets to take its ``* BYE`` before the connection is closed anyway."""
+
 OUTPUT_CHUNK = 65536
 """Untagged output is written in chunks of about this many octets (sendall in large chunks)."""
 
@@ -70,6 +74,8 @@ class ServerState:
     tls_context: Any = None  # a callable returning the current ssl.SSLContext, or None
     connections: set[ClientConnection] = field(default_factory=set)
     penalty: LoginPenalty | None = None  # per-IP failed-login penalty, shared by all connections
+    limits: ConnectionLimits | None = None  # connection counts (maildird.access), set by the server
+    commands: dict[str, Any] = field(default_factory=dict)  # plug-in IMAP commands by name (maildird.plugins)
 
 
 class _Closed(Exception):
@@ -117,6 +123,10 @@ class ClientConnection:
         self.bytes_out = 0
         self.idling = False
         self.connected_at = trio.current_time()
+        self.counted_user: str | None = None  # whose login ServerState.limits counted; the server releases it
+        self._kick_text: str | None = None
+        self._run_scope: trio.CancelScope | None = None
+        self.core.extensions.update(state.commands)
 
     # -- output ---------------------------------------------------------------------------------------
 
@@ -187,6 +197,13 @@ class ClientConnection:
         self.bytes_in += len(data)
         return data
 
+    def kick(self, text: str) -> None:
+        """Called by the control socket (``maildird kick``): end the session now, even mid-command,
+        with ``* BYE text``."""
+        self._kick_text = text
+        if self._run_scope is not None:
+            self._run_scope.cancel()
+
     def interrupt_for_shutdown(self) -> None:
         """Called by the server: wake a connection that waits for its client's next command."""
         if self._waiting_scope is not None and self.core.substate is Substate.NONE:
@@ -213,10 +230,15 @@ class ClientConnection:
         """Serve the client until it leaves. Never raises ``Exception`` (``Cancelled`` passes)."""
         self.state.connections.add(self)
         try:
-            await self.send(
-                Status("OK", "maildird ready.", Code("CAPABILITY", _atoms(self.ctx.capabilities())))
-            )
-            await self._loop()
+            with trio.CancelScope() as self._run_scope:
+                await self.send(
+                    Status("OK", "maildird ready.", Code("CAPABILITY", _atoms(self.ctx.capabilities())))
+                )
+                await self._loop()
+            if self._kick_text is not None:
+                log.info("kicked user=<%s> from %s", self.ctx.user or "", self.ctx.transport.peer)
+                with trio.move_on_after(KICK_BYE_TIMEOUT):
+                    await self._write(serialize(Status("BYE", self._kick_text)))
         except _Closed as exc:
             log.debug("connection closed: %s", exc)
         except Bye as exc:
@@ -296,6 +318,8 @@ class ClientConnection:
             return
         if isinstance(command, cmd.Authenticate):
             tagged = await self._authenticate(command)
+        elif isinstance(command, cmd.Extension) and command.name in self.state.commands:
+            tagged = await plugins.dispatch(self.ctx, command, self.state.commands)
         else:
             tagged = await handlers.handle(self.ctx, command)
         await self._after_command(command, tagged)
@@ -309,12 +333,18 @@ class ClientConnection:
             await trio.sleep(self._failure_delay(command))
         elif is_login and tagged.status == "OK" and self.state.penalty is not None:
             self.state.penalty.success(self._peer_ip())
+        if is_login and tagged.status == "OK" and self.state.limits is not None and self.ctx.user:
+            hit = self.state.limits.try_acquire(self._peer_ip(), self.ctx.user)
+            if hit is not None:
+                log.warning("%s reached: refused user=<%s> from %s", hit, self.ctx.user, self._peer_ip())
+                await self._bye("UNAVAILABLE", self.state.limits.message(hit))
+            self.counted_user = self.ctx.user
         await self.send(tagged)
         if failed_login and self._login_failures >= self.limits.login_failures_before_disconnect:
             await self._bye(None, "Too many failed logins.")
 
     def _peer_ip(self) -> str:
-        return self.ctx.transport.peer.rsplit(":", 1)[0].strip("[]")
+        return peer_host(self.ctx.transport.peer)
 
     def _failure_delay(self, command: cmd.Command) -> float:
         """Dovecot's auth_failure_delay, grown per client address by the anvil-style penalty

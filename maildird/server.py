@@ -19,6 +19,7 @@ certificates; a bad new file is logged and the old one kept.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import ssl
@@ -29,6 +30,8 @@ from typing import Any
 
 import trio
 
+from maildird import control, plugins, privileges, systemd
+from maildird.access import AccessList, ConnectionLimits, access_denied_bye, peer_host, peer_name
 from maildird.auth import LoginPenalty
 from maildird.changes import ChangeHub, watch
 from maildird.config import Config, Listener
@@ -40,6 +43,9 @@ from maildird.transports.tls import TlsContextHolder
 from maildird.transports.websocket import serve_websocket_listener
 
 log = logging.getLogger("maildird.server")
+
+REFUSAL_TIMEOUT = 1.0
+"""Seconds a refused client (access list, connection limit) gets to take its ``* BYE``."""
 
 
 class Watchers:
@@ -67,38 +73,30 @@ class Watchers:
 def build_services(
     config: Config, hub: ChangeHub | None, watchers: Watchers | None, *, authenticator: Any = None
 ) -> Services:
-    """The shared objects every connection uses: authenticator, per-user store factory, hub."""
-    from maildird.auth import Authenticator
-    from maildird.store.maildir.store import MaildirStore
+    """The shared objects every connection uses: authenticator, per-user store factory, hub.  The
+    authenticator and the store come from the plug-ins named by ``[auth] backend`` and ``[mail] store``
+    (maildird.plugins; the users file and Maildir are the built-in ones)."""
     from maildird.store.registry import Registry
 
     registry: Registry[Any] = Registry()
-
-    if authenticator is None and config.auth.users_file is not None:
-        authenticator = Authenticator.from_config(config)
-        authenticator.load()
-
-    async def store_for(record: Any) -> Any:
-        maildir = record.resolve_maildir(config.mail)
-        state_dir = config.server.state_dir / "index" / record.name
-        store = MaildirStore(
-            maildir,
-            state_dir=state_dir,
-            layout=config.mail.layout,
-            special_use=dict(config.mail.special_use),
-            subscriptions=config.mail.subscriptions,
-            registry=registry,
-        )
-        if watchers is not None:
-            await watchers.ensure(maildir)
-        return store
-
+    if authenticator is None:
+        authenticator = plugins.make_authenticator(config)
+    env = plugins.StoreEnvironment(
+        registry=registry, hub=hub, watch=watchers.ensure if watchers is not None else None
+    )
+    store_for = plugins.make_store_factory(config, env)
     return Services(config, authenticator, store_for, hub=hub, registry=registry)
 
 
 async def _open_listeners(config: Config) -> list[tuple[trio.SocketListener, Listener]]:
     opened: list[tuple[trio.SocketListener, Listener]] = []
-    for spec in config.listeners:
+    specs = list(config.listeners)
+    # Socket activation (maildird.socket): adopt what systemd passed, bind only what it did not cover.
+    inherited = systemd.listen_fds()
+    if inherited:
+        pairs, specs = systemd.assign_listeners(inherited, specs)
+        opened.extend(systemd.trio_listeners(pairs))
+    for spec in specs:
         for lst in await trio.open_tcp_listeners(spec.port, host=spec.address):
             opened.append((lst, spec))
     return opened
@@ -139,31 +137,67 @@ async def serve(
     authenticator: Any = None,
     handle_signals: bool = True,
     state: ServerState | None = None,
+    manage_privileges: bool = False,
 ) -> None:
-    """Run the server until SIGTERM/SIGINT (or until cancelled)."""
+    """Run the server until SIGTERM/SIGINT (or until cancelled).  ``manage_privileges`` (the CLI sets
+    it): after binding, write the pid file and switch to ``[server] user`` or refuse to serve as root
+    (maildird.privileges)."""
     state = state or ServerState()
     holder = TlsContextHolder.from_config(config.tls)
     state.tls_context = lambda: holder.context if holder is not None else None
     if state.penalty is None:
         state.penalty = LoginPenalty(config.auth.failure_delay, config.auth.max_penalty)
-    async with trio.open_nursery() as services_nursery:
+    if state.limits is None:
+        state.limits = ConnectionLimits(config.limits)
+    limits = state.limits
+    if not state.commands:
+        state.commands = plugins.load_commands()
+    access = {spec: AccessList.for_listener(spec) for spec in config.listeners}
+    async with contextlib.AsyncExitStack() as cleanup, trio.open_nursery() as services_nursery:
         hub = ChangeHub()
         watchers = Watchers(services_nursery, hub, config.limits.rescan_seconds)
         services = build_services(config, hub, watchers, authenticator=authenticator)
 
-        async def handle_stream(stream: trio.abc.Stream, transport: TransportInfo) -> None:
-            """Serve one client whose transport (TCP, TLS, WebSocket) is ready."""
-            if len(state.connections) >= config.limits.max_connections:
-                with trio.move_on_after(1):
-                    await stream.send_all(b"* BYE [UNAVAILABLE] Too many connections.\r\n")
-                await trio.aclose_forcefully(stream)
+        async def refuse(stream: trio.abc.Stream, bye: bytes) -> None:
+            with trio.move_on_after(REFUSAL_TIMEOUT):
+                try:
+                    await stream.send_all(bye)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+            await trio.aclose_forcefully(stream)
+
+        async def handle_stream(stream: trio.abc.Stream, transport: TransportInfo, spec: Listener) -> None:
+            """Serve one client whose transport (TCP, TLS, WebSocket) is ready: the listener's access
+            list, the connection limits (maildird.access), then the session."""
+            ip = peer_host(transport.peer)
+            refusal = access[spec].check(ip) if spec in access else None
+            if refusal is not None:
+                name = await peer_name(ip, reverse_lookups=config.server.reverse_lookups)
+                log.info(
+                    "access denied: rip=%s, lip=%s, listener=%s: %s",
+                    name,
+                    transport.local,
+                    spec.url(),
+                    refusal,
+                )
+                await refuse(stream, access_denied_bye())
                 return
-            await ClientConnection(stream, services, transport, state).run()
+            hit = limits.try_acquire(ip)
+            if hit is not None:
+                log.warning("%s reached: refused %s", hit, transport.peer)
+                await refuse(stream, limits.bye(hit))
+                return
+            conn: ClientConnection | None = None
+            try:
+                conn = ClientConnection(stream, services, transport, state)
+                await conn.run()
+            finally:
+                limits.release(ip, conn.counted_user if conn is not None else None)
 
         async def handle(stream: trio.SocketStream, spec: Listener) -> None:
             transport = _transport_for(stream, spec, holder is not None)
             if spec.tls != "implicit":
-                await handle_stream(stream, transport)
+                await handle_stream(stream, transport, spec)
                 return
             context = state.tls_context()
             if context is None:
@@ -177,9 +211,10 @@ async def serve(
                 log.info("TLS handshake with %s failed: %r", transport.peer, exc)
                 await trio.aclose_forcefully(stream)
                 return
-            await handle_stream(ssl_stream, transport)
+            await handle_stream(ssl_stream, transport, spec)
 
         def reload() -> None:
+            systemd.reloading("reloading users and certificates")
             try:
                 load = getattr(services.authenticator, "load", None)
                 if load is not None:
@@ -187,12 +222,27 @@ async def serve(
                 if holder is not None:
                     holder.reload()
                 log.info("reloaded the users file and certificates")
+                systemd.ready("reloaded users and certificates")
             except Exception as exc:
                 log.error("reload failed, keeping the old settings: %s", exc)
+                systemd.ready(f"reload failed, old settings kept: {exc}")
 
+        provider = control.ServerControl(state.connections, reload)
         async with trio.open_nursery() as clients:
             async with trio.open_nursery() as acceptors:
                 listeners = await _open_listeners(config)
+                if manage_privileges:
+                    # Bound and certificates loaded: now the pid file (as root, given to the service
+                    # account) and the switch to that account, before the first client is served.
+                    server = config.server
+                    owner = privileges.resolve_account(server.user, server.group) if server.user else None
+                    if server.pid_file is not None:
+                        pid_file = privileges.PidFile(server.pid_file, owner)
+                        pid_file.write()
+                        cleanup.callback(pid_file.remove)  # at exit, after the nurseries
+                    privileges.apply(server)
+                await services_nursery.start(control.run_control, config.server.control_socket_path, provider)
+                services_nursery.start_soon(control.report_status, provider)
                 addresses: list[tuple[str, int]] = []
                 for lst, spec in listeners:
                     sockname = lst.socket.getsockname()
@@ -203,7 +253,7 @@ async def serve(
                             lst,
                             spec,
                             config,
-                            handle_stream,
+                            partial(handle_stream, spec=spec),
                             state.tls_context,
                             clients,
                         )
@@ -212,8 +262,11 @@ async def serve(
                         acceptors.start_soon(accept_forever, lst, start)
                 log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in addresses))
                 task_status.started(addresses)
+                systemd.ready("serving " + ", ".join(f"{h}:{p}" for h, p in addresses))
+                services_nursery.start_soon(systemd.watchdog_task)
                 if handle_signals:
                     await _wait_for_stop(reload)
+                    systemd.stopping(f"stopping, {len(state.connections)} connections left")
                     acceptors.cancel_scope.cancel()
                 else:
                     await trio.sleep_forever()

@@ -242,7 +242,6 @@ async def test_dispatch(name: str, arguments: bytes, expected: list[bytes]) -> N
     assert [serialize(r) for r in [*sent, tagged]] == expected
 
 
-@pytest.mark.xfail(strict=False, reason="needs pyproject.toml [project.entry-points.'maildird.*'] (the lead)")
 def test_pyproject_registers_the_builtins() -> None:
     import tomllib
 

@@ -95,7 +95,6 @@ def _line(f: socket.socket) -> bytes:
 
 
 @pytest.mark.skipif(ACTIVATE is None, reason="systemd-socket-activate not installed")
-@pytest.mark.xfail(reason="server.py does not use maildird.systemd yet (ops report)", strict=False)
 def test_serve_socket_activated_notify_reload_stop(notify: tuple[str, Notifications], tmp_path: Path) -> None:
     assert ACTIVATE is not None
     notify_path, notes = notify

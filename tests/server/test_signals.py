@@ -45,6 +45,7 @@ def _start(tmp_path: Path, grace: float = 10.0) -> tuple[subprocess.Popen[bytes]
         f"""
 [server]
 state_dir = "{tmp_path / "state"}"
+allow_root = true
 [[listen]]
 address = "127.0.0.1"
 port = {port}
