@@ -127,3 +127,36 @@ async def test_alternating_writers_never_reuse_uids(tmp_path: Path) -> None:
     snap = await inbox.snapshot()
     assert {m.uid: m.flags for m in snap.messages}[4] == {"\\Seen", "kw1"}
     await store.close()
+
+
+async def test_concurrent_appends_with_dovecot(tmp_path: Path) -> None:
+    """Dovecot and maildird append at the same time; the uidlist lock keeps UIDs unique and both
+    servers agree on every UID afterwards.
+
+    System flags only: Dovecot picks a NEW keyword's letter before it takes the uidlist lock and
+    writes dovecot-keywords from memory afterwards, so two writers creating keywords at the same
+    moment can lose one mapping (observed here; a Dovecot race, not one maildird can close)."""
+    import trio
+
+    maildir = tmp_path / "Maildir"
+    store = make_store(tmp_path)
+    inbox = await store.open("INBOX")
+    await inbox.append([NewMessage(MSG)])
+    commands = [append_cmd(f"d{i}", "(\\Answered) ") for i in range(20)]
+    ours: list[int] = []
+
+    async def ours_append() -> None:
+        for _ in range(20):
+            ours.extend((await inbox.append([NewMessage(MSG, frozenset({"\\Flagged"}))])).uids)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.to_thread.run_sync, dovecot_preauth, maildir, commands)
+        nursery.start_soon(ours_append)
+    inbox.folder.dirty = True
+    snap = await inbox.snapshot()
+    flags = {m.uid: m.flags for m in snap.messages}
+    assert len(flags) == 41
+    assert sorted(u for u, f in flags.items() if f == {"\\Flagged"}) == ours
+    assert sum(1 for f in flags.values() if f == {"\\Answered"}) == 20
+    assert dovecot_view(maildir, "INBOX") == (snap.uidvalidity, flags)
+    await store.close()
