@@ -76,9 +76,11 @@ def build_services(
     """The shared objects every connection uses: authenticator, per-user store factory, hub.  The
     authenticator and the store come from the plug-ins named by ``[auth] backend`` and ``[mail] store``
     (maildird.plugins; the users file and Maildir are the built-in ones)."""
-    from maildird.store.registry import Registry
+    from maildird.store.registry import KEEP_IDLE, Registry
 
-    registry: Registry[Any] = Registry()
+    # Folders stay warm for a while after their last session leaves, so clients polling STATUS on
+    # every folder do not reload each folder's state every time.
+    registry: Registry[Any] = Registry(keep_idle=KEEP_IDLE)
     if authenticator is None:
         authenticator = plugins.make_authenticator(config)
     env = plugins.StoreEnvironment(
@@ -274,6 +276,12 @@ async def serve(
             for conn in list(state.connections):
                 conn.interrupt_for_shutdown()
             clients.cancel_scope.deadline = trio.current_time() + config.limits.shutdown_grace
+        # Close the folders kept warm in the registry (their sidecar databases) before leaving.
+        if services.registry is not None:
+            for folder in services.registry.drain():
+                close = getattr(folder, "close", None)
+                if close is not None:
+                    close()
         services_nursery.cancel_scope.cancel()
 
 
