@@ -159,6 +159,7 @@ async def serve(
         hub = ChangeHub()
         watchers = Watchers(services_nursery, hub, config.limits.rescan_seconds)
         services = build_services(config, hub, watchers, authenticator=authenticator)
+        services.extra_capabilities = tuple(plugins.extra_capabilities(state.commands))
 
         async def refuse(stream: trio.abc.Stream, bye: bytes) -> None:
             with trio.move_on_after(REFUSAL_TIMEOUT):

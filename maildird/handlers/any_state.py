@@ -86,6 +86,7 @@ def capabilities(ctx: Context) -> list[str]:
             caps.append("LOGINDISABLED")
         return caps
     caps.extend(POSTLOGIN_CAPABILITIES)
+    caps.extend(ctx.services.extra_capabilities)  # what command plug-ins announce
     caps.append(_literal_capability(ctx))
     caps.append(f"APPENDLIMIT={ctx.config.limits.max_append}")
     if ctx.config.mail.condstore:
@@ -118,8 +119,13 @@ async def id_(ctx: Context, c: cmd.Id) -> Tagged:
         shown = ", ".join(f"{safe(k)}={safe(v)}" for k, v in c.params[:MAX_ID_LOG])
         ctx.log.info("client id from %s: %s", ctx.transport.peer, shown)
     ctx.client_id = c.params
-    ours: tuple[Value, ...] = ("name", SERVER_NAME, "version", maildird.__version__)
-    await ctx.send(Untagged((Atom("ID"), ours)))
+    server = ctx.config.server
+    ours: list[Value] = ["name", server.id_name or SERVER_NAME, "version", maildird.__version__]
+    if server.id_vendor:
+        ours += ["vendor", server.id_vendor]
+    if server.id_support_url:
+        ours += ["support-url", server.id_support_url]  # RFC 2971 §3.3 field names
+    await ctx.send(Untagged((Atom("ID"), tuple(ours))))
     return Tagged(c.tag, "OK", "ID completed.")
 
 

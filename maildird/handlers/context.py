@@ -64,7 +64,7 @@ class Services:
     shared-mailbox registry (``maildird.store.registry``), opaque to the handlers.
     """
 
-    __slots__ = ("authenticator", "config", "hub", "registry", "store_for")
+    __slots__ = ("authenticator", "config", "extra_capabilities", "hub", "registry", "store_for")
 
     def __init__(
         self,
@@ -80,6 +80,8 @@ class Services:
         self.store_for = store_for
         self.hub = hub
         self.registry = registry
+        self.extra_capabilities: tuple[str, ...] = ()
+        """Capabilities command plug-ins announce after login (maildird.plugins)."""
 
 
 class Selected:
