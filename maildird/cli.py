@@ -152,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     reload = sub.add_parser("reload", help="make the running server re-read its users file and certificates")
     _control_arguments(reload)
 
+    reindex = sub.add_parser(
+        "reindex", help="rebuild users' metadata caches (sizes, dates, modseqs) from their Maildirs"
+    )
+    reindex.add_argument("users", metavar="USER", nargs="*", help="users to reindex (default: all)")
+    reindex.add_argument("--config", type=Path, default=None, help="configuration file")
+    reindex.add_argument("--maildir", type=Path, default=None, help="single-user mode: this Maildir")
+    reindex.add_argument("--state-dir", type=Path, default=None, help="single-user mode: the state directory")
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -189,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": cmd_status,
         "kick": cmd_kick,
         "reload": cmd_reload,
+        "reindex": cmd_reindex,
         "version": cmd_version,
     }[command]
     try:
@@ -674,6 +683,34 @@ def cmd_cert(args: argparse.Namespace) -> int:
     os.chmod(key, 0o600)
     os.chmod(cert, 0o644)  # the certificate is public
     print(f'[tls]\ncertificate = "{cert.absolute()}"\nprivate_key = "{key.absolute()}"')
+    return EX_OK
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the metadata cache of the named users (all users of the users file by default), or of
+    the single-user ``--maildir``.  See maildird.reindex."""
+    import trio
+
+    from maildird import auth, reindex
+
+    targets: list[tuple[str, Path]] = []
+    if args.maildir is not None:
+        config = Config.default_single_user(args.maildir, state_dir=args.state_dir)
+        targets.append((getpass.getuser(), args.maildir.expanduser().absolute()))
+    else:
+        config = load_config(args.config or DEFAULT_CONFIG_PATH)
+        if config.auth.users_file is None:
+            raise UsageError(f"{config.source}: no [auth] users_file to find the users in")
+        records = {r.name: r for r in auth.list_users(config.auth.users_file)}
+        unknown = [name for name in args.users if name not in records]
+        if unknown:
+            raise UsageError(f"no such user in {config.auth.users_file}: {', '.join(unknown)}")
+        for name in args.users or sorted(records):
+            targets.append((name, records[name].resolve_maildir(config.mail)))
+    for user, maildir in targets:
+        done = trio.run(reindex.reindex_user, config, user, maildir)
+        total = sum(r.messages for r in done)
+        print(f"{user}: {len(done)} mailboxes, {total} messages reindexed ({maildir})")
     return EX_OK
 
 

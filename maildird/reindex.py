@@ -1,0 +1,68 @@
+"""``maildird reindex``: rebuild a user's metadata cache from the Maildir itself.
+
+The per-mailbox sidecar (``maildird.store.maildir.state``: sizes, INTERNALDATEs, mod-sequences, the
+expunge log) lives under ``<state_dir>/index/<user>`` and is only a cache: everything in it can be
+rebuilt from the Maildir. ``reindex`` removes it and opens every selectable mailbox read-only once,
+so the rebuild (which reads every message file to learn its CRLF size where the file name carries
+no ``,W=``) happens now, not at the user's next SELECT. UIDs and UIDVALIDITY live in
+``dovecot-uidlist`` and are not touched; mod-sequences restart from the clock, so they still never
+go backwards (maildir-format.md §7.3).
+
+Run it with the server stopped (or at least with the user logged out): a running server keeps
+using the sidecar it had open until the folder is closed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from maildird.config import Config
+from maildird.store.base import MailboxInfo
+
+UNSELECTABLE = frozenset({"\\Noselect", "\\NonExistent"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reindexed:
+    """One mailbox rebuilt: its name and how many messages it holds."""
+
+    mailbox: str
+    messages: int
+
+
+def index_dir(config: Config, user: str) -> Path:
+    """Where a user's sidecar files live (the Maildir store plug-in's layout)."""
+    return config.server.state_dir / "index" / user
+
+
+async def reindex_user(config: Config, user: str, maildir: Path) -> list[Reindexed]:
+    """Drop ``user``'s cache and rebuild it for every selectable mailbox of ``maildir``."""
+    from maildird.store.maildir.store import MaildirStore
+
+    state_dir = index_dir(config, user)
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    store = MaildirStore(
+        maildir,
+        state_dir=state_dir,
+        layout=config.mail.layout,
+        special_use=dict(config.mail.special_use),
+        subscriptions=config.mail.subscriptions,
+    )
+    done: list[Reindexed] = []
+    try:
+        boxes: list[MailboxInfo] = sorted(await store.list_mailboxes(), key=lambda info: info.name)
+        for info in boxes:
+            if info.attributes & UNSELECTABLE:
+                continue
+            mailbox = await store.open(info.name, readonly=True)
+            try:
+                snapshot = await mailbox.snapshot()
+            finally:
+                await mailbox.close()
+            done.append(Reindexed(info.name, len(snapshot.messages)))
+    finally:
+        await store.close()
+    return done
