@@ -406,14 +406,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from maildird.control import ControlError
     from maildird.plugins import PluginError
     from maildird.privileges import PidFileError, PrivilegeError
+    from maildird.systemd import SocketActivationError
     from maildird.transports.tls import TlsSetupError
 
+    config_errors = (
+        ConfigError,
+        UsersFileError,
+        TlsSetupError,
+        PrivilegeError,
+        PluginError,
+        SocketActivationError,
+    )
     serve = maildird.server.serve
     try:
         trio.run(functools.partial(serve, plan.config, **_serve_kwargs(serve)))
     except BaseException as exc:  # sorted below; anything else is re-raised
         leaf = _first_leaf(exc)
-        if isinstance(leaf, ConfigError | UsersFileError | TlsSetupError | PrivilegeError | PluginError):
+        # A socket systemd passed that matches no [[listen]] entry is a configuration mismatch too.
+        if isinstance(leaf, config_errors):
             print(leaf, file=sys.stderr)
             return EX_CONFIG
         if isinstance(leaf, PidFileError | ControlError):
