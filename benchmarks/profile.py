@@ -45,8 +45,16 @@ SAMPLE_RATE = 200
 #: Seconds py-spy gets to attach before the workload starts, and to write its output after SIGINT.
 ATTACH_SECONDS = 2.0
 FLUSH_TIMEOUT = 60.0
-#: Frames that mean the event loop is waiting for I/O, not working.
-IDLE_FRAMES = ("epoll", "select (selectors.py", "get_events (trio", "_run_once")
+#: Innermost frames that mean a thread is waiting, not working: the Trio loop in epoll, Trio's idle worker
+#: threads, watchdog's inotify reader. py-spy cannot always tell (a wait with a timeout looks busy).
+IDLE_FRAMES = (
+    "epoll",
+    "select (selectors.py",
+    "get_events (",
+    "Condition.wait (threading.py)",
+    "WorkerThread._work (_thread_cache.py)",
+    "_check_inotify_fd (inotify_c.py)",
+)
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
@@ -79,7 +87,7 @@ def summarise(raw: str, top: int = 25) -> str:
         own[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
-    lines = [f"busy samples {busy}, idle samples {idle} (at {SAMPLE_RATE}/s)", "", "self:"]
+    lines = [f"busy samples {busy}, waiting samples {idle} (at {SAMPLE_RATE}/s)", "", "self:"]
     lines += [f"  {100 * n / max(busy, 1):5.1f}%  {f}" for f, n in own.most_common(top)]
     lines += ["", "inclusive (maildird frames):"]
     ours = [(f, n) for f, n in inclusive.most_common() if "maildird/" in f][:top]
@@ -95,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workload", default="headers", help=f"one of {sorted(WORKLOADS)} or clients_8")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--maildird-commit", default=None)
+    parser.add_argument("--maildird-source", type=Path, default=None, help="run maildird from this tree")
     parser.add_argument("--out", type=Path, default=None, help="keep py-spy's raw output here")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
@@ -107,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         subprocess.run(["cp", "-a", str(source), str(work / "Maildir")], check=True)
         target = MaildirdTarget(
-            work / "Maildir", work / "maildird", source=maildird_source(args.maildird_commit, work)
+            work / "Maildir",
+            work / "maildird",
+            source=args.maildird_source or maildird_source(args.maildird_commit, work),
         )
         target.start()
         conn = open_session(target, select=True)
@@ -126,7 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "raw",
                 "-o",
                 str(raw_path),
-                "--idle",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

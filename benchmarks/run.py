@@ -514,6 +514,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="serve maildird as of this git commit (exported with git archive) instead of the working tree",
     )
+    parser.add_argument(
+        "--maildird-source", type=Path, default=None, help="run maildird from this tree (a patched copy)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -540,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             MaildirdTarget(
                 work / "maildird" / "Maildir",
                 work / "maildird",
-                source=maildird_source(args.maildird_commit, work),
+                source=args.maildird_source or maildird_source(args.maildird_commit, work),
             ),
         ]
         runner = Runner(targets, ctx, drop=not args.no_drop_caches)

@@ -241,6 +241,8 @@ max_unauth_per_ip = {CONNECTION_LIMIT}
         commit = self.source / "COMMIT"  # written by run.py when it exports a commit (--maildird-commit)
         if commit.exists():
             return f"maildird {commit.read_text().strip()}"
+        if self.source != REPO:
+            return f"maildird tree {self.source}"
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
         )
