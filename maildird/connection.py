@@ -35,23 +35,22 @@ from __future__ import annotations
 
 import logging
 import ssl
-from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from maildird import handlers, plugins
-from maildird.access import ConnectionLimits, peer_host
-from maildird.auth import LoginPenalty
+from maildird.access import peer_host
+from maildird.connection_state import Closed, ServerState, core_limits, tagged_from
 from maildird.handlers import auth as auth_handlers
-from maildird.handlers import idle as idle_handlers
 from maildird.handlers.context import Context, Services, TransportInfo
+from maildird.idle_driver import run_idle
 from maildird.imap import commands as cmd
 from maildird.imap import events as ev
 from maildird.imap.errors import Bye
 from maildird.imap.events import NEED_DATA
 from maildird.imap.responses import Code, Continuation, Response, Status, Tagged, serialize
-from maildird.imap.session import Limits, ServerConnection, State, Substate
+from maildird.imap.session import ServerConnection, State, Substate
 from maildird.transports.compress import DeflateStream
 
 log = logging.getLogger("maildird.connection")
@@ -64,35 +63,6 @@ KICK_BYE_TIMEOUT = 1.0
 
 OUTPUT_CHUNK = 65536
 """Untagged output is written in chunks of about this many octets (sendall in large chunks)."""
-
-
-@dataclass
-class ServerState:
-    """What the server shares with every connection besides ``Services``."""
-
-    shutting_down: trio.Event = field(default_factory=trio.Event)
-    tls_context: Any = None  # a callable returning the current ssl.SSLContext, or None
-    connections: set[ClientConnection] = field(default_factory=set)
-    penalty: LoginPenalty | None = None  # per-IP failed-login penalty, shared by all connections
-    limits: ConnectionLimits | None = None  # connection counts (maildird.access), set by the server
-    commands: dict[str, Any] = field(default_factory=dict)  # plug-in IMAP commands by name (maildird.plugins)
-
-
-class _Closed(Exception):
-    """The connection is over (client gone, BYE sent, or a transport failure)."""
-
-
-def core_limits(services: Services) -> Limits:
-    lim = services.config.limits
-    return Limits(
-        max_line=lim.max_line,
-        max_literal=lim.max_literal,
-        max_command=lim.max_command,
-        max_append=lim.max_append,
-        literal_minus=False,
-        max_bad_commands=lim.max_bad_commands,
-        max_nonsync_literal=lim.max_nonsync_literal,
-    )
 
 
 class ClientConnection:
@@ -155,7 +125,7 @@ class ClientConnection:
                 with trio.fail_after(self.limits.output_timeout):
                     await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
-                raise _Closed(f"send failed: {exc!r}") from exc
+                raise Closed(f"send failed: {exc!r}") from exc
         self.bytes_out += len(data)
 
     async def _send_untagged(self, response: Response) -> None:
@@ -180,20 +150,20 @@ class ClientConnection:
     async def _receive(self) -> bytes:
         """Read more octets, honouring autologout and server shutdown."""
         if self.state.shutting_down.is_set() and self.core.substate is Substate.NONE:
-            await self._bye("UNAVAILABLE", "Server shutting down.")
+            await self.bye("UNAVAILABLE", "Server shutting down.")
         with trio.CancelScope() as scope:
             self._waiting_scope = scope
             try:
                 with trio.move_on_after(self._timeout()) as timer:
                     data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise _Closed(f"receive failed: {exc!r}") from exc
+                raise Closed(f"receive failed: {exc!r}") from exc
             finally:
                 self._waiting_scope = None
         if scope.cancelled_caught:
-            await self._bye("UNAVAILABLE", "Server shutting down.")
+            await self.bye("UNAVAILABLE", "Server shutting down.")
         if timer.cancelled_caught:
-            await self._bye(None, "Autologout; idle for too long.")
+            await self.bye(None, "Autologout; idle for too long.")
         self.bytes_in += len(data)
         return data
 
@@ -217,12 +187,13 @@ class ClientConnection:
             data = await self._receive()
             self.core.receive_data(data)
 
-    async def _bye(self, code: str | None, text: str) -> None:
+    async def bye(self, code: str | None, text: str) -> None:
+        """Send ``* BYE`` (best effort) and end the session."""
         try:
             await self.send(Status("BYE", text, Code(code) if code else None))
-        except _Closed:
+        except Closed:
             pass
-        raise _Closed(text)
+        raise Closed(text)
 
     # -- the loop -------------------------------------------------------------------------------------
 
@@ -239,7 +210,7 @@ class ClientConnection:
                 log.info("kicked user=<%s> from %s", self.ctx.user or "", self.ctx.transport.peer)
                 with trio.move_on_after(KICK_BYE_TIMEOUT):
                     await self._write(serialize(Status("BYE", self._kick_text)))
-        except _Closed as exc:
+        except Closed as exc:
             log.debug("connection closed: %s", exc)
         except Bye as exc:
             # A handler ended the session on purpose (UIDVALIDITY changed, mailbox deleted under
@@ -248,7 +219,7 @@ class ClientConnection:
             with trio.move_on_after(1):
                 try:
                     await self.send(exc.to_response("*"))
-                except (_Closed, Exception):
+                except (Closed, Exception):
                     pass
         except Exception:
             log.exception("internal error serving %s", self.ctx.transport.peer)
@@ -287,26 +258,26 @@ class ClientConnection:
                 await self.send(event.response)
             elif isinstance(event, ev.TooManyBadCommands):
                 await self.send(event.response)
-                raise _Closed("too many bad commands")
+                raise Closed("too many bad commands")
             elif isinstance(event, ev.ProtocolViolation):
                 log.warning("protocol violation from %s: %s", self.ctx.transport.peer, event.reason)
-                raise _Closed(event.reason)
+                raise Closed(event.reason)
             elif isinstance(event, ev.ConnectionClosed):
-                raise _Closed("client closed the connection")
+                raise Closed("client closed the connection")
             else:  # IdleDone / AuthResponse outside their exchange: the core never yields these here
                 raise RuntimeError(f"unexpected event {event!r}")
             if self.core.state is State.LOGOUT:
-                raise _Closed("logout")
+                raise Closed("logout")
 
     async def _command(self, command: cmd.Command) -> None:
         if self.core.state is State.NOT_AUTHENTICATED:
             self._unauth_commands += 1
             if self._unauth_commands > self.limits.unauth_commands:
-                await self._bye(None, "Too many commands before authentication.")
+                await self.bye(None, "Too many commands before authentication.")
         if isinstance(command, cmd.Logout):
             await self.send(Status("BYE", "Logging out."))
             await self.send(Tagged(command.tag, "OK", "LOGOUT completed."))
-            raise _Closed("logout")
+            raise Closed("logout")
         if isinstance(command, cmd.StartTLS):
             await self._starttls(command)
             return
@@ -314,7 +285,7 @@ class ClientConnection:
             await self._compress(command)
             return
         if isinstance(command, cmd.Idle):
-            await self._idle(command)
+            await run_idle(self, command)
             return
         if isinstance(command, cmd.Authenticate):
             tagged = await self._authenticate(command)
@@ -337,11 +308,11 @@ class ClientConnection:
             hit = self.state.limits.try_acquire(self._peer_ip(), self.ctx.user)
             if hit is not None:
                 log.warning("%s reached: refused user=<%s> from %s", hit, self.ctx.user, self._peer_ip())
-                await self._bye("UNAVAILABLE", self.state.limits.message(hit))
+                await self.bye("UNAVAILABLE", self.state.limits.message(hit))
             self.counted_user = self.ctx.user
         await self.send(tagged)
         if failed_login and self._login_failures >= self.limits.login_failures_before_disconnect:
-            await self._bye(None, "Too many failed logins.")
+            await self.bye(None, "Too many failed logins.")
 
     def _peer_ip(self) -> str:
         return peer_host(self.ctx.transport.peer)
@@ -371,13 +342,13 @@ class ClientConnection:
         if pending is not NEED_DATA:
             if isinstance(pending, ev.ProtocolViolation):
                 log.warning("refused data pipelined after STARTTLS from %s", self.ctx.transport.peer)
-            raise _Closed("data pipelined after STARTTLS")
+            raise Closed("data pipelined after STARTTLS")
         tls_stream = trio.SSLStream(self.stream, context, server_side=True)
         try:
             with trio.fail_after(self.limits.tls_handshake_timeout):
                 await tls_stream.do_handshake()
         except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
-            raise _Closed(f"TLS handshake failed: {exc!r}") from exc
+            raise Closed(f"TLS handshake failed: {exc!r}") from exc
         self.stream = tls_stream
         t = self.ctx.transport
         self.ctx.transport = TransportInfo("tls", True, t.peer, t.local, t.loopback, False)
@@ -410,137 +381,20 @@ class ClientConnection:
             await self.send(Continuation(""))
             event = await self.next_event()
             if isinstance(event, ev.Rejected):
-                return _tagged_from(event.response, command.tag)
+                return tagged_from(event.response, command.tag)
             if not isinstance(event, ev.AuthResponse):
-                raise _Closed(f"unexpected event during AUTHENTICATE: {event!r}")
+                raise Closed(f"unexpected event during AUTHENTICATE: {event!r}")
             if event.data is None:
                 return Tagged(command.tag, "BAD", "AUTHENTICATE cancelled.")
             data = event.data
         return await auth_handlers.authenticate_plain(self.ctx, command.tag, data)
-
-    # -- IDLE (RFC 2177) ------------------------------------------------------------------------------
-
-    async def _idle(self, command: cmd.Idle) -> None:
-        # Read the hub's version *before* the first refresh: a change that lands between that
-        # refresh and the wait below must still wake us (otherwise it waits for the next change).
-        hub = self.services.hub
-        watched = self.ctx.selected.mailbox.watch_key if self.ctx.selected is not None else None
-        seen = hub.version(watched) if hub is not None and watched is not None else 0
-        # The continuation comes first (Dovecot's order; Thunderbird takes any untagged line after
-        # IDLE as news and answers DONE at once), then whatever is pending.
-        await self.send(Continuation("idling"))
-        await self._idle_refresh()
-        self.idling = True
-        stop = _IdleStop()
-        done: list[Tagged] = []
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._idle_push, watched, seen, stop)
-                nursery.start_soon(self._idle_keepalive, stop)
-                nursery.start_soon(self._idle_shutdown, stop)
-                event = await self.next_event()
-                # Stop the helpers only where they wait: a push or keep-alive that is writing
-                # finishes its write, so no response is cut or lost (RFC 2177 §3).
-                stop.stop()
-                if isinstance(event, ev.IdleDone):
-                    done.append(Tagged(command.tag, "OK", "IDLE terminated."))
-                elif isinstance(event, ev.Rejected):
-                    done.append(_tagged_from(event.response, command.tag))
-                elif isinstance(event, ev.ConnectionClosed):
-                    raise _Closed("client closed the connection during IDLE")
-                else:
-                    raise _Closed(f"unexpected event during IDLE: {event!r}")
-        except BaseExceptionGroup as group:
-            # A child (keep-alive, shutdown, push) or the reader ended the session. Anything else,
-            # Cancelled included, goes up without the _Closed parts: when the server is cancelling
-            # us, a client hang-up at the same moment is not news.
-            _closed, rest = group.split(_Closed)
-            if rest is not None:
-                byes, others = rest.split(Bye)
-                if others is not None:
-                    raise others from None
-                assert byes is not None
-                raise _first(byes) from None
-            raise _Closed(str(_first(group))) from None
-        finally:
-            self.idling = False
-        await self.send(done[0])
-
-    async def _idle_shutdown(self, stop: _IdleStop) -> None:
-        with stop.waiting() as scope:
-            await self.state.shutting_down.wait()
-        if not scope.cancelled_caught:
-            await self._bye("UNAVAILABLE", "Server shutting down.")
-
-    async def _idle_push(self, key: str | None, seen: int, stop: _IdleStop) -> None:
-        hub = self.services.hub
-        while True:
-            with stop.waiting() as scope:
-                if hub is None or key is None:
-                    await trio.sleep_forever()
-                else:
-                    seen = await hub.wait_past(key, seen)
-            if scope.cancelled_caught:
-                return
-            await self._idle_refresh()
-
-    async def _idle_refresh(self) -> None:
-        await idle_handlers.idle_updates(self.ctx)
-        await self.flush()
-
-    async def _idle_keepalive(self, stop: _IdleStop) -> None:
-        while True:
-            with stop.waiting() as scope:
-                await trio.sleep(self.limits.idle_keepalive)
-            if scope.cancelled_caught:
-                return
-            await self.send(Status("OK", "Still here"))
-
-
-class _IdleStop:
-    """Ends IDLE's helper tasks only at their waiting points.
-
-    Each helper waits inside ``waiting()``; ``stop()`` cancels those scopes (and every later one at
-    once), so a helper that is in the middle of a write finishes it and then returns.
-    """
-
-    def __init__(self) -> None:
-        self._stopping = False
-        self._scopes: list[trio.CancelScope] = []
-
-    def waiting(self) -> trio.CancelScope:
-        scope = trio.CancelScope()
-        if self._stopping:
-            scope.cancel()
-        self._scopes = [s for s in self._scopes if not s.cancel_called]
-        self._scopes.append(scope)
-        return scope
-
-    def stop(self) -> None:
-        self._stopping = True
-        for scope in self._scopes:
-            scope.cancel()
 
 
 def _code(tagged: Tagged) -> str | None:
     return tagged.code.name if tagged.code is not None else None
 
 
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
 def _atoms(names: list[str]) -> tuple[Any, ...]:
     from maildird.imap.responses import Atom
 
     return tuple(Atom(n) for n in names)
-
-
-def _tagged_from(response: Response, tag: str) -> Tagged:
-    if isinstance(response, Tagged):
-        return Tagged(tag, response.status, response.text, response.code)
-    text = getattr(response, "text", "Bad input.")
-    return Tagged(tag, "BAD", text)

@@ -35,7 +35,8 @@ from maildird.access import AccessList, ConnectionLimits, access_denied_bye, pee
 from maildird.auth import LoginPenalty
 from maildird.changes import ChangeHub, watch
 from maildird.config import Config, Listener
-from maildird.connection import ClientConnection, ServerState
+from maildird.connection import ClientConnection
+from maildird.connection_state import ServerState
 from maildird.handlers.context import Services, TransportInfo
 from maildird.transports.accept import accept_forever
 from maildird.transports.peer import is_loopback

@@ -143,7 +143,7 @@ async def imap_server(
         config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **limits))
     authenticator = auth.Authenticator(users, hasher=hasher)
     authenticator.load()
-    from maildird.connection import ServerState
+    from maildird.connection_state import ServerState
 
     state = ServerState()
     scope = trio.CancelScope()

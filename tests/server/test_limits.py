@@ -16,7 +16,8 @@ import trio.testing
 
 from maildird import auth
 from maildird.config import AuthConfig, Config, Limits, MailConfig, ServerConfig
-from maildird.connection import ClientConnection, ServerState
+from maildird.connection import ClientConnection
+from maildird.connection_state import ServerState
 from maildird.handlers.context import TransportInfo
 from maildird.server import build_services
 from tests.conftest import RunningServer
