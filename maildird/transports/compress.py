@@ -9,6 +9,11 @@ decompressor must accept input cut anywhere, including inside a flush marker. ``
 decompressobj handles arbitrary cuts; ``unconsumed_tail`` is used so a small ``max_length`` bounds
 the memory one receive can create (a "zip bomb" can't make us inflate more than
 ``MAX_CHUNK`` octets per ``receive_some``).
+
+The compressed stream lasts as long as the connection (RFC 4978 §3: "all subsequent data"), so a
+client that *ends* it (a final block, ``Z_FINISH``) has nothing more to say in IMAP: the end of the
+DEFLATE stream is the end of input. zlib would otherwise keep every later octet in ``unused_data``,
+without bound, while the session waited for a command that can never come.
 """
 
 from __future__ import annotations
@@ -70,6 +75,11 @@ class DeflateStream(trio.abc.Stream):
         except zlib.error as exc:
             raise trio.BrokenResourceError(f"bad DEFLATE data from the client: {exc}") from exc
         self._pending = self._decompress.unconsumed_tail
+        if self._decompress.eof:
+            # The client ended its DEFLATE stream: what follows is not IMAP (module docstring).
+            self._pending = b""
+            self._eof = True
+            self._decompress = zlib.decompressobj(-15)  # drop unused_data; never fed again
         return out
 
     async def aclose(self) -> None:
