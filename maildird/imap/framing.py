@@ -36,7 +36,8 @@ Decisions made at an announcement, in order:
    (4096, RFC 7888) is refused ``BAD [TOOBIG]`` and swallowed;
 2. a literal over ``max_literal`` (``max_append`` in APPEND, RFC 7889), or one that would take the
    command past its budget (``max_command``; ``max_command + max_append`` for APPEND), is refused
-   ``NO [TOOBIG]`` (and swallowed if non-synchronizing);
+   ``NO [TOOBIG]`` (and swallowed if non-synchronizing); APPEND's budget applies only while
+   ``append_allowed`` (the session clears it before login, where APPEND cannot run);
 3. otherwise a non-synchronizing literal is read straight on, a synchronizing one is announced.
 
 In *line mode* (the session's IDLE and AUTHENTICATE substates) lines are returned as they are,
@@ -197,6 +198,9 @@ class Framer:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.line_mode = False
+        self.append_allowed = True
+        """APPEND gets ``max_append`` per literal (and on top of ``max_command``) only while this is
+        true; the session clears it before login, where APPEND is refused anyway."""
         self._buf = bytearray()
         self._scan = 0  # where the LF search resumes in LINE state
         self._eof = False
@@ -346,7 +350,7 @@ class Framer:
 
     def _announce(self, size: int, sync: bool, binary: bool) -> Fragment | bool:
         limits = self.limits
-        append = self._name == "APPEND"
+        append = self._is_append()
         per_literal = limits.max_append if append else limits.max_literal
         budget = self._budget()
         refusal: Refusal | None = None
@@ -379,7 +383,10 @@ class Framer:
     def _budget(self) -> int:
         """Octets one command may hold: lines and literals; APPEND adds room for its messages."""
         limits = self.limits
-        return limits.max_command + (limits.max_append if self._name == "APPEND" else 0)
+        return limits.max_command + (limits.max_append if self._is_append() else 0)
+
+    def _is_append(self) -> bool:
+        return self._name == "APPEND" and self.append_allowed
 
     def _start_literal(self, size: int, binary: bool) -> None:
         self._pending = None

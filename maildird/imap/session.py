@@ -80,7 +80,16 @@ from .framing import (
 from .raw import RawCommand
 from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize, serialize_many
 
-__all__ = ["ALLOWED", "ON_CONTINUATION", "ON_TAGGED", "Limits", "ServerConnection", "State", "Substate"]
+__all__ = [
+    "ALLOWED",
+    "APPEND_STATES",
+    "ON_CONTINUATION",
+    "ON_TAGGED",
+    "Limits",
+    "ServerConnection",
+    "State",
+    "Substate",
+]
 
 
 class State(enum.Enum):
@@ -100,8 +109,10 @@ class Substate(enum.Enum):
 
 # -- the tables --------------------------------------------------------------------------------------
 
-_ANY = frozenset({c.Capability, c.Noop, c.Logout, c.Id, c.Compress})
-_AUTH = _ANY | {c.Enable, c.Extension} | frozenset(c.AUTHENTICATED)
+_ANY = frozenset({c.Capability, c.Noop, c.Logout, c.Id})
+# COMPRESS is ``command-auth`` (RFC 4978 §5), not ``command-any``: before login it would let an
+# unauthenticated client wrap the session (and STARTTLS) in DEFLATE.
+_AUTH = _ANY | {c.Enable, c.Extension, c.Compress} | frozenset(c.AUTHENTICATED)
 
 ALLOWED: dict[State, frozenset[type[c.Command]]] = {
     State.NOT_AUTHENTICATED: _ANY | frozenset(c.NOT_AUTHENTICATED),
@@ -109,8 +120,11 @@ ALLOWED: dict[State, frozenset[type[c.Command]]] = {
     State.SELECTED: _AUTH | frozenset(c.SELECTED),
     State.LOGOUT: frozenset(),
 }
-"""Commands accepted in each state. ENABLE needs authentication (RFC 5161 §3.1); plug-in
-``Extension`` commands run only once authenticated."""
+"""Commands accepted in each state. ENABLE needs authentication (RFC 5161 §3.1), so does COMPRESS
+(RFC 4978 §5); plug-in ``Extension`` commands run only once authenticated."""
+
+APPEND_STATES = frozenset(state for state, allowed in ALLOWED.items() if c.Append in allowed)
+"""States in which the framer grants a command named APPEND the APPENDLIMIT budget."""
 
 ON_TAGGED: dict[tuple[type[c.Command], str], State] = {
     (c.Login, "OK"): State.AUTHENTICATED,
@@ -234,6 +248,9 @@ class ServerConnection:
             raise LocalProtocolError("call accept_literal() or reject_literal() after a LiteralRequest")
         if self._paused():
             return NEED_DATA
+        # APPEND's message budget only where APPEND may run: before login a command named APPEND
+        # gets the ordinary literal limits (it will be refused anyway, after being buffered).
+        self._framer.append_allowed = self._state in APPEND_STATES
         fragment = self._framer.next()
         if fragment is None:
             return NEED_DATA

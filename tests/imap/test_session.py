@@ -46,11 +46,11 @@ def stand_in_parser(raw: RawCommand, *, utf8: bool = False, extensions: object =
 
 
 # Written out by hand from RFC 9051 §9 and RFC 5161 §3.1, not derived from session.ALLOWED.
-ANY = {c.Capability, c.Noop, c.Logout, c.Id, c.Compress}
+ANY = {c.Capability, c.Noop, c.Logout, c.Id}
 EXPECTED_ALLOWED: dict[State, set[type[c.Command]]] = {
     State.NOT_AUTHENTICATED: ANY | {c.StartTLS, c.Authenticate, c.Login},
     State.AUTHENTICATED: ANY
-    | {c.Enable, c.Extension}
+    | {c.Enable, c.Extension, c.Compress}  # COMPRESS is command-auth (RFC 4978 §5)
     | {c.Select, c.Create, c.Delete, c.Rename, c.Subscribe, c.Unsubscribe, c.List, c.Namespace, c.Status}
     | {c.Append, c.Idle},
 }
