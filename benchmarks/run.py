@@ -53,6 +53,8 @@ SETTLE_SECONDS = 2.0
 #: UIDs per FETCH in the concurrent workload (a client scrolling through a message list).
 WINDOW = 10
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+#: Untimed commands per connection before the concurrency workloads are timed.
+WARMUP_COMMANDS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +282,8 @@ WORKLOADS: dict[str, Callable[[Connection, Target, Context], Measured]] = {
 }
 
 
-def concurrent(target: Target, ctx: Context, clients: int, commands_each: int) -> Measured:
+def concurrent(target: Target, ctx: Context, clients: int, commands_each: int, warmup: int = 0) -> Measured:
+    """``clients`` sessions, each ``commands_each`` commands; ``warmup`` untimed commands each first."""
     conns = [open_session(target, select=True) for _ in range(clients)]
     span = max(1, ctx.manifest.inbox - WINDOW)
     fetch = "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (From Subject Date)])"
@@ -292,6 +295,8 @@ def concurrent(target: Target, ctx: Context, clients: int, commands_each: int) -
         return f"FETCH {first}:{first + WINDOW - 1} {fetch}".encode()
 
     try:
+        if warmup:
+            Pool(conns).run(script, warmup, timeout=STEP_TIMEOUT)
         start = time.perf_counter()
         done = Pool(conns).run(script, commands_each, timeout=STEP_TIMEOUT)
         seconds = time.perf_counter() - start
@@ -367,8 +372,8 @@ class Runner:
         if step.key in ("clients_8", "clients_64"):
             clients = int(step.key.split("_")[1])
             commands = self.ctx.scale.concurrent_commands[clients]
-            concurrent(target, self.ctx, clients, 2)  # warm-up, untimed
-            self.record(step.key, target, warm=concurrent(target, self.ctx, clients, commands))
+            measured = concurrent(target, self.ctx, clients, commands, warmup=WARMUP_COMMANDS)
+            self.record(step.key, target, warm=measured)
             return
         if step.key == "idle_memory":
             self.record(step.key, target, warm=idle_memory(target, self.ctx))

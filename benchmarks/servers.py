@@ -174,13 +174,23 @@ class MaildirdTarget:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
+    def _root_setting(self) -> str:
+        """``allow_root = true`` when running as root and this maildird knows the setting (newer trees refuse
+        to serve mail as root without it; older ones reject the unknown key)."""
+        if os.geteuid() != 0:
+            return ""
+        sources = (self.source / "maildird").glob("config*.py")
+        if any("allow_root" in path.read_text() for path in sources):
+            return "allow_root = true\n"
+        return ""
+
     def _write_config(self) -> None:
         self.config.write_text(
             f"""\
 [server]
 mode = "virtual"
 state_dir = "{self.workdir / "state"}"
-
+{self._root_setting()}
 [[listen]]
 address = "{HOST}"
 port = {self.port}
