@@ -182,13 +182,12 @@ async def list_(ctx: Context, c: cmd.List) -> Tagged:
             continue
         # A subscribed name that does not exist is \NonExistent, which implies \Noselect (RFC 5258 §3).
         attrs = set(infos.get(name, {NONEXISTENT})) - {HAS_CHILDREN, HAS_NO_CHILDREN, SUBSCRIBED}
-        extra: tuple[Value, ...] = ()
-        if sel_subscribed and name not in subscriptions:
-            # Only here through RECURSIVEMATCH: a descendant is subscribed (RFC 5258 §3.5).
-            if any(s.startswith(name + delim) for s in subscriptions):
-                extra = (("CHILDINFO", ("SUBSCRIBED",)),)
-            else:
-                continue
+        # RECURSIVEMATCH: a name with a subscribed descendant carries CHILDINFO, whether or not it is
+        # subscribed itself (RFC 5258 §3.5; §5 Example 9 shows it on a \Subscribed mailbox).
+        subscribed_child = recursive and any(s.startswith(name + delim) for s in subscriptions)
+        if sel_subscribed and name not in subscriptions and not subscribed_child:
+            continue
+        extra: tuple[Value, ...] = (("CHILDINFO", ("SUBSCRIBED",)),) if subscribed_child else ()
         if special_only and not (attrs & SPECIAL_USE):
             continue
         if name in infos:
