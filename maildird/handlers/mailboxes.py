@@ -73,10 +73,18 @@ async def select(ctx: Context, c: cmd.Select) -> Tagged:
     if c.qresync is not None and not ctx.qresync:
         # RFC 7162 §3.2.5: QRESYNC parameter without ENABLE QRESYNC is a BAD.
         raise Bad("QRESYNC parameter requires ENABLE QRESYNC first.", "CLIENTBUG")
-    await deselect(ctx, announce=ctx.qresync or ctx.rev2)
+    switching = ctx.selected is not None
+    # A failed SELECT leaves nothing selected; its tagged NO says so (CLOSED up front only under
+    # QRESYNC/IMAP4rev2, where clients track the boundary closely).
+    announced = ctx.qresync or ctx.rev2
+    await deselect(ctx, announce=announced)
     if c.condstore:
         await enable_condstore(ctx)
     mailbox = await store.open(c.mailbox, readonly=c.readonly)
+    if switching and not announced:
+        # RFC 7162 §3.2.11: a server advertising CONDSTORE/QRESYNC sends CLOSED on every implicit close
+        # by SELECT/EXAMINE, whatever the client enabled: before the new mailbox's responses.
+        await ctx.send(Status("OK", "Previous mailbox closed.", Code("CLOSED")))
     try:
         readonly = c.readonly or mailbox.readonly
         snapshot = await mailbox.snapshot(claim_recent=not readonly)
