@@ -59,15 +59,22 @@ class Differential:
     maildird_root: Path
     dovecot_root: Path
 
-    async def run(self, script: Sequence[Step], *, warm: bool = True) -> Result:
+    async def run(
+        self,
+        script: Sequence[Step],
+        *,
+        warm: bool = True,
+        drop_recent: bool = False,
+        hide: tuple[str, ...] = (),
+    ) -> Result:
         """Play ``script`` on Dovecot, then on maildird. ``warm`` first SELECTs every folder once on
         each server (see ``WARMUP``), so neither starts with "recent" messages the other does not know."""
         if warm:
             for endpoint in (self.dovecot, self.maildird):
                 await run_script(endpoint, WARMUP)
-        reference = await run_script(self.dovecot, script)
-        subject = await run_script(self.maildird, script)
-        return Result(reference, subject, compare(reference, subject))
+        reference = await run_script(self.dovecot, script, drop_recent=drop_recent)
+        subject = await run_script(self.maildird, script, drop_recent=drop_recent)
+        return Result(reference, subject, compare(reference, subject, hide=hide))
 
 
 @pytest.fixture

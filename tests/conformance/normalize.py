@@ -13,15 +13,17 @@ strings. What it hides, and why each hiding is legitimate:
 
 * free text after status responses and continuation requests (RFC 9051 §7.1: "human-readable");
 * ``CAPABILITY`` lists and ``[CAPABILITY ...]`` codes, and ``* ID`` data (server-specific by design);
-* UIDVALIDITY values: each distinct value becomes ``V1``, ``V2``... in order of first appearance, so
-  "the same mailbox keeps its UIDVALIDITY" is still compared;
+* UIDVALIDITY values: each distinct value becomes ``V(<mailbox>)`` after the mailbox it is first seen
+  with, so "the same mailbox keeps its UIDVALIDITY" (and "two mailboxes differ") is still compared;
+* the spelling of a BODY[HEADER.FIELDS (...)] label: quoted or atom field names, any case (astrings);
 * MODSEQ/HIGHESTMODSEQ values become ``M`` (their ordering is checked separately by ``modseq_problems``);
 * the order of untagged responses within one command, except EXPUNGE/VANISHED runs (their order defines
   the numbering); FETCH responses for one message between two EXPUNGEs are merged (RFC 9051 §7.5.2: the
   client must merge them), and FETCH items are sorted by name;
 * the order of flags in flag lists, of numbers in SEARCH results, and the spelling of sequence sets
   (``1:3`` is ``1,2,3``);
-* atom versus string for mailbox names (astring), and INTERNALDATE's zone spelling is kept (both run UTC).
+* atom versus string for mailbox names (astring) and LIST extended item tags;
+* INTERNALDATE values within an hour of now (an APPEND without a date: each server reads its clock).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 CRLF = b"\r\n"
 ATOM_STOP = b" ()\r\n"
@@ -46,6 +49,14 @@ class Atom(str):
     """An atom (or number, flag, section label) as sent."""
 
     __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SortedLine:
+    """A canonical line that sorts by ``key`` among the untagged responses of one command."""
+
+    key: str
+    text: str
 
 
 class ParseError(ValueError):
@@ -195,17 +206,26 @@ class NormState:
     """Per-server state carried across one transcript: the UIDVALIDITY naming and the modseqs seen."""
 
     uidvalidities: dict[str, str] = field(default_factory=dict)
-    modseqs: list[tuple[str, int]] = field(default_factory=list)
+    # (mailbox, kind, value) of every MODSEQ/HIGHESTMODSEQ in order, for ``modseq_problems``.
+    modseqs: list[tuple[str, str, int]] = field(default_factory=list)
+    # The mailbox of the last SELECT/EXAMINE (set by the harness): FETCH MODSEQs and codes are about it.
+    selected: str = "?"
+    # Leave \Recent and RECENT out of the comparison (for scenarios about something else).
+    drop_recent: bool = False
 
-    def validity(self, value: object) -> str:
+    # The mailbox the current command is about (SELECT/EXAMINE/APPEND target, COPY/MOVE destination),
+    # set by the harness: a UIDVALIDITY is named after the mailbox it is first seen with.
+    context: str = "?"
+
+    def validity(self, value: object, mailbox: str | None = None) -> str:
         key = str(value)
         if key not in self.uidvalidities:
-            self.uidvalidities[key] = f"V{len(self.uidvalidities) + 1}"
+            self.uidvalidities[key] = f"V({mailbox or self.context})"
         return self.uidvalidities[key]
 
-    def modseq(self, kind: str, value: object) -> str:
+    def modseq(self, kind: str, value: object, mailbox: str | None = None) -> str:
         if _NUMBER.match(str(value)):
-            self.modseqs.append((kind, int(str(value))))
+            self.modseqs.append((mailbox or self.selected, kind, int(str(value))))
         return "M"
 
 
@@ -228,9 +248,10 @@ def _astring(value: object) -> object:
     return value
 
 
-def _sorted_flags(value: object) -> object:
+def _sorted_flags(value: object, *, drop_recent: bool = False) -> object:
     if isinstance(value, tuple):
-        return tuple(sorted(value, key=lambda v: str(v).lower()))
+        kept = [v for v in value if not (drop_recent and str(v).lower() == "\\recent")]
+        return tuple(sorted(kept, key=lambda v: str(v).lower()))
     return value
 
 
@@ -239,6 +260,8 @@ def normalize_code(code: tuple[object, ...], state: NormState) -> str:
     args = list(code[1:])
     if name in OPAQUE_CODES:
         args = ["..."]
+    elif name == "BADCHARSET":
+        args = []  # the optional list of supported charsets is the server's own (RFC 9051 §7.1)
     elif name == "UIDVALIDITY" and args:
         args = [state.validity(args[0])]
     elif name in ("HIGHESTMODSEQ",) and args:
@@ -254,13 +277,30 @@ def normalize_code(code: tuple[object, ...], state: NormState) -> str:
     return "[" + " ".join([name, *(render(a) for a in args)]) + "]"
 
 
+# INTERNALDATE values this close to the test's clock are "the time of the APPEND" on either server.
+NOW_TOLERANCE_SECONDS = 3600
+
+
+def _is_recent_time(value: bytes) -> bool:
+    try:
+        moment = datetime.strptime(value.decode().strip(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return False
+    return abs((datetime.now(UTC) - moment).total_seconds()) < NOW_TOLERANCE_SECONDS
+
+
 def _normalize_fetch_items(items: tuple[object, ...], state: NormState) -> dict[str, str]:
     out: dict[str, str] = {}
     for i in range(0, len(items) - 1, 2):
         key = str(items[i]).upper()
+        if "[" in key:
+            # Field names in a section label are astrings: "From" and FROM are the same (RFC 9051 §9).
+            key = key.replace('"', "")
         value = items[i + 1]
         if key == "FLAGS":
-            value = _sorted_flags(value)
+            value = _sorted_flags(value, drop_recent=state.drop_recent)
+        elif key == "INTERNALDATE" and isinstance(value, bytes) and _is_recent_time(value):
+            value = Atom("<now>")  # an APPEND without a date: each server's own clock
         elif key == "MODSEQ" and isinstance(value, tuple) and value:
             value = (Atom(state.modseq("MODSEQ", value[0])),)
         out[key] = render(value)
@@ -285,16 +325,23 @@ def _normalize_untagged(values: tuple[object, ...], state: NormState) -> tuple[s
         rest[0] = _sorted_flags(rest[0])
         rest[2] = _astring(rest[2])
         if len(rest) >= 4 and isinstance(rest[3], tuple):
-            rest[3] = tuple(_sorted_pairs(rest[3]))
+            # Extended item tags are astrings (RFC 5258 §6): CHILDINFO and "CHILDINFO" are the same tag.
+            items = list(rest[3])
+            items[0::2] = [_astring(tag) for tag in items[0::2]]
+            rest[3] = tuple(_sorted_pairs(tuple(items)))
+        # Sorted by name (not attributes) so that the two servers' lines pair up.
+        return word, SortedLine(
+            f"{word} {render(rest[2])}", "* " + " ".join([word, *(render(v) for v in rest)])
+        )
     elif word == "STATUS" and len(rest) >= 2 and isinstance(rest[1], tuple):
         rest[0] = _astring(rest[0])
         pairs = list(rest[1])
         for i in range(0, len(pairs) - 1, 2):
             item = str(pairs[i]).upper()
             if item == "UIDVALIDITY":
-                pairs[i + 1] = Atom(state.validity(pairs[i + 1]))
+                pairs[i + 1] = Atom(state.validity(pairs[i + 1], render(rest[0])))
             elif item == "HIGHESTMODSEQ":
-                pairs[i + 1] = Atom(state.modseq("HIGHESTMODSEQ", pairs[i + 1]))
+                pairs[i + 1] = Atom(state.modseq("HIGHESTMODSEQ", pairs[i + 1], render(rest[0])))
         rest[1] = tuple(_sorted_pairs(tuple(pairs)))
     elif word in ("SEARCH", "SORT"):
         numbers = [v for v in rest if not isinstance(v, tuple)]
@@ -395,14 +442,16 @@ def normalize_response(lines: list[bytes], state: NormState) -> list[str]:
             continue
         flush_expunges()
         fetches: dict[int, dict[str, str]] = {}
-        others: list[str] = []
+        others: list[tuple[str, str]] = []
         for kind, canon in segment:
             if kind == "FETCH":
                 number, items = canon  # type: ignore[misc]
                 fetches.setdefault(number, {}).update(items)
-            else:
-                others.append(str(canon))
-        out.extend(sorted(others))
+            elif isinstance(canon, SortedLine):
+                others.append((canon.key, canon.text))
+            elif not (state.drop_recent and kind == "RECENT"):
+                others.append((str(canon), str(canon)))
+        out.extend(line for _, line in sorted(others))
         for number in sorted(fetches):
             items = fetches[number]
             out.append(f"* {number} FETCH (" + " ".join(f"{k} {items[k]}" for k in sorted(items)) + ")")
@@ -412,9 +461,16 @@ def normalize_response(lines: list[bytes], state: NormState) -> list[str]:
 
 
 def modseq_problems(state: NormState) -> list[str]:
-    """Modseq sanity for one transcript: no MODSEQ or HIGHESTMODSEQ is 0 (RFC 7162 §3.1.1, §7)."""
+    """Modseq sanity for one transcript (RFC 7162 §3.1.1, §7): no value is 0, and per mailbox the
+    HIGHESTMODSEQ reported never goes below an earlier HIGHESTMODSEQ or MODSEQ of that mailbox."""
     problems = []
-    for kind, value in state.modseqs:
+    floor: dict[str, tuple[str, int]] = {}
+    for mailbox, kind, value in state.modseqs:
         if value == 0:
-            problems.append(f"{kind} 0")
+            problems.append(f"{mailbox}: {kind} 0")
+        seen_kind, seen = floor.get(mailbox, ("", 0))
+        if kind == "HIGHESTMODSEQ" and value < seen:
+            problems.append(f"{mailbox}: HIGHESTMODSEQ {value} after {seen_kind} {seen}")
+        if value > seen:
+            floor[mailbox] = (kind, value)
     return problems
