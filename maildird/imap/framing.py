@@ -38,6 +38,7 @@ Decisions made at an announcement, in order:
    command past its budget (``max_command``; ``max_command + max_append`` for APPEND), is refused
    ``NO [TOOBIG]`` (and swallowed if non-synchronizing); APPEND's budget applies only while
    ``append_allowed`` (the session clears it before login, where APPEND cannot run);
+   the literal past ``max_literals`` in one command is refused ``NO [LIMIT]`` the same way;
 3. otherwise a non-synchronizing literal is read straight on, a synchronizing one is announced.
 
 In *line mode* (the session's IDLE and AUTHENTICATE substates) lines are returned as they are,
@@ -58,6 +59,7 @@ from .raw import RawCommand
 
 __all__ = [
     "LITERAL_MINUS_MAX",
+    "MAX_LITERALS",
     "EndOfInput",
     "Fragment",
     "FramedCommand",
@@ -73,6 +75,11 @@ MiB = 1024 * KiB
 
 LITERAL_MINUS_MAX = 4096
 """RFC 7888 (LITERAL-): non-synchronizing literals may carry at most 4096 octets."""
+
+MAX_LITERALS = 1000
+"""Literals in one command. The octet budget alone let 8 octets (`` {1+}\r\nx``) make a MULTIAPPEND
+message: ~6 million in one APPEND, each a parsed object and a file. No client batches more than a
+few hundred messages into one APPEND (RFC 3502); SEARCH has at most 1000 keys anyway."""
 
 _TAIL = 64
 """Octets of a skipped line kept to spot a literal announcement at its end."""
@@ -95,6 +102,7 @@ class Limits:
     literal_minus: bool = False  # LITERAL- instead of LITERAL+ (RFC 7888)
     max_bad_commands: int = 20  # BAD responses in a row before "* BYE"
     max_nonsync_literal: int = LITERAL_MINUS_MAX  # the LITERAL- cap
+    max_literals: int = MAX_LITERALS  # literals in one command (MULTIAPPEND: messages)
 
 
 # -- what the framer yields -------------------------------------------------------------------------
@@ -363,6 +371,9 @@ class Framer:
         elif size > per_literal or self._size + size > budget:
             what = "Message" if append else "Literal"
             refusal = Refusal(self._tag, "NO", "TOOBIG", f"{what} too large")
+        elif len(self._literals) >= limits.max_literals:
+            what = "messages" if append else "literals"
+            refusal = Refusal(self._tag, "NO", "LIMIT", f"Too many {what} in one command")
         if refusal is not None:
             self._reset_command()
             if sync:

@@ -120,3 +120,32 @@ async def test_finished_deflate_stream_closes_the_session(imap_server) -> None: 
         except trio.BrokenResourceError:
             pass
     await stream.aclose()
+
+
+# Many more messages in one MULTIAPPEND (RFC 3502) than any client batches; each costs a parsed
+# message object and a file, however small its literal.
+TINY_MESSAGES = 3000
+
+
+async def test_multiappend_with_thousands_of_tiny_messages_is_refused(imap_server) -> None:  # type: ignore[no-untyped-def]
+    """The command budget counted octets only: 8 octets (`` {1+}\\r\\nx``) made a message, so one
+    APPEND within max_command + max_append could carry ~6 million of them: about 1 GiB of parsed
+    objects, tens of seconds of parsing on the event loop (every session stalls), then millions of
+    files. A command's literals are now counted at their announcement (``Limits.max_literals``)."""
+    client = await imap_server.login()
+    command = b"m1 APPEND INBOX" + b" {1+}\r\nx" * TINY_MESSAGES + b"\r\n"
+    await client.send_raw(command + b"m2 STATUS INBOX (MESSAGES)\r\n")
+    lines = await client.read_until_tagged(b"m2")
+    assert lines[0].startswith(b"m1 NO [LIMIT]"), lines[:3]
+    assert lines[-2:] == [b"* STATUS INBOX (MESSAGES 3)\r\n", b"m2 OK STATUS completed.\r\n"]
+    await client.aclose()
+
+
+async def test_multiappend_of_a_normal_batch_still_works(imap_server) -> None:  # type: ignore[no-untyped-def]
+    client = await imap_server.login()
+    message = b"Subject: m\r\n\r\nbody\r\n"
+    command = b"m1 APPEND INBOX" + b" {%d+}\r\n%s" % (len(message), message) * 100
+    lines = await client.cmd(command)
+    assert lines[-1].startswith(b"m1 OK [APPENDUID "), lines[-1]
+    assert (await client.cmd("m2 STATUS INBOX (MESSAGES)"))[0] == b"* STATUS INBOX (MESSAGES 103)\r\n"
+    await client.aclose()
