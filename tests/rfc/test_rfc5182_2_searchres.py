@@ -1,0 +1,71 @@
+"""RFC 5182 SEARCHRES: §2.1 ``SEARCH RETURN (SAVE)`` stores the result in ``$`` and sends no ESEARCH of its
+own (§2.1 when SAVE is the only option), §2.4 ``$`` in FETCH, STORE, COPY and SEARCH (the RFC's examples
+A282-A286, adapted), with MIN/MAX only the min/max is saved (§2.1), ``$`` is empty after SELECT (§2.1), and
+a UID-based result survives expunges of other messages (§2.3: it holds UIDs)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import RunningServer
+
+SPEC = {
+    "INBOX": [{"id": f"<sr{n}@example.org>", "flags": "F" if n in (2, 4, 5) else ""} for n in range(1, 7)],
+    "foo": [],
+}
+
+
+@pytest.mark.maildir(SPEC)
+async def test_rfc_examples(imap_server: RunningServer) -> None:
+    c = await imap_server.login()
+    await c.cmd("A281 SELECT INBOX")
+    assert await c.cmd("A282 SEARCH RETURN (SAVE) FLAGGED") == [b"A282 OK SEARCH completed.\r\n"]
+    assert await c.cmd("A283 FETCH $ (UID FLAGS)") == [
+        b"* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n",
+        b"* 4 FETCH (UID 4 FLAGS (\\Flagged))\r\n",
+        b"* 5 FETCH (UID 5 FLAGS (\\Flagged))\r\n",
+        b"A283 OK FETCH completed.\r\n",
+    ]
+    assert await c.cmd("A284 STORE $ +FLAGS.SILENT (\\Answered)") == [b"A284 OK STORE completed.\r\n"]
+    lines = await c.cmd("A285 COPY $ foo")
+    assert re.fullmatch(rb"A285 OK \[COPYUID \d+ 2,4:5 1:3\] COPY completed\.\r\n", lines[-1]), lines
+    assert await c.cmd("A286 SEARCH $ ANSWERED") == [b"* SEARCH 2 4 5\r\n", b"A286 OK SEARCH completed.\r\n"]
+    assert await c.cmd("A287 SEARCH NOT $") == [b"* SEARCH 1 3 6\r\n", b"A287 OK SEARCH completed.\r\n"]
+
+
+@pytest.mark.maildir(SPEC)
+async def test_save_with_min_saves_only_the_min(imap_server: RunningServer) -> None:
+    """§2.1: ``SEARCH RETURN (SAVE MIN)`` returns MIN and saves just that message."""
+    c = await imap_server.login()
+    await c.cmd("a1 SELECT INBOX")
+    assert await c.cmd("a2 SEARCH RETURN (SAVE MIN) FLAGGED") == [
+        b'* ESEARCH (TAG "a2") MIN 2\r\n',
+        b"a2 OK SEARCH completed.\r\n",
+    ]
+    assert await c.cmd("a3 UID SEARCH UID $") == [b"* SEARCH 2\r\n", b"a3 OK UID SEARCH completed.\r\n"]
+
+
+@pytest.mark.maildir(SPEC)
+async def test_result_is_empty_after_select(imap_server: RunningServer) -> None:
+    c = await imap_server.login()
+    await c.cmd("a1 SELECT INBOX")
+    await c.cmd("a2 SEARCH RETURN (SAVE) ALL")
+    await c.cmd("a3 SELECT INBOX")
+    assert await c.cmd("a4 FETCH $ (UID)") == [b"a4 OK FETCH completed.\r\n"]
+    assert await c.cmd("a5 SEARCH $") == [b"* SEARCH\r\n", b"a5 OK SEARCH completed.\r\n"]
+
+
+@pytest.mark.maildir(SPEC)
+async def test_saved_result_follows_expunges(imap_server: RunningServer) -> None:
+    c = await imap_server.login()
+    await c.cmd("a1 SELECT INBOX")
+    await c.cmd("a2 UID SEARCH RETURN (SAVE) FLAGGED")
+    await c.cmd("a3 UID STORE 1,4 +FLAGS.SILENT (\\Deleted)")
+    await c.cmd("a4 EXPUNGE")
+    assert await c.cmd("a5 FETCH $ (UID)") == [
+        b"* 1 FETCH (UID 2)\r\n",
+        b"* 3 FETCH (UID 5)\r\n",
+        b"a5 OK FETCH completed.\r\n",
+    ]
