@@ -109,6 +109,104 @@ NON_ASCII = _join(
 
 NO_HEADERS_BODY = b"Subject: bare\r\n\r\n"
 
+# Edge cases for ENVELOPE, BODYSTRUCTURE and sections: address syntax, folding, raw 8-bit headers,
+# RFC 2231 parameters, extension fields, odd MIME structure, obsolete dates.
+EDGE_ADDRESSES = _join(
+    [
+        "Date: Tue, 14 Nov 23 10:00:00 EST",
+        'From: "Doe, John" <john@example.com> (the boss)',
+        "Sender: sender@example.org",
+        'To: team: anna@example.org, "Bo B." <bo@example.org>;, plain@example.org',
+        "Cc: <route@example.net>, Ünïcode Näme <uni@example.org>",
+        "Bcc: undisclosed-recipients: ;",
+        "Subject: folded",
+        "\tsubject line",
+        "  with spaces",
+        "Message-ID: no-angle-brackets@example.org",
+        "In-Reply-To: <a@example.org> <b@example.org>",
+        "",
+        "Body.",
+    ]
+)
+
+EDGE_PARAMS = _join(
+    [
+        "Date: 5 Nov 2023 10:00 GMT",
+        "From: params@example.org",
+        "Subject: Räw 8-bit subject",
+        "MIME-Version: 1.0",
+        'Content-Type: MULTIPART/Mixed; boundary="=_b1"; charset=x',
+        "",
+        "preamble text",
+        "--=_b1",
+        'Content-Type: TEXT/PLAIN; CHARSET="UTF-8"; format=flowed',
+        "Content-Transfer-Encoding: quoted-printable",
+        "Content-Disposition: inline; filename*=utf-8''na%C3%AFve.txt",
+        "Content-Location: http://example.org/naive.txt",
+        "Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==",
+        "Content-Language: en, de",
+        "",
+        "Soft =",
+        "break and =C3=A9.",
+        "--=_b1",
+        'Content-Type: image/png; name*0="long"; name*1="name.png"',
+        "Content-Transfer-Encoding: BASE64",
+        "",
+        "iVBORw0KGgo=",
+        "--=_b1",
+        "",
+        "A part without headers.",
+        "--=_b1",
+        'Content-Type: multipart/related; boundary=inner; type="text/html"',
+        "",
+        "--inner",
+        "Content-Type: text/html",
+        "",
+        "<p>html</p>",
+        "--inner",
+        "Content-Type: message/rfc822",
+        "Content-Transfer-Encoding: 7bit",
+        "",
+        "Subject: inner message without body",
+        "--inner--",
+        "epilogue",
+        "--=_b1--",
+        "trailing epilogue",
+    ]
+)
+
+EDGE_TRUNCATED = _join(
+    [
+        "From: trunc@example.org",
+        "Subject: no final boundary",
+        "Content-Type: multipart/alternative; boundary=zz",
+        "",
+        "--zz",
+        "Content-Type: text/plain",
+        "",
+        "first",
+        "--zz",
+        "Content-Type: text/html",
+        "",
+        "<b>second, never closed</b>",
+    ]
+)
+
+EDGE_HEADER_ONLY = b"From: only@example.org\r\nSubject: no body at all\r\n"
+
+EDGE_BAD_ENCODINGS = _join(
+    [
+        "From: =?UTF-8?B?broken?= <b@example.org>",
+        "To: =?unknown-charset?Q?x?= <x@example.org>",
+        "Subject: =?UTF-8?Q?split_?= =?UTF-8?Q?words?= and =?utf-8?q?=E2=82=AC?=",
+        "Date: not a date",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: x-unknown",
+        "",
+        "body with unknown CTE",
+    ]
+)
+
 
 def plain(message_id: str, subject: str, **kwargs: Any) -> bytes:
     return sample_message(message_id=message_id, subject=subject, **kwargs)
@@ -139,6 +237,13 @@ SPEC: dict[str, Any] = {
     ],
     "Work.Projects": [{"id": "<p1@example.org>", "flags": "F", "raw": plain("<p1@example.org>", "Project")}],
     "Caf&AOk-": [{"id": "<c1@example.org>", "flags": "", "raw": plain("<c1@example.org>", "Cafe")}],
+    "Edge": [
+        {"id": "<e1@x>", "raw": EDGE_ADDRESSES},
+        {"id": "<e2@x>", "raw": EDGE_PARAMS},
+        {"id": "<e3@x>", "raw": EDGE_TRUNCATED},
+        {"id": "<e4@x>", "raw": EDGE_HEADER_ONLY},
+        {"id": "<e5@x>", "raw": EDGE_BAD_ENCODINGS},
+    ],
 }
 
 # Dovecot gets the special-use attributes maildird derives from these folder names (RFC 6154).
