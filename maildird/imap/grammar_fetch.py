@@ -22,6 +22,7 @@ SIMPLE_ATTS = frozenset(
         "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "SAVEDATE", "EMAILID", "THREADID",
     }
 )  # fmt: skip
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _FAST = (FetchAtt("FLAGS"), FetchAtt("INTERNALDATE"), FetchAtt("RFC822.SIZE"))
 MACROS: dict[str, tuple[FetchItem, ...]] = {
     "FAST": _FAST,
@@ -76,9 +77,14 @@ def _header_list(r: Reader) -> tuple[str, ...]:
     while True:
         raw = r.astring("a header field name")
         try:
-            names.append(raw.decode("ascii").upper())
+            name = raw.decode("ascii")
         except UnicodeDecodeError:
             raise r.fail(f"Header field name '{show(raw)}' is not ASCII")
+        if _CONTROL_RE.search(name):
+            # No field name holds one (RFC 5322 §2.2: printable US-ASCII), and the name is echoed in
+            # the response's section spec: a CR LF there would end the response line mid-string.
+            raise r.fail(f"Header field name '{show(raw)}' contains control characters")
+        names.append(name.upper())
         if r.try_char(0x29):
             return tuple(names)
         r.sp()
