@@ -100,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="10k")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--workload", default="headers", help=f"one of {sorted(WORKLOADS)} or clients_8")
+    parser.add_argument(
+        "--workload", default="headers", help=f"one of {sorted(WORKLOADS)} or clients_few/clients_many"
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--maildird-commit", default=None)
     parser.add_argument("--maildird-source", type=Path, default=None, help="run maildird from this tree")
@@ -144,9 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         time.sleep(ATTACH_SECONDS)
         start = time.perf_counter()
         for _ in range(args.reps):
-            if args.workload.startswith("clients_"):
-                clients = int(args.workload.split("_")[1])
-                concurrent(target, ctx, clients, ctx.scale.concurrent_commands[clients])
+            if args.workload in ("clients_few", "clients_many"):
+                index = 0 if args.workload == "clients_few" else 1
+                concurrent(target, ctx, ctx.scale.clients[index], ctx.scale.commands[index])
             else:
                 WORKLOADS[args.workload](conn, target, ctx)
         elapsed = time.perf_counter() - start

@@ -64,17 +64,19 @@ class Scale:
     bodies: int
     idle_connections: int
     appends: int
-    concurrent_commands: dict[int, int]  # clients -> commands per client
+    clients: tuple[int, int]  # the "few" and "many" concurrent clients
+    commands: tuple[int, int]  # commands per client for each
     reps: int
 
 
 SCALES = {
-    "tiny": Scale(bodies=20, idle_connections=20, appends=20, concurrent_commands={8: 20, 64: 4}, reps=2),
+    # Small enough for CI: every LOGIN costs a 64 MiB argon2id hash on each server.
+    "tiny": Scale(bodies=10, idle_connections=4, appends=10, clients=(2, 4), commands=(10, 4), reps=2),
     "10k": Scale(
-        bodies=200, idle_connections=1000, appends=1000, concurrent_commands={8: 250, 64: 40}, reps=3
+        bodies=200, idle_connections=1000, appends=1000, clients=(8, 64), commands=(250, 40), reps=3
     ),
     "100k": Scale(
-        bodies=200, idle_connections=1000, appends=1000, concurrent_commands={8: 250, 64: 40}, reps=2
+        bodies=200, idle_connections=1000, appends=1000, clients=(8, 64), commands=(250, 40), reps=2
     ),
 }
 
@@ -96,19 +98,31 @@ STEPS: tuple[Step, ...] = (
     Step("flags", "UID FETCH 1:* (UID FLAGS)", "s"),
     Step("headers", "UID FETCH 1:* Thunderbird headers", "s"),
     Step("envelope", "FETCH 1:* (ENVELOPE BODYSTRUCTURE INTERNALDATE)", "s"),
-    Step("bodies", "bodies: FETCH n BODY.PEEK[] one by one", "s"),
+    Step("bodies", "{bodies} bodies: FETCH n BODY.PEEK[] one by one", "s"),
     Step("search_text", "UID SEARCH TEXT <rare word>", "s"),
     Step("search_from", "UID SEARCH FROM .. SINCE .. UNSEEN", "s"),
     Step("store_add", "STORE 1:* +FLAGS.SILENT (\\Flagged)", "s"),
     Step("store_remove", "STORE 1:* -FLAGS.SILENT (\\Flagged)", "s"),
     Step("idle_push", "IDLE push: rename into new/ -> EXISTS", "s"),
-    Step("clients_8", "8 clients FETCH+NOOP", "cmd/s", cold=False),
-    Step("clients_64", "64 clients FETCH+NOOP", "cmd/s", cold=False),
-    Step("idle_memory", "idle connections (SELECT+IDLE): memory", "KiB/conn", cold=False),
-    Step("append", "APPEND messages one by one", "s", select=False),
+    Step("clients_few", "{few} clients FETCH+NOOP", "cmd/s", cold=False),
+    Step("clients_many", "{many} clients FETCH+NOOP", "cmd/s", cold=False),
+    Step("idle_memory", "{idle} idle connections (SELECT+IDLE): memory", "KiB/conn", cold=False),
+    Step("append", "APPEND {appends} messages one by one", "s", select=False),
     Step("memory_after_fetch", "server memory after header fetch (PSS)", "MiB", cold=False),
 )
-STEP_LABELS = {step.key: step.label for step in STEPS}
+
+
+def label(step: Step, scale: Scale) -> str:
+    """The step's row label with the preset's counts filled in."""
+    return step.label.format(
+        bodies=scale.bodies,
+        few=scale.clients[0],
+        many=scale.clients[1],
+        idle=scale.idle_connections,
+        appends=scale.appends,
+    )
+
+
 HIGHER_IS_BETTER = {"cmd/s"}
 
 
@@ -369,9 +383,9 @@ class Runner:
     def run_step(self, step: Step, target: Target) -> None:
         if step.key == "first_select":
             return
-        if step.key in ("clients_8", "clients_64"):
-            clients = int(step.key.split("_")[1])
-            commands = self.ctx.scale.concurrent_commands[clients]
+        if step.key in ("clients_few", "clients_many"):
+            index = 0 if step.key == "clients_few" else 1
+            clients, commands = self.ctx.scale.clients[index], self.ctx.scale.commands[index]
             measured = concurrent(target, self.ctx, clients, commands, warmup=WARMUP_COMMANDS)
             self.record(step.key, target, warm=measured)
             return
@@ -427,7 +441,7 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}x"
 
 
-def render(results: dict[str, dict[str, Figure]], header: Sequence[str]) -> str:
+def render(results: dict[str, dict[str, Figure]], header: Sequence[str], scale: Scale) -> str:
     rows = [
         ("step", "unit", "dovecot cold", "maildird cold", "ratio", "dovecot warm", "maildird warm", "ratio")
     ]
@@ -435,7 +449,7 @@ def render(results: dict[str, dict[str, Figure]], header: Sequence[str]) -> str:
         d, m = results[step.key]["dovecot"], results[step.key]["maildird"]
         rows.append(
             (
-                step.label,
+                label(step, scale),
                 step.unit,
                 _fmt(d.cold, step.unit),
                 _fmt(m.cold, step.unit),
@@ -463,7 +477,8 @@ def render(results: dict[str, dict[str, Figure]], header: Sequence[str]) -> str:
         d, m = results[step.key]["dovecot"], results[step.key]["maildird"]
         if step.unit == "s" and (d.octets or m.octets):
             lines.append(
-                f"  {step.label}: dovecot {d.octets:,} / {d.lines:,}; maildird {m.octets:,} / {m.lines:,}"
+                f"  {label(step, scale)}: dovecot {d.octets:,} / {d.lines:,}; "
+                f"maildird {m.octets:,} / {m.lines:,}"
             )
     return "\n".join(lines)
 
@@ -575,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"cold = server restarted, {runner.cache_note or 'page cache dropped (echo 3 > drop_caches)'}; "
             f"warm = median of {scale.reps} on the same connection",
         ]
-        print(render(runner.results, header), flush=True)
+        print(render(runner.results, header, scale), flush=True)
         if args.json:
             args.json.write_text(
                 json.dumps(

@@ -18,13 +18,13 @@ from tests.support.dovecot import DOVECOT_PACKAGE, DOVECOT_PROGRAM
 pytestmark = pytest.mark.interop
 
 REPO = Path(__file__).resolve().parents[2]
-# Seconds the whole tiny run may take (about 90 s on a 2-core machine) before the test fails.
+# Seconds the whole tiny run may take (about a minute on an idle 2-core machine) before the test fails.
 RUN_TIMEOUT = 900
 
 
 def test_runner_prints_a_ratio_row_for_every_step(tmp_path: Path) -> None:
     require_program(DOVECOT_PROGRAM, package=DOVECOT_PACKAGE)
-    from benchmarks.run import STEPS
+    from benchmarks.run import SCALES, STEPS, label
 
     result = subprocess.run(
         [
@@ -50,8 +50,9 @@ def test_runner_prints_a_ratio_row_for_every_step(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert any(line.startswith("| step ") and "ratio" in line for line in lines), result.stdout
     for step in STEPS:
-        rows = [line for line in lines if line.startswith(f"| {step.label} ")]
-        assert len(rows) == 1, (step.label, result.stdout)
+        name = label(step, SCALES["tiny"])
+        rows = [line for line in lines if line.startswith(f"| {name} ")]
+        assert len(rows) == 1, (name, result.stdout)
         cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
         # label, unit, dovecot cold, maildird cold, ratio, dovecot warm, maildird warm, ratio
         assert len(cells) == 8, rows[0]
@@ -59,7 +60,9 @@ def test_runner_prints_a_ratio_row_for_every_step(tmp_path: Path) -> None:
         if step.key == "first_select":
             ratios = [cells[4]]
         for ratio in ratios:
-            assert ratio.endswith("x") and float(ratio[:-1]) > 0, rows[0]
+            # A number; memory deltas of a handful of connections may round to 0 (or dip below it).
+            assert ratio.endswith("x"), rows[0]
+            float(ratio[:-1])
     assert (tmp_path / "results.json").exists()
     # Everything was stopped: no leftover work directory processes (the run removes its work dir).
     assert not (tmp_path / "work").exists()
