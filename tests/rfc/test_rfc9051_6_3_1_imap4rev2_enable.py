@@ -87,7 +87,8 @@ async def test_no_recent_flag_or_response(imap_server: RunningServer) -> None:
 @pytest.mark.maildir(SPEC)
 async def test_search_answers_esearch(imap_server: RunningServer) -> None:
     """§6.4.4.4: ``A282 SEARCH RETURN (MIN COUNT) FLAGGED ...`` -> ``* ESEARCH (TAG "A282") MIN 2 COUNT 3``;
-    ``A283 SEARCH TEXT "string not in mailbox"`` -> ``* ESEARCH (TAG "A283")``; SEARCH alone is RETURN (ALL)."""
+    ``A283 SEARCH TEXT "string not in mailbox"`` -> ``* ESEARCH (TAG "A283")``;
+    SEARCH alone is RETURN (ALL)."""
     c = await rev2_session(imap_server)
     await c.cmd("a1 SELECT INBOX")
     assert await c.cmd("A282 SEARCH RETURN (MIN COUNT) FLAGGED") == [
