@@ -18,7 +18,8 @@ import trustme
 
 from maildird import cli
 from maildird.auth import add_user, load_users, make_hasher
-from maildird.config import Listener, load_config
+from maildird.config import Listener
+from maildird.config_load import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ from maildird.config import (
     Limits,
     Listener,
     MailConfig,
-    load_config,
     parse_listen_url,
 )
+from maildird.config_load import load_config
 
 SAMPLE = Path(__file__).resolve().parents[2] / "maildird" / "data" / "maildird.toml.sample"
 

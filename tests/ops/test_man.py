@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from maildird import auth, config
+from maildird import auth, config, config_load
 from maildird.cli import build_parser
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -212,7 +212,7 @@ def test_exit_statuses_documented() -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# maildird.toml(5) against maildird/config.py and the sample
+# maildird.toml(5) against maildird/config.py (loaded by config_load.py) and the sample
 # ----------------------------------------------------------------------------------------------------------
 
 #: Config field -> TOML table name.
@@ -302,7 +302,7 @@ def _expected_type(cls: type, f: dataclasses.Field[Any]) -> str:
 
 def _accepts_size(key: str) -> bool:
     try:
-        config.config_from_dict({**BASE, "limits": {key: "4KiB"}}, Path("probe.toml"))
+        config_load.config_from_dict({**BASE, "limits": {key: "4KiB"}}, Path("probe.toml"))
     except config.ConfigError:
         return False
     return True
@@ -355,7 +355,7 @@ def test_config_key_documented_with_type_and_default(
         data["listen"] = [{**data["listen"][0], field.name: value}]
     else:
         data[table] = {**data.get(table, {}), field.name: value}
-    loaded = config.config_from_dict(data, Path("doc.toml"))
+    loaded = config_load.config_from_dict(data, Path("doc.toml"))
     section = (
         loaded.listeners[0]
         if table == "listen"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from maildird.config import load_config
+from maildird.config_load import load_config
 
 REPO = Path(__file__).resolve().parent.parent.parent
 UNITS = REPO / "systemd"
