@@ -3,7 +3,7 @@ from __future__ import annotations
 import argon2
 import pytest
 
-from maildird.auth import make_hasher
+from maildird.passwd import make_hasher
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import argon2
 import trio
 import trio.testing
 
-from maildird.auth import Authenticator, add_user, hash_password, load_users
+from maildird.auth import Authenticator
+from maildird.passwd import add_user, hash_password, load_users
 
 
 class CountingAuthenticator(Authenticator):

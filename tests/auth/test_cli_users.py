@@ -9,7 +9,7 @@ from pathlib import Path
 
 import argon2
 
-from maildird.auth import load_users
+from maildird.passwd import load_users
 
 
 def run(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

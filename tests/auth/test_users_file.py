@@ -9,7 +9,8 @@ from pathlib import Path
 import argon2
 import pytest
 
-from maildird.auth import (
+from maildird.config import MailConfig
+from maildird.passwd import (
     UnknownUserError,
     UserExistsError,
     UsernameError,
@@ -22,7 +23,6 @@ from maildird.auth import (
     set_password,
     validate_username,
 )
-from maildird.config import MailConfig
 
 
 def test_real_dovecot_style_hash_parses_and_verifies(

@@ -17,9 +17,9 @@ import pytest
 import trustme
 
 from maildird import cli
-from maildird.auth import add_user, load_users, make_hasher
 from maildird.config import Listener
 from maildird.config_load import load_config
+from maildird.passwd import add_user, load_users, make_hasher
 
 ROOT = Path(__file__).resolve().parents[2]
 

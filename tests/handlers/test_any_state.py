@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 import maildird
-from maildird.auth import Authenticator, add_user, make_hasher
+from maildird.auth import Authenticator
 from maildird.config import Config, MailConfig
 from maildird.handlers import auth
+from maildird.passwd import add_user, make_hasher
 
 from .harness import LOOPBACK, REMOTE_PLAIN, REMOTE_TLS, Session
 from .memstore import MemStore
