@@ -19,8 +19,8 @@ import pytest
 
 from maildird.store.maildir.filenames import new_base_name, parse_name, with_flags
 from maildird.store.maildir.keywords import Keywords
-from maildird.store.maildir.layout import MaildirPlusPlus
 from maildird.store.maildir.lock import UidlistLock
+from maildird.store.maildir.maildirpp import MaildirPlusPlus
 from maildird.store.maildir.subscriptions import read_subscriptions, update_subscriptions
 from maildird.store.maildir.uidlist import Uidlist, UidRecord, append_records, read_uidlist, rewrite_uidlist
 from maildird.store.maildir.uidvalidity import next_uidvalidity

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from maildird.store.maildir.layout import INBOX, _mutf7_decode, _mutf7_encode
+from maildird.store.maildir.layout_common import INBOX, mutf7_decode, mutf7_encode
 from maildird.store.maildir.lock import LockTimeout, adopt_dir_permissions, dir_file_mode, fsync_dir
 
 SUBSCRIPTIONS_NAME = "subscriptions"
@@ -60,7 +60,7 @@ def _decode_component(part: str, utf8_names: bool) -> str:
     if utf8_names:
         return part
     try:
-        return _mutf7_decode(part)
+        return mutf7_decode(part)
     except ValueError:
         return part
 
@@ -100,7 +100,7 @@ def serialize_subscriptions(
     lines: list[str] = []
     for name in sorted(set(names)):
         parts = _normalise(name.split(delimiter))
-        enc = [p if utf8_names else _mutf7_encode(p) for p in parts]
+        enc = [p if utf8_names else mutf7_encode(p) for p in parts]
         lines.append("\t".join(_tabescape(p) for p in enc) if version >= 2 else delimiter.join(enc))
     body = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
     return (V2_HEADER + body) if version >= 2 else body
