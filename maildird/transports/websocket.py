@@ -29,6 +29,10 @@ rebinding pages (whose origin is their own name) out.
 
 ``TransportInfo``: kind ``ws``/``wss``, ``secure`` only for ``wss``, ``loopback`` from the peer address
 (so plaintext LOGIN over ``ws`` works from loopback only, the TCP rule), and never STARTTLS.
+
+The HTTP side (origin and subprotocol policy, request heads, the test page and plain HTTP answers) lives
+in :mod:`maildird.transports.ws_http`; this module holds the stream adapter, the handshake driver and the
+accept loop, and re-exports the policy names.
 """
 
 from __future__ import annotations
@@ -36,17 +40,24 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, wrap_server_stream
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from maildird.handlers.context import TransportInfo
 from maildird.transports.accept import accept_forever
 from maildird.transports.peer import is_loopback
+from maildird.transports.ws_http import MAX_REQUEST_HEAD as MAX_REQUEST_HEAD
+from maildird.transports.ws_http import SUBPROTOCOLS as SUBPROTOCOLS
+from maildird.transports.ws_http import HeadTooLarge, ReplayStream, is_upgrade, read_request_head, refusal_for
+from maildird.transports.ws_http import OriginPolicy as OriginPolicy
+from maildird.transports.ws_http import UnsupportedSubprotocol as UnsupportedSubprotocol
+from maildird.transports.ws_http import choose_subprotocol as choose_subprotocol
+from maildird.transports.ws_http import http_response as http_response
+from maildird.transports.ws_http import page_bytes as page_bytes
+from maildird.transports.ws_http import parse_origin as parse_origin
+from maildird.transports.ws_http import plain_http_answer as plain_http_answer
 
 if TYPE_CHECKING:
     from maildird.config import Config, Listener
@@ -63,9 +74,6 @@ __all__ = [
 
 log = logging.getLogger("maildird.transports.websocket")
 
-SUBPROTOCOLS = ("imap", "binary")
-"""Subprotocols we accept, in order of preference: ours, then websockify's raw-binary one."""
-
 HANDSHAKE_TIMEOUT = 30.0
 """Seconds a client has to send its HTTP request head; trio-websocket's connect_timeout is 60 s,
 our TLS handshake limit 30 s."""
@@ -73,22 +81,19 @@ our TLS handshake limit 30 s."""
 CLOSE_TIMEOUT = 2.0
 """Seconds to wait for the client's answer to our close frame before dropping the TCP connection."""
 
-MAX_REQUEST_HEAD = 16 * 1024
-"""Largest HTTP request head read; h11 (wsproto's parser) stops at 16 KiB too (max_incomplete_event_size)."""
-
 RECEIVE_BYTES = 64 * 1024
 """Octets trio-websocket asks of the transport per read (its default, 4 KiB, costs a syscall per frame)."""
 
 MESSAGE_QUEUE_SIZE = 1
 """Complete messages trio-websocket queues before it stops reading: backpressure, as on TCP."""
 
-PAGE_RESOURCE = ("data", "web", "index.html")
-"""The static test page, inside the maildird package."""
-
 HandleStream = Callable[[trio.abc.Stream, TransportInfo], Awaitable[None]]
 """Runs one IMAP session on a stream: ``ClientConnection(stream, services, transport, state).run()``."""
 
 TlsContextGetter = Callable[[], ssl.SSLContext | None]
+
+# Kept importable from here under its old private name (tests).
+_is_upgrade = is_upgrade
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -171,201 +176,6 @@ class WebSocketStream(trio.abc.Stream):
             await self.ws.aclose()
         if self.transport_stream is not None:
             await trio.aclose_forcefully(self.transport_stream)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Handshake policy
-# --------------------------------------------------------------------------------------------------------
-
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-Origin = tuple[str, str, int]  # (scheme, host, port), lowercased, default port filled in
-
-
-def parse_origin(text: str) -> Origin | None:
-    """RFC 6454 §6.2 serialised origin -> (scheme, host, port); None for "null" or anything malformed."""
-    try:
-        parts = urlsplit(text.strip().lower())
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.hostname or parts.path not in ("", "/"):
-        return None
-    default = _DEFAULT_PORTS.get(parts.scheme)
-    if port is None:
-        if default is None:
-            return None
-        port = default
-    return parts.scheme, parts.hostname, port
-
-
-class OriginPolicy:
-    """Which browser origins may open this listener (RFC 6455 §4.2.2 item 8, §10.2)."""
-
-    def __init__(self, allowed: Iterable[str], *, secure: bool) -> None:
-        self.any = False
-        self.null = False
-        self.listed: set[Origin] = set()
-        self.page_scheme = "https" if secure else "http"
-        for entry in allowed:
-            if entry.strip() == "*":
-                self.any = True
-            elif entry.strip().lower() == "null":
-                self.null = True
-            elif (origin := parse_origin(entry)) is not None:
-                self.listed.add(origin)
-            else:
-                raise ValueError(f"not an origin (scheme://host[:port]): {entry!r}")
-
-    def self_origins(self, local_host: str, local_port: int) -> set[Origin]:
-        """The origins of a page this listener served: its address as reached, and localhost on loopback."""
-        host = local_host.lower()  # as parse_origin gives it: an IPv6 literal without brackets
-        hosts = {host}
-        if is_loopback(host):
-            hosts |= {"localhost", "127.0.0.1", "::1"}
-        return {(self.page_scheme, h, local_port) for h in hosts}
-
-    def allows(self, origin_header: str | None, local_host: str, local_port: int) -> bool:
-        if origin_header is None or self.any:
-            return True
-        if origin_header.strip().lower() == "null":
-            return self.null
-        origin = parse_origin(origin_header)
-        if origin is None:
-            return False
-        return origin in self.listed or origin in self.self_origins(local_host, local_port)
-
-
-class UnsupportedSubprotocol(ValueError):
-    """The client proposed subprotocols, none of them ours (a browser would fail an accept without one)."""
-
-
-def choose_subprotocol(proposed: Iterable[str]) -> str | None:
-    """Our pick among the client's proposals (RFC 6455 §4.2.2 item 5.4); None when it proposed none."""
-    offered = [p.strip().lower() for p in proposed]
-    if not offered:
-        return None
-    for ours in SUBPROTOCOLS:
-        if ours in offered:
-            return ours
-    raise UnsupportedSubprotocol(", ".join(offered))
-
-
-def _header(request: WebSocketRequest, name: bytes) -> str | None:
-    for key, value in request.headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
-# --------------------------------------------------------------------------------------------------------
-# Plain HTTP: the request head, the test page
-# --------------------------------------------------------------------------------------------------------
-
-
-class _ReplayStream(trio.abc.Stream):
-    """``stream`` with ``prefix`` put back in front: what we read of the request head goes to wsproto."""
-
-    def __init__(self, prefix: bytes, stream: trio.abc.Stream) -> None:
-        self._prefix = prefix
-        self.stream = stream
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.stream.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._prefix:
-            await trio.lowlevel.checkpoint()
-            size = len(self._prefix) if max_bytes is None else max_bytes
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            return data
-        return bytes(await self.stream.receive_some(max_bytes))
-
-    async def aclose(self) -> None:
-        await self.stream.aclose()
-
-
-class _HeadTooLarge(Exception):
-    pass
-
-
-async def _read_request_head(stream: trio.abc.Stream) -> bytes | None:
-    """Octets up to and including the blank line ending the head (and whatever came after); None on EOF."""
-    data = b""
-    while (end := data.find(b"\r\n\r\n")) < 0:
-        if len(data) > MAX_REQUEST_HEAD:
-            raise _HeadTooLarge
-        chunk = await stream.receive_some(MAX_REQUEST_HEAD)
-        if not chunk:
-            return None
-        data += chunk
-    if end + 4 > MAX_REQUEST_HEAD:
-        raise _HeadTooLarge
-    return data
-
-
-def _is_upgrade(head: bytes) -> tuple[str, str, bool]:
-    """(method, target, wants a WebSocket) from a request head (RFC 9110 §7.8 Upgrade)."""
-    lines = head.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-    request_line = lines[0].decode("latin-1").split()
-    method, target = [*request_line, "", ""][:2]
-    upgrade = False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"upgrade":
-            tokens = {t.strip().split(b"/")[0].lower() for t in value.split(b",")}
-            upgrade = upgrade or b"websocket" in tokens
-    return method, target, upgrade
-
-
-@cache
-def page_bytes() -> bytes:
-    """The static test page (maildird/data/web/index.html)."""
-    node = resources.files("maildird")
-    for part in PAGE_RESOURCE:
-        node = node / part
-    return node.read_bytes()
-
-
-# Served with the page: no framing by other sites, no sniffing, scripts and styles only inline.
-_PAGE_HEADERS = (
-    b"Content-Type: text/html; charset=utf-8\r\n"
-    b"Cache-Control: no-store\r\n"
-    b"X-Content-Type-Options: nosniff\r\n"
-    b"Referrer-Policy: no-referrer\r\n"
-    b"Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-    b"connect-src ws: wss:; frame-ancestors 'none'\r\n"
-)
-
-
-def http_response(
-    status: int, reason: str, body: bytes = b"", *, headers: bytes = b"", head: bool = False
-) -> bytes:
-    """A complete HTTP/1.1 response that closes the connection (RFC 9112 §9.6)."""
-    if not headers:
-        headers = b"Content-Type: text/plain; charset=utf-8\r\n"
-    start = f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n".encode()
-    return start + headers + b"\r\n" + (b"" if head else body)
-
-
-def plain_http_answer(method: str, target: str, ws_path: str) -> bytes:
-    """Our answer to an HTTP request that is not a WebSocket upgrade."""
-    path = urlsplit(target).path
-    if method not in ("GET", "HEAD"):
-        return http_response(405, "Method Not Allowed", b"only GET\n", headers=b"Allow: GET, HEAD\r\n")
-    head = method == "HEAD"
-    if path == ws_path:
-        try:
-            page = page_bytes()
-        except OSError as exc:  # a broken install: say so instead of dropping the connection
-            log.error("cannot read the WebSocket test page: %s", exc)
-            return http_response(500, "Internal Server Error", b"test page missing\n", head=head)
-        return http_response(200, "OK", page, headers=_PAGE_HEADERS, head=head)
-    if path == "/":
-        return http_response(303, "See Other", headers=f"Location: {ws_path}\r\n".encode(), head=head)
-    return http_response(404, "Not Found", b"not found\n", head=head)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -453,24 +263,24 @@ async def _handshake(
     """Read the request, answer plain HTTP or refuse or accept the upgrade (RFC 6455 §4.2.2)."""
     with trio.move_on_after(HANDSHAKE_TIMEOUT):
         try:
-            head = await _read_request_head(client)
-        except _HeadTooLarge:
+            head = await read_request_head(client)
+        except HeadTooLarge:
             await client.send_all(http_response(431, "Request Header Fields Too Large", b"too large\n"))
             return None
         if head is None:
             return None
-        method, target, upgrade = _is_upgrade(head)
+        method, target, upgrade = is_upgrade(head)
         if not upgrade:
             await client.send_all(plain_http_answer(method, target, spec.path))
             return None
         request = await wrap_server_stream(
             nursery,
-            _ReplayStream(head, client),
+            ReplayStream(head, client),
             message_queue_size=MESSAGE_QUEUE_SIZE,
             max_message_size=config.limits.max_ws_message,
             receive_buffer_size=RECEIVE_BYTES,
         )
-        refusal = _refusal(request, spec, policy, local_host, local_port)
+        refusal = refusal_for(request, spec, policy, local_host, local_port)
         if refusal is not None:
             status, text = refusal
             log.info("WebSocket request from %s refused (%d): %s", transport.peer, status, text)
@@ -478,21 +288,6 @@ async def _handshake(
             return None
         return await request.accept(subprotocol=choose_subprotocol(request.proposed_subprotocols))
     log.info("WebSocket handshake with %s timed out", transport.peer)
-    return None
-
-
-def _refusal(
-    request: WebSocketRequest, spec: Listener, policy: OriginPolicy, local_host: str, local_port: int
-) -> tuple[int, str] | None:
-    if urlsplit(request.path).path != spec.path:
-        return 404, f"no WebSocket endpoint at {urlsplit(request.path).path}; IMAP is at {spec.path}"
-    origin = _header(request, b"origin")
-    if not policy.allows(origin, local_host, local_port):
-        return 403, f"origin {origin} is not allowed"
-    try:
-        choose_subprotocol(request.proposed_subprotocols)
-    except UnsupportedSubprotocol as exc:
-        return 400, f"unsupported subprotocols {exc}; use one of {', '.join(SUBPROTOCOLS)}"
     return None
 
 

@@ -34,7 +34,8 @@ import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from maildird.config import Listener
-from maildird.transports.websocket import page_bytes, serve_websocket_listener
+from maildird.transports.websocket import serve_websocket_listener
+from maildird.transports.ws_http import page_bytes
 from tests.websocket.conftest import WS_PATH, WsServer
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from maildird.transports.websocket import (
+from maildird.transports.peer import is_loopback
+from maildird.transports.ws_http import (
     OriginPolicy,
     UnsupportedSubprotocol,
-    _is_upgrade,
     choose_subprotocol,
     http_response,
-    is_loopback,
+    is_upgrade,
     page_bytes,
     parse_origin,
     plain_http_answer,
@@ -115,7 +115,7 @@ def test_only_foreign_subprotocols_are_refused() -> None:
     ],
 )
 def test_is_upgrade(head: bytes, expected: tuple[str, str, bool]) -> None:
-    assert _is_upgrade(head) == expected
+    assert is_upgrade(head) == expected
 
 
 @pytest.mark.parametrize(
