@@ -36,35 +36,57 @@ class SequenceSet:
 
     ranges: tuple[tuple[int | None, int | None], ...]
     saved: bool = False
+    _merged: dict[int, list[tuple[int, int]]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+    """``resolve`` results by ``largest``: SEARCH asks ``contains`` once per message."""
 
     def resolve(self, largest: int) -> list[tuple[int, int]]:
-        """Concrete inclusive ranges, ``*`` replaced by ``largest``, each ordered low to high.
+        """The set as sorted, disjoint, merged inclusive ranges, ``*`` replaced by ``largest``.
 
-        With ``largest == 0`` (empty mailbox), ``*`` stands for 0 and callers find no messages.
+        Merging matters: a 64 KiB command line can repeat ``1:*`` 16,000 times, and whatever walks
+        the ranges must cost no more than the mailbox, not ranges x mailbox. With ``largest == 0``
+        (empty mailbox), ``*`` stands for 0 and callers find no messages.
         """
+        cached = self._merged.get(largest)
+        if cached is not None:
+            return list(cached)
+        spans = sorted(
+            (min(a, b), max(a, b))
+            for a, b in (
+                (largest if low is None else low, largest if high is None else high)
+                for low, high in self.ranges
+            )
+        )
         out: list[tuple[int, int]] = []
-        for low, high in self.ranges:
-            a = largest if low is None else low
-            b = largest if high is None else high
-            out.append((a, b) if a <= b else (b, a))
-        return out
+        for a, b in spans:
+            if out and a <= out[-1][1] + 1:
+                if b > out[-1][1]:
+                    out[-1] = (out[-1][0], b)
+            else:
+                out.append((a, b))
+        if len(self._merged) > 4:  # a set is resolved against one or two sizes in practice
+            self._merged.clear()
+        self._merged[largest] = out
+        return list(out)
 
     def contains(self, number: int, largest: int) -> bool:
-        """True if ``number`` lies in the set, given ``largest`` for ``*``."""
-        return any(a <= number <= b for a, b in self.resolve(largest))
+        """True if ``number`` lies in the set, given ``largest`` for ``*`` (a bisection)."""
+        ranges = self._merged.get(largest) or self.resolve(largest)
+        i = bisect.bisect_right(ranges, (number, float("inf"))) - 1
+        return i >= 0 and ranges[i][0] <= number <= ranges[i][1]
 
     def iter_in(self, candidates: list[int], largest: int) -> Iterator[int]:
         """The members of the sorted list ``candidates`` that lie in the set, in ascending order, once each.
 
         Used to map a UID set onto the UIDs that exist: a UID set may name UIDs that do not exist
-        (RFC 9051 §6.4.9), and ``1:4294967295`` must not be expanded number by number.
+        (RFC 9051 §6.4.9), and ``1:4294967295`` must not be expanded number by number. The ranges
+        are disjoint and sorted, so the slices come out in order and never overlap.
         """
-        chosen: set[int] = set()
         for a, b in self.resolve(largest):
             lo = bisect.bisect_left(candidates, a)
             hi = bisect.bisect_right(candidates, b)
-            chosen.update(candidates[lo:hi])
-        return iter(sorted(chosen))
+            yield from candidates[lo:hi]
 
 
 SEQ_ALL = SequenceSet(((1, None),))

@@ -24,10 +24,6 @@ def _total(ranges: list[tuple[int, int]]) -> int:
     return sum(b - a + 1 for a, b in ranges)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imap.commands.SequenceSet.resolve returns overlapping ranges as sent (lead's file: contracts.md)",
-)
 @pytest.mark.parametrize(
     "ranges",
     [
