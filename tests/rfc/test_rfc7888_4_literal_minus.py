@@ -1,0 +1,38 @@
+"""RFC 7888 §4 LITERAL-: "LITERAL- is the same as LITERAL+, but it disallows the alternate form of literals
+unless they are 4096 bytes or less". capabilities.md asks for LITERAL- as the configurable alternative
+(``[limits] literal_minus``, cap ``max_nonsync_literal``); under it CAPABILITY says LITERAL- (not LITERAL+),
+a ``{4096+}`` literal is taken without a continuation, and a larger non-synchronizing one fails with a
+tagged ``BAD [TOOBIG]`` while the connection stays in step (maildird.imap.framing implements this)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RunningServer
+
+LITERAL_MINUS_CAP = 4096
+
+NOT_CONFIGURABLE = (
+    "LITERAL- cannot be switched on: maildird.config.Limits has no literal_minus field (the server_config "
+    "marker raises TypeError), handlers.any_state reads it with getattr(..., False), and "
+    "connection_state.py passes literal_minus=False to the core, so the framing's LITERAL- path is dead"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason=NOT_CONFIGURABLE)
+@pytest.mark.server_config(literal_minus=True)
+async def test_literal_minus_caps_non_synchronizing_literals(imap_server: RunningServer) -> None:
+    c = await imap_server.connect()
+    caps = (await c.cmd("a0 CAPABILITY"))[0].split()
+    assert b"LITERAL-" in caps and b"LITERAL+" not in caps
+    c = await imap_server.login()
+    assert b"LITERAL-" in (await c.cmd("a1 CAPABILITY"))[0].split()
+    await c.cmd("a2 SELECT INBOX")
+    fits = b"y" * LITERAL_MINUS_CAP
+    await c.send_raw(b"a3 SEARCH BODY {%d+}\r\n%s\r\n" % (len(fits), fits))
+    assert await c.read_until_tagged("a3") == [b"* SEARCH\r\n", b"a3 OK SEARCH completed.\r\n"]
+    too_big = b"y" * (LITERAL_MINUS_CAP + 1)
+    await c.send_raw(b"a4 SEARCH BODY {%d+}\r\n%s\r\n" % (len(too_big), too_big))
+    lines = await c.read_until_tagged("a4")
+    assert len(lines) == 1 and lines[0].startswith(b"a4 BAD [TOOBIG] "), lines
+    assert await c.cmd("a5 NOOP") == [b"a5 OK NOOP completed.\r\n"]
