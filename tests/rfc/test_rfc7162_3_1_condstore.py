@@ -1,7 +1,7 @@
 """RFC 7162 §3.1 CONDSTORE, the RFC's examples adapted (modseq values in regex slots or taken from the
 server): §3.1.2.1 HIGHESTMODSEQ on SELECT (never 0), §3.1.3 STORE UNCHANGEDSINCE (examples 3 and 4: all
 pass / some fail with ``[MODIFIED set]``; UNCHANGEDSINCE 0 always fails), §3.1.4.1 FETCH CHANGEDSINCE,
-§3.1.5 SEARCH MODSEQ (``* SEARCH ... (MODSEQ n)``, none without matches), §3.1.6 STATUS HIGHESTMODSEQ,
+§3.1.5-6 SEARCH MODSEQ (``* SEARCH ... (MODSEQ n)``, none without matches), §3.1.7 STATUS HIGHESTMODSEQ,
 §3.1.8 CONDSTORE-enabling commands, and §3.1 "the server MUST include MODSEQ in all subsequent unsolicited
 FETCH responses" for another session's change. Also: with ``[mail] condstore = false`` CONDSTORE is not
 advertised and its parameters are refused."""
@@ -122,7 +122,7 @@ async def test_search_modseq(imap_server: RunningServer) -> None:
 
 @pytest.mark.maildir(SPEC)
 async def test_status_highestmodseq(imap_server: RunningServer) -> None:
-    """§3.1.6: ``A042 STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ)``; it equals SELECT's value and
+    """§3.1.7: ``A042 STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ)``; it equals SELECT's value and
     grows with every change."""
     c = await imap_server.login()
     lines = await c.cmd("A042 STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ)")

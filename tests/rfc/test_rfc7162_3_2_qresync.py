@@ -2,7 +2,7 @@
 FETCH modifier need ``ENABLE QRESYNC`` first (BAD otherwise); §3.2.5 SELECT (QRESYNC ...) with a stale
 UIDVALIDITY reports nothing; §3.2.5.2 seq-match-data is accepted; §3.2.6 ``UID FETCH ... (CHANGEDSINCE m
 VANISHED)`` (``* VANISHED (EARLIER) 300:310,405,411``); §3.2.7 EXPUNGE answers with ``* VANISHED`` UID
-sets instead of EXPUNGE, for this session's and for other sessions' expunges; §3.2.9 the tagged OK of
+sets instead of EXPUNGE, for this session's and for other sessions' expunges; §3.2.7 the tagged OK of
 EXPUNGE carries HIGHESTMODSEQ. The full offline-resync scenario is test_rfc7162_3_2_5_qresync_resync.py.
 """
 
@@ -53,7 +53,7 @@ async def test_vanished_modifier_needs_changedsince(imap_server: RunningServer) 
 
 @pytest.mark.maildir(SPEC)
 async def test_expunge_answers_vanished(imap_server: RunningServer) -> None:
-    """§3.2.7: ``* VANISHED 405,407,410,425`` replaces the EXPUNGE responses; §3.2.9 HIGHESTMODSEQ in OK."""
+    """§3.2.7: ``* VANISHED 405,407,410,425`` replaces the EXPUNGE responses and the OK carries HIGHESTMODSEQ."""
     c, _, highest = await qresync_session(imap_server)
     await c.cmd("a1 UID STORE 2,4:6,9 +FLAGS.SILENT (\\Deleted)")
     lines = await c.cmd("a2 EXPUNGE")
