@@ -53,7 +53,7 @@ async def test_vanished_modifier_needs_changedsince(imap_server: RunningServer) 
 
 @pytest.mark.maildir(SPEC)
 async def test_expunge_answers_vanished(imap_server: RunningServer) -> None:
-    """§3.2.7: ``* VANISHED 405,407,410,425`` replaces the EXPUNGE responses and the OK carries HIGHESTMODSEQ."""
+    """§3.2.7: ``* VANISHED 405,407,410,425`` replaces EXPUNGE; the OK has HIGHESTMODSEQ."""
     c, _, highest = await qresync_session(imap_server)
     await c.cmd("a1 UID STORE 2,4:6,9 +FLAGS.SILENT (\\Deleted)")
     lines = await c.cmd("a2 EXPUNGE")
