@@ -170,9 +170,12 @@ async def serve(
                     pass
             await trio.aclose_forcefully(stream)
 
-        async def handle_stream(stream: trio.abc.Stream, transport: TransportInfo, spec: Listener) -> None:
-            """Serve one client whose transport (TCP, TLS, WebSocket) is ready: the listener's access
-            list, the connection limits (maildird.access), then the session."""
+        async def admit(
+            stream: trio.abc.Stream, transport: TransportInfo, spec: Listener, *, bye: bool
+        ) -> bool:
+            """The listener's access list, then the connection limits (maildird.access). A refused
+            client gets ``* BYE`` when ``bye`` (the stream speaks IMAP already), else is just closed
+            (an implicit-TLS port refuses before the handshake, so silent clients cost nothing)."""
             ip = peer_host(transport.peer)
             refusal = access[spec].check(ip) if spec in access else None
             if refusal is not None:
@@ -184,38 +187,57 @@ async def serve(
                     spec.url(),
                     refusal,
                 )
-                await refuse(stream, access_denied_bye())
-                return
+                await (refuse(stream, access_denied_bye()) if bye else trio.aclose_forcefully(stream))
+                return False
             hit = limits.try_acquire(ip)
             if hit is not None:
                 log.warning("%s reached: refused %s", hit, transport.peer)
-                await refuse(stream, limits.bye(hit))
-                return
+                await (refuse(stream, limits.bye(hit)) if bye else trio.aclose_forcefully(stream))
+                return False
+            return True
+
+        async def session(stream: trio.abc.Stream, transport: TransportInfo) -> None:
+            """Run one admitted client's session, then give back what ``admit`` counted."""
             conn: ClientConnection | None = None
             try:
                 conn = ClientConnection(stream, services, transport, state)
                 await conn.run()
             finally:
-                limits.release(ip, conn.counted_user if conn is not None else None)
+                limits.release(peer_host(transport.peer), conn.counted_user if conn is not None else None)
+
+        async def handle_stream(stream: trio.abc.Stream, transport: TransportInfo, spec: Listener) -> None:
+            """A client whose transport is ready (WebSocket after its handshake): admit, then serve."""
+            if await admit(stream, transport, spec, bye=True):
+                await session(stream, transport)
 
         async def handle(stream: trio.SocketStream, spec: Listener) -> None:
+            """A TCP client: admitted on accept, before any TLS handshake (review: a client that never
+            sends a ClientHello must count against the limits like any other)."""
             transport = _transport_for(stream, spec, holder is not None)
-            if spec.tls != "implicit":
-                await handle_stream(stream, transport, spec)
+            implicit = spec.tls == "implicit"
+            if not await admit(stream, transport, spec, bye=not implicit):
+                return
+            if not implicit:
+                await session(stream, transport)
                 return
             context = state.tls_context()
-            if context is None:
-                await trio.aclose_forcefully(stream)
-                return
-            ssl_stream = trio.SSLStream(stream, context, server_side=True)
+            ssl_stream = trio.SSLStream(stream, context, server_side=True) if context is not None else None
+            shaken = False
             try:
+                if ssl_stream is None:
+                    raise ssl.SSLError("no TLS certificate is configured")
                 with trio.fail_after(config.limits.tls_handshake_timeout):
                     await ssl_stream.do_handshake()
+                shaken = True
             except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
                 log.info("TLS handshake with %s failed: %r", transport.peer, exc)
-                await trio.aclose_forcefully(stream)
+            finally:
+                if not shaken:  # failed or cancelled: give back what admit counted
+                    limits.release(peer_host(transport.peer), None)
+                    await trio.aclose_forcefully(stream)
+            if ssl_stream is None or not shaken:
                 return
-            await handle_stream(ssl_stream, transport, spec)
+            await session(ssl_stream, transport)
 
         def reload() -> None:
             systemd.reloading("reloading users and certificates")

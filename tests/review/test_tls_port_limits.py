@@ -20,10 +20,6 @@ from tests.support.rawclient import RawClient
 HANG_GUARD = 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.handle: TLS handshake before access list / connection limits (lead's file)",
-)
 @pytest.mark.server_config(max_unauth_per_ip=2, tls_handshake_timeout=120.0)
 async def test_connections_waiting_in_the_tls_handshake_count_against_the_per_ip_limit(imap_server) -> None:  # type: ignore[no-untyped-def]
     silent = [await trio.open_tcp_stream(imap_server.host, imap_server.tls_port) for _ in range(2)]
