@@ -67,3 +67,14 @@ async def test_unknown_return_option_is_bad(imap_server: RunningServer) -> None:
     await c.cmd("a1 SELECT INBOX")
     lines = await c.cmd("a2 SEARCH RETURN (X-UNKNOWN) ALL")
     assert len(lines) == 1 and lines[0].startswith(b"a2 BAD "), lines
+
+
+@pytest.mark.maildir(SPEC)
+async def test_count_is_returned_for_no_matches(imap_server: RunningServer) -> None:
+    """§3.1: with no matches MIN, MAX and ALL are omitted but COUNT is still returned, as 0."""
+    c = await imap_server.login()
+    await c.cmd("a1 SELECT INBOX")
+    assert await c.cmd("a2 UID SEARCH RETURN (MIN COUNT ALL) KEYWORD nothing") == [
+        b'* ESEARCH (TAG "a2") UID COUNT 0\r\n',
+        b"a2 OK UID SEARCH completed.\r\n",
+    ]

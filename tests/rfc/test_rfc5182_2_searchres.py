@@ -69,3 +69,22 @@ async def test_saved_result_follows_expunges(imap_server: RunningServer) -> None
         b"* 3 FETCH (UID 5)\r\n",
         b"a5 OK FETCH completed.\r\n",
     ]
+
+
+@pytest.mark.maildir(SPEC)
+async def test_save_with_min_max_and_with_count(imap_server: RunningServer) -> None:
+    """§2.1: SAVE with MIN and MAX saves both; with COUNT (or ALL) it saves every match."""
+    c = await imap_server.login()
+    await c.cmd("a1 SELECT INBOX")
+    assert await c.cmd("a2 SEARCH RETURN (SAVE MIN MAX) FLAGGED") == [
+        b'* ESEARCH (TAG "a2") MIN 2 MAX 5\r\n',
+        b"a2 OK SEARCH completed.\r\n",
+    ]
+    assert await c.cmd("a3 SEARCH $") == [b"* SEARCH 2 5\r\n", b"a3 OK SEARCH completed.\r\n"]
+    assert await c.cmd("a4 SEARCH RETURN (SAVE COUNT) FLAGGED") == [
+        b'* ESEARCH (TAG "a4") COUNT 3\r\n',
+        b"a4 OK SEARCH completed.\r\n",
+    ]
+    assert await c.cmd("a5 SEARCH $") == [b"* SEARCH 2 4 5\r\n", b"a5 OK SEARCH completed.\r\n"]
+    assert await c.cmd("a6 SEARCH RETURN (SAVE) KEYWORD nothing") == [b"a6 OK SEARCH completed.\r\n"]
+    assert await c.cmd("a7 FETCH $ (UID)") == [b"a7 OK FETCH completed.\r\n"]
