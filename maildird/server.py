@@ -50,25 +50,62 @@ REFUSAL_TIMEOUT = 1.0
 
 
 class Watchers:
-    """Start one change-hub watcher per Maildir root, the first time a user of it logs in."""
+    """One change-hub watcher per Maildir root: started the first time a user of it logs in, stopped
+    by ``prune`` once no session uses that root any more (each watcher holds an inotify instance,
+    and the kernel allows 128 per user by default)."""
 
     def __init__(self, nursery: trio.Nursery, hub: ChangeHub, rescan_seconds: float) -> None:
         self._nursery = nursery
         self._hub = hub
         self._rescan = rescan_seconds
-        self._roots: set[Path] = set()
+        self._scopes: dict[Path, trio.CancelScope] = {}
         self._lock = trio.Lock()
+
+    @property
+    def roots(self) -> frozenset[Path]:
+        return frozenset(self._scopes)
 
     async def ensure(self, root: Path) -> None:
         root = root.resolve()
         async with self._lock:
-            if root in self._roots:
+            if root in self._scopes:
                 return
-            self._roots.add(root)
             try:
-                await self._nursery.start(partial(watch, root, self._hub, rescan_seconds=self._rescan))
+                self._scopes[root] = await self._nursery.start(self._watch, root)
             except Exception:
                 log.exception("cannot watch %s; changes by other programs show up on the next command", root)
+
+    async def _watch(self, root: Path, *, task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+        with trio.CancelScope() as scope:
+            await watch(root, self._hub, rescan_seconds=self._rescan, task_status=_Relay(task_status, scope))
+
+    def prune(self, in_use: set[Path]) -> None:
+        """Stop the watchers of roots no session uses."""
+        for root in [r for r in self._scopes if r not in in_use]:
+            self._scopes.pop(root).cancel()
+
+
+class _Relay:
+    """Passes ``watch``'s ``started()`` on with the watcher's own cancel scope as the value."""
+
+    def __init__(self, status: trio.TaskStatus[trio.CancelScope], scope: trio.CancelScope) -> None:
+        self._status = status
+        self._scope = scope
+
+    def started(self, value: object = None) -> None:
+        self._status.started(self._scope)
+
+
+async def prune_watchers(watchers: Watchers, state: ServerState, interval: float) -> None:
+    """Every ``interval`` seconds, stop watchers whose Maildir no connected session uses."""
+    while True:
+        await trio.sleep(interval)
+        in_use = set()
+        for conn in list(state.connections):
+            root = getattr(conn.ctx.store, "root", None)
+            if root is not None:
+                in_use.add(Path(root).resolve())
+        watchers.prune(in_use)
 
 
 def build_services(
@@ -161,6 +198,7 @@ async def serve(
         watchers = Watchers(services_nursery, hub, config.limits.rescan_seconds)
         services = build_services(config, hub, watchers, authenticator=authenticator)
         services.extra_capabilities = tuple(plugins.extra_capabilities(state.commands))
+        services_nursery.start_soon(prune_watchers, watchers, state, config.limits.rescan_seconds)
 
         async def refuse(stream: trio.abc.Stream, bye: bytes) -> None:
             with trio.move_on_after(REFUSAL_TIMEOUT):
