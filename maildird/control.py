@@ -25,7 +25,7 @@ network (``192.0.2.7``, ``2001:db8::/32``) and ends every matching session with 
 The server supplies a *provider* (:class:`ControlProvider`): ``connections()``, ``kick(target)``,
 ``reload()``.  :class:`ServerControl` is the provider built from the runtime's set of connections.
 The client side (:func:`request`, :func:`status`, :func:`kick`, :func:`reload`) is blocking, for the
-CLI.
+CLI; it lives in :mod:`maildird.control_client` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -41,13 +41,24 @@ import socket
 import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
 import trio
 
 from maildird.access import normalize_address, peer_host
+from maildird.control_client import CLIENT_TIMEOUT as CLIENT_TIMEOUT
+from maildird.control_client import MAX_RESPONSE as MAX_RESPONSE
+from maildird.control_client import SUN_PATH_MAX as SUN_PATH_MAX
+from maildird.control_client import ControlError as ControlError
+from maildird.control_client import addressable
+from maildird.control_client import format_status as format_status
+from maildird.control_client import kick as kick
+from maildird.control_client import reload as reload
+from maildird.control_client import request as request
+from maildird.control_client import status as status
+from maildird.control_client import status_line as status_line
 from maildird.logging_setup import safe
 
 __all__ = [
@@ -74,22 +85,12 @@ SOCKET_MODE = 0o600
 MAX_REQUEST = 4096
 #: A control client silent for this long is disconnected.
 CLIENT_IDLE_TIMEOUT = 30.0
-#: How long the CLI waits for the server's answer (a reload re-reads files and certificates).
-CLIENT_TIMEOUT = 30.0
-#: Largest response the CLI reads: status of 100 000 connections at about 300 bytes each.
-MAX_RESPONSE = 64 * 1024 * 1024
 #: Pending control connections the kernel queues.
 BACKLOG = 8
 #: Seconds between checks whether systemd's STATUS= line needs updating.
 STATUS_INTERVAL = 5.0
-#: sizeof(sockaddr_un.sun_path) on Linux (unix(7)), less room for the terminating NUL.
-SUN_PATH_MAX = 107
 #: ``struct ucred`` of SO_PEERCRED (Linux): pid, uid, gid as C ints.
 _UCRED = struct.Struct("3i")
-
-
-class ControlError(Exception):
-    """The CLI could not talk to the server, or the server refused the request."""
 
 
 class ControlSocketInUse(ControlError):
@@ -111,22 +112,8 @@ class ControlProvider(Protocol):
 # --------------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _addressable(path: Path) -> Iterator[str]:
-    """A name for ``path`` that fits ``sun_path`` (108 bytes on Linux, unix(7)): the path itself, or for a
-    longer one ``/proc/self/fd/N/NAME`` through an ``O_PATH`` descriptor of its directory."""
-    if len(os.fsencode(path)) < SUN_PATH_MAX or not Path("/proc/self/fd").is_dir():
-        yield str(path)
-        return
-    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
-    finally:
-        os.close(fd)
-
-
 def _in_use(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe, _addressable(path) as name:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe, addressable(path) as name:
         try:
             probe.connect(name)
         except OSError:
@@ -143,7 +130,7 @@ async def _bind(path: Path) -> trio.socket.SocketType:
     sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         staged = private / "s"
-        with _addressable(staged) as name:
+        with addressable(staged) as name:
             await sock.bind(name)
         os.chmod(staged, SOCKET_MODE)
         sock.listen(BACKLOG)
@@ -344,17 +331,6 @@ class ServerControl:
         return self._reload()
 
 
-def status_line(connections: list[dict[str, Any]]) -> str:
-    """One line for ``systemctl status`` (sd_notify STATUS=) and the CLI: the counts of ``status``."""
-    users = {c["user"] for c in connections if c.get("user")}
-    logged_in = sum(1 for c in connections if c.get("user"))
-    idling = sum(1 for c in connections if c.get("idling"))
-    return (
-        f"{len(connections)} connection{'s' if len(connections) != 1 else ''}, {logged_in} logged in "
-        f"({len(users)} user{'s' if len(users) != 1 else ''}), {idling} idling"
-    )
-
-
 async def report_status(provider: ControlProvider, *, interval: float = STATUS_INTERVAL) -> None:
     """Keep systemd's STATUS= line (``systemctl status maildird``) at the current counts; a no-op
     outside systemd.  Run it in the services nursery."""
@@ -367,81 +343,3 @@ async def report_status(provider: ControlProvider, *, interval: float = STATUS_I
             systemd.status(line)
             last = line
         await trio.sleep(interval)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Client side (blocking, for the CLI)
-# --------------------------------------------------------------------------------------------------------
-
-
-def request(path: Path, message: dict[str, Any], *, timeout: float = CLIENT_TIMEOUT) -> dict[str, Any]:
-    """Send one request, return the server's answer.  Raises ControlError with a readable reason."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            with _addressable(path) as name:
-                sock.connect(name)
-            sock.sendall(json.dumps(message).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-                if len(data) > MAX_RESPONSE:
-                    raise ControlError(f"{path}: response too long")
-    except FileNotFoundError:
-        raise ControlError(f"{path}: no control socket; is maildird running (with this configuration)?")
-    except ConnectionRefusedError:
-        raise ControlError(f"{path}: nobody listens; maildird is not running (a stale socket)")
-    except PermissionError:
-        raise ControlError(f"{path}: permission denied; run as root or as the maildird user")
-    except OSError as exc:
-        raise ControlError(f"{path}: {exc.strerror or exc}")
-    try:
-        reply = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ControlError(f"{path}: the server closed the connection without an answer")
-    if not isinstance(reply, dict):
-        raise ControlError(f"{path}: unexpected answer {reply!r}")
-    if not reply.get("ok"):
-        raise ControlError(str(reply.get("error", "the server refused the request")))
-    return reply
-
-
-def status(path: Path) -> list[dict[str, Any]]:
-    connections = request(path, {"command": "status"}).get("connections", [])
-    assert isinstance(connections, list)
-    return connections
-
-
-def kick(path: Path, target: str) -> int:
-    return int(request(path, {"command": "kick", "target": target}).get("kicked", 0))
-
-
-def reload(path: Path) -> None:
-    request(path, {"command": "reload"})
-
-
-_COLUMNS = ("user", "peer", "transport", "mailbox", "idle", "connected since", "in", "out")
-
-
-def format_status(connections: list[dict[str, Any]]) -> str:
-    """A table for humans, one connection per line, then the counts."""
-    rows = [_COLUMNS]
-    for c in connections:
-        rows.append(
-            (
-                safe(c.get("user") or "-"),
-                safe(c.get("peer") or "?"),
-                safe(c.get("transport") or "?"),
-                safe(c.get("mailbox") or "-"),
-                "yes" if c.get("idling") else "no",
-                safe(c.get("connected_since") or "?"),
-                str(c.get("bytes_in", 0)),
-                str(c.get("bytes_out", 0)),
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join([*lines, status_line(connections)])

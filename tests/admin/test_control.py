@@ -17,7 +17,8 @@ import pytest
 import trio
 
 from maildird import control
-from maildird.control import ControlError, ControlSocketInUse, ServerControl
+from maildird.control import ControlSocketInUse, ServerControl
+from maildird.control_client import ControlError
 from maildird.handlers.context import TransportInfo
 
 ROWS = [
