@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from maildird import cli, control
+from maildird import cli, cli_serve, control
 from maildird.config import LogConfig
 from tests.admin.test_control import ROWS, FakeProvider
 
@@ -162,7 +162,7 @@ def test_log_target_syslog(
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(str(dev_log))
     receiver.settimeout(TIMEOUT)
-    monkeypatch.setattr(cli, "SYSLOG_SOCKET", str(dev_log))
+    monkeypatch.setattr(cli_serve, "SYSLOG_SOCKET", str(dev_log))
     try:
         cli.install_log_target(LogConfig(target="syslog", syslog_facility="mail"), setup_logging("info"))
         logging.getLogger("maildird.test").warning("to syslog")

@@ -16,7 +16,7 @@ import argon2
 import pytest
 import trustme
 
-from maildird import cli
+from maildird import cli, cli_admin, cli_serve
 from maildird.config import Listener
 from maildird.config_load import load_config
 from maildird.passwd import add_user, load_users, make_hasher
@@ -162,7 +162,8 @@ def serve_args(**kw: object) -> argparse.Namespace:
 
 @pytest.fixture
 def no_etc_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "DEFAULT_CONFIG_PATH", tmp_path / "etc-absent.toml")
+    for module in (cli_serve, cli_admin):  # where serve and the admin commands look for it
+        monkeypatch.setattr(module, "DEFAULT_CONFIG_PATH", tmp_path / "etc-absent.toml")
 
 
 def test_serve_maildir_single_user(
