@@ -108,3 +108,22 @@ async def test_malformed_keywords_are_bad(imap_server: RunningServer) -> None:
         lines = await c.cmd(f"b{n} STORE 2 +FLAGS ({flag})")
         assert len(lines) == 1 and lines[0].startswith(f"b{n} BAD ".encode()), (flag, lines)
     assert read_maildir_state(imap_server.maildir)["INBOX"]["<k2@example.org>"] == frozenset()
+
+
+async def test_keyword_limit_drops_star_and_refuses_more(imap_server: RunningServer) -> None:
+    """A Maildir folder has 26 keyword letters (maildir-format.md §4.1). Once all are used, PERMANENTFLAGS
+    no longer offers ``\\*`` (RFC 3501 §7.1: ``\\*`` means new keywords can be created) and storing a new
+    keyword fails with NO [LIMIT] (RFC 5530 §3) instead of being dropped silently."""
+    c = await imap_server.login()
+    await c.cmd("a1 SELECT INBOX")
+    keywords = [f"kw{i:02d}" for i in range(26)]
+    lines = await c.cmd(f"a2 STORE 1 +FLAGS.SILENT ({' '.join(keywords)})")
+    assert flags(PERMANENT_LINE, lines[1]) == SYSTEM | set(keywords), lines
+    assert lines[-1] == b"a2 OK STORE completed.\r\n"
+    lines = await c.cmd("a3 STORE 2 +FLAGS (one-too-many)")
+    assert len(lines) == 1 and lines[0].startswith(b"a3 NO [LIMIT] "), lines
+    assert await c.cmd("a4 FETCH 2 (FLAGS)") == [b"* 2 FETCH (FLAGS ())\r\n", b"a4 OK FETCH completed.\r\n"]
+    state = read_maildir_state(imap_server.maildir)["INBOX"]
+    assert state["<m1@example.org>"] == {"\\Seen", *keywords} and state["<m2@example.org>"] == frozenset()
+    # Existing keywords can still be set on other messages.
+    assert (await c.cmd("a5 STORE 2 +FLAGS (kw07)"))[-1] == b"a5 OK STORE completed.\r\n"

@@ -108,6 +108,21 @@ async def test_large_response_across_many_flushes(imap_server: RunningServer) ->
     assert stream.received_compressed < len(body) // 4  # it really was compressed
 
 
+async def test_idle_pushes_arrive_compressed(imap_server: RunningServer) -> None:
+    """Responses pushed while idling are flushed at once too (§6), not held in the compressor."""
+    c = await imap_server.login()
+    await start_compression(c)
+    await c.cmd("a1 SELECT INBOX")
+    await c.send_raw(b"a2 IDLE\r\n")
+    assert await c.read_line() == b"+ idling\r\n"
+    other = await imap_server.login()
+    await other.cmd("b1 SELECT INBOX")
+    await other.cmd("b2 STORE 2 +FLAGS.SILENT (\\Flagged)")
+    assert await c.read_line() == b"* 2 FETCH (FLAGS (\\Flagged))\r\n"
+    await c.send_raw(b"DONE\r\n")
+    assert await c.read_until_tagged("a2") == [b"a2 OK IDLE terminated.\r\n"]
+
+
 async def test_second_compress_is_refused(imap_server: RunningServer) -> None:
     c = await imap_server.login()
     await start_compression(c)
