@@ -11,16 +11,9 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 FAR_FUTURE_NS = 253_402_300_799 * 1_000_000_000  # 9999-12-31 23:59:59 UTC, in ns (> 2**63)
-XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="store.maildir.state: mtime_ns past 2**63 overflows SQLite INTEGER (store helper, in progress)",
-)
 
 
-@XFAIL
 async def test_append_with_a_year_9999_date_time(imap_server) -> None:  # type: ignore[no-untyped-def]
     client = await imap_server.login()
     lines = await client.cmd(b'a1 APPEND INBOX "31-Dec-9999 23:59:59 +0000" {3}\r\nabc')
@@ -36,7 +29,6 @@ async def test_append_with_a_year_9999_date_time(imap_server) -> None:  # type: 
     await client.aclose()
 
 
-@XFAIL
 async def test_a_file_with_a_far_future_mtime_does_not_break_the_folder(imap_server) -> None:  # type: ignore[no-untyped-def]
     """Another program (``touch -d``, a restore tool) set a message file's mtime past 2262."""
     victim = sorted((imap_server.maildir / "cur").iterdir())[0]

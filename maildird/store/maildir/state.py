@@ -56,6 +56,17 @@ CREATE INDEX IF NOT EXISTS expunged_modseq ON expunged (modseq);
 """
 
 
+SQLITE_INTEGER_MAX = 2**63 - 1
+"""SQLite INTEGER is signed 64-bit: mtimes past 2262-04-11 in nanoseconds do not fit."""
+
+
+def _fit(mtime_ns: int) -> int:
+    """Clamp an mtime into what SQLite can hold. A file dated after 2262 (a legal APPEND date-time,
+    RFC 9051 §9 ``date-year = 4DIGIT``, or another program's touch) is cached as 2262-04-11 rather
+    than breaking every sync of its folder with OverflowError."""
+    return max(-SQLITE_INTEGER_MAX, min(mtime_ns, SQLITE_INTEGER_MAX))
+
+
 def now_modseq() -> int:
     """The clock term of the modseq formula: microseconds since the epoch."""
     return time.time_ns() // 1000
@@ -197,7 +208,7 @@ class MailboxState:
             self._db.executemany(
                 "INSERT OR REPLACE INTO message (uid, base, name, in_new, size, mtime_ns, modseq) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(r.uid, r.base, r.name, int(r.in_new), r.size, r.mtime_ns, r.modseq) for r in upserts],
+                [(r.uid, r.base, r.name, int(r.in_new), r.size, _fit(r.mtime_ns), r.modseq) for r in upserts],
             )
             if gone:
                 self._db.executemany("DELETE FROM message WHERE uid = ?", [(u,) for u, _ in gone])
