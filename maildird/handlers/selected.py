@@ -11,7 +11,7 @@ from maildird.handlers.context import Context, Selected
 from maildird.handlers.mailboxes import deselect, require_store
 from maildird.handlers.updates import RECENT, enable_condstore, flag_fetch, flush, uid_pairs_set, uid_set
 from maildird.imap import commands as cmd
-from maildird.imap.errors import Bad, No
+from maildird.imap.errors import EXPUNGEISSUED, Bad, No
 from maildird.imap.responses import Atom, Code, Status, Tagged
 from maildird.store.base import SYSTEM_FLAGS, CopyResult, Mailbox, MailboxNotFound
 
@@ -117,6 +117,15 @@ async def _destination(ctx: Context, name: str) -> Mailbox:
         raise No("Mailbox does not exist.", "TRYCREATE") from exc
 
 
+async def _require_present(sel: Selected, uids: list[int]) -> None:
+    """COPY/MOVE by message number of a message another session expunged: refuse the whole command and
+    copy nothing (RFC 2180 §4.4.1). The alternative, §4.4.2, would have to copy the expunged message too
+    ("MUST appear in the destination mailbox"), and its file is gone. UID forms skip missing UIDs."""
+    present = {info.uid for info in (await sel.mailbox.snapshot()).messages}
+    if any(uid not in present for uid in uids):
+        raise No("Some of the requested messages no longer exist.", EXPUNGEISSUED)
+
+
 def _copyuid(result: CopyResult) -> Code:
     """COPYUID (RFC 4315 §3): the two sets in corresponding order."""
     src = uid_pairs_set(p[0] for p in result.pairs)
@@ -134,6 +143,8 @@ async def copy(ctx: Context, c: cmd.Copy) -> Tagged:
     try:
         if not uids:
             return Tagged(c.tag, "OK", "No messages copied.")
+        if not c.uid:
+            await _require_present(sel, uids)
         result = await sel.mailbox.copy(uids, dest)
     finally:
         await dest.close()
@@ -153,6 +164,8 @@ async def move(ctx: Context, c: cmd.Move) -> Tagged:
     try:
         if not uids:
             return Tagged(c.tag, "OK", "No messages moved.")
+        if not c.uid:
+            await _require_present(sel, uids)
         result = await sel.mailbox.move(uids, dest)
     finally:
         await dest.close()
