@@ -2,14 +2,18 @@
 
 Theory of operation
 -------------------
-A ``Script`` is a list of ``Step``s. Each step names a session (``"a"``, ``"b"``... every session logs in on
-first use) and a command template; ``{name}`` placeholders are filled from values captured earlier *on the
-same server* (``capture={"hms": rb"HIGHESTMODSEQ (\\d+)"}`` stores group 1 of the first match in the step's
-response), because UIDVALIDITY and modseq values differ between servers and the next command must quote
-the server's own. ``run_script`` plays the script against one endpoint with ``RawClient`` and returns a
-``Transcript``: per step, the raw lines and their normalised form (``tests.conformance.normalize``).
-``compare`` lines up two transcripts and returns one ``Difference`` per step whose normalised answers differ,
-with both raw answers for the report.
+A ``Script`` is a list of ``Step``s. Each step names a session (``"a"``, ``"b"``... every session logs in
+on first use, except those named ``_...``, which start unauthenticated; ``{user}``, ``{password}`` and
+``{plain}`` fill in each server's credentials) and a command template; ``{name}`` placeholders are filled
+from values captured earlier *on the same server* (``capture={"hms": rb"HIGHESTMODSEQ (\\d+)"}`` stores
+group 1 of the first match in the step's response), because UIDVALIDITY and modseq values differ between
+servers and the next command must quote the server's own. ``run_script`` plays the script against one
+endpoint with ``RawClient`` and returns a ``Transcript``: per step, the raw lines and their normalised form
+(``tests.conformance.normalize``). ``compare`` lines up two transcripts and returns one ``Difference`` per
+step whose normalised answers differ (``lines_agree`` allows what a server may add: RFC 5530 codes,
+CHILDREN and special-use attributes, an unrequested UID), with both raw answers for the report. A step
+may be marked ``legit`` (a triaged difference where maildird is right or the RFC leaves room) or
+``ignore`` some lines. A connection the server closes shows as ``<connection closed>``.
 
 Both servers serve byte-identical copies of one Maildir (``copy_maildir``: ``shutil.copytree`` keeps the
 file names and modification times, so UID order and INTERNALDATE agree).
@@ -17,16 +21,25 @@ file names and modification times, so UID order and INTERNALDATE agree).
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
+
+import trio
 
 from tests.conformance.normalize import NormState, modseq_problems, normalize_response
-from tests.support.rawclient import RawClient
+from tests.support.rawclient import RawClient, RawClientError
 
 LOGIN_TAG = "L0"
+# Sessions named with this prefix start unauthenticated (the script logs in itself, if at all).
+UNAUTHENTICATED_PREFIX = "_"
+# A session whose connection the server closed; its later steps all get CLOSED_LINE.
+CLOSED_SESSION = cast(RawClient, object())
+CLOSED_LINE = b"<connection closed>\r\n"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
 
@@ -193,7 +206,9 @@ def _quote(text: str) -> str:
 async def run_script(endpoint: Endpoint, script: Sequence[Step], *, drop_recent: bool = False) -> Transcript:
     """Play ``script`` against ``endpoint``; every session is logged out and closed at the end."""
     sessions: dict[str, RawClient] = {}
-    values: dict[str, str] = {}
+    # {user}, {password} (quoted) and {plain} (SASL PLAIN initial response) for scripts that log in.
+    plain = base64.b64encode(f"\0{endpoint.user}\0{endpoint.password}".encode()).decode()
+    values: dict[str, str] = {"user": endpoint.user, "password": _quote(endpoint.password), "plain": plain}
     state = NormState(drop_recent=drop_recent)
     exchanges: list[Exchange] = []
     try:
@@ -201,13 +216,24 @@ async def run_script(endpoint: Endpoint, script: Sequence[Step], *, drop_recent:
             client = sessions.get(step.session)
             if client is None:
                 client = await RawClient.connect(endpoint.host, endpoint.port)
-                login = await client.cmd(f"{LOGIN_TAG} LOGIN {endpoint.user} {_quote(endpoint.password)}")
-                if not login[-1].startswith(f"{LOGIN_TAG} OK".encode()):
-                    raise AssertionError(f"{endpoint.name}: login failed: {login!r}")
+                if not step.session.startswith(UNAUTHENTICATED_PREFIX):
+                    login = await client.cmd(f"{LOGIN_TAG} LOGIN {endpoint.user} {_quote(endpoint.password)}")
+                    if not login[-1].startswith(f"{LOGIN_TAG} OK".encode()):
+                        raise AssertionError(f"{endpoint.name}: login failed: {login!r}")
                 sessions[step.session] = client
             # {name} placeholders only: literal announcements such as {46} are left alone.
             command = _PLACEHOLDER.sub(lambda m: values[m.group(1)], step.command)
-            raw = await client.cmd(command.encode("utf-8") if isinstance(command, str) else command)
+            if client is CLOSED_SESSION:
+                raw = [CLOSED_LINE]
+            else:
+                try:
+                    raw = await client.cmd(command.encode("utf-8"))
+                except (RawClientError, trio.BrokenResourceError) as exc:
+                    # The server closed the connection (after a BYE, say): that is the answer.
+                    lines = exc.lines if isinstance(exc, RawClientError) else []
+                    raw = [line for line in lines if line] + [CLOSED_LINE]
+                    await client.aclose()
+                    sessions[step.session] = CLOSED_SESSION
             joined = b"".join(raw)
             for name, pattern in step.capture.items():
                 match = re.search(pattern, joined)
@@ -220,6 +246,8 @@ async def run_script(endpoint: Endpoint, script: Sequence[Step], *, drop_recent:
             exchanges.append(Exchange(step, command, raw, normalize_response(raw, state)))
     finally:
         for client in sessions.values():
+            if client is CLOSED_SESSION:
+                continue
             try:
                 await client.cmd("ZZ LOGOUT")
             except Exception:

@@ -58,7 +58,10 @@ async def _check(
 ) -> None:
     result = await differential.run(script, warm=warm, drop_recent=drop_recent, hide=hide)
     assert not result.diffs, result.report()
-    assert not modseq_problems(result.subject.state), result.subject.text()
+    assert not modseq_problems(result.subject.state), (
+        modseq_problems(result.subject.state),
+        result.subject.text(),
+    )
 
 
 async def test_select_examine_status(differential: Differential) -> None:
@@ -944,3 +947,153 @@ async def test_edge_search(differential: Differential) -> None:
         ),
     ]
     await _check(differential, script)
+
+
+FETCH_EXPUNGED = (
+    "FETCH of a message expunged elsewhere: Dovecot sends NIL data and OK [EXPUNGEISSUED] (RFC 2180 §4.1.2), "
+    "maildird NO [EXPUNGEISSUED] (§4.1.3); both allowed"
+)
+
+
+async def test_two_sessions_touch_expunged_messages(differential: Differential) -> None:
+    await _check(
+        differential,
+        [
+            Step("b1 SELECT INBOX", "b"),
+            Step("a1 SELECT INBOX", "a"),
+            Step("a2 STORE 2 +FLAGS.SILENT (\\Deleted)", "a"),
+            Step("a3 EXPUNGE", "a"),
+            Step("b2 FETCH 2 (BODY.PEEK[])", "b", legit=FETCH_EXPUNGED),
+            Step("b3 FETCH 2 (BODY.PEEK[HEADER.FIELDS (Subject)] FLAGS)", "b", legit=FETCH_EXPUNGED),
+            Step(
+                "b4 STORE 2 +FLAGS (\\Flagged)", "b", legit="RFC 2180 §4.2: Dovecot echoes the ghost's flags"
+            ),
+            Step("b5 COPY 2 Work", "b"),  # B4: RFC 2180 §4.4.1, tests/rfc/test_rfc2180_4_4_copy_expunged.py
+            Step("b6 UID STORE 2 +FLAGS (\\Flagged)", "b"),
+            Step("b7 SEARCH FLAGGED", "b"),
+            Step("b8 EXPUNGE", "b"),
+            Step("b9 FETCH 2 (UID)", "b"),
+        ],
+        drop_recent=True,
+    )
+
+
+async def test_two_sessions_qresync_vanished_timing(differential: Differential) -> None:
+    await _check(
+        differential,
+        [
+            Step("b0 ENABLE QRESYNC", "b"),
+            Step("b1 SELECT INBOX", "b"),
+            Step("a1 SELECT INBOX", "a"),
+            Step("a2 STORE 1,4 +FLAGS.SILENT (\\Deleted)", "a"),
+            Step("a3 STORE 3 +FLAGS (\\Answered)", "a"),
+            Step("a4 EXPUNGE", "a"),
+            Step("b2 FETCH 1:* (FLAGS)", "b", legit=STALE_FLAGS),
+            Step("b3 SEARCH ALL", "b"),
+            Step("b4 UID FETCH 1:* (FLAGS)", "b", legit=STALE_FLAGS),
+            Step("b5 NOOP", "b"),
+            Step("a5 MOVE 1 Trash", "a"),
+            Step("b6 UID SEARCH ALL", "b"),
+            Step("b7 NOOP", "b"),
+        ],
+        drop_recent=True,
+    )
+
+
+async def test_two_sessions_mailbox_renamed_or_deleted_under_selection(differential: Differential) -> None:
+    await _check(
+        differential,
+        [
+            Step("b1 SELECT Work", "b"),
+            Step("a1 RENAME Work Job", "a"),
+            Step("b2 NOOP", "b"),
+            Step("b3 FETCH 1 (UID)", "b"),
+            Step("c1 SELECT Sent", "c"),
+            Step("a2 DELETE Sent", "a"),
+            Step("c2 NOOP", "c"),
+            Step("c3 FETCH 1 (UID)", "c"),
+            Step('a3 LIST "" *', "a"),
+        ],
+    )
+
+
+async def test_case_insensitivity(differential: Differential) -> None:
+    await _check(
+        differential,
+        steps(
+            "a1 select inbox",
+            "a2 uid fetch 1:3 (flags uid body.peek[header.fields (subject)])",
+            "a3 search keyword $work",
+            "a4 store 1 +flags ($WORK \\seen)",
+            "a5 fetch 1 flags",
+            "a6 search unkeyword $WORK",
+            "a7 status work (messages)",
+            'a8 list "" WORK',
+            "a9 Fetch 2 Body.Peek[Header.Fields (SUBJECT)]",
+            "a10 uid Search Return (count) All",
+        ),
+    )
+
+
+async def test_partial_fetch_bounds(differential: Differential) -> None:
+    await _check(
+        differential,
+        steps(
+            "a1 EXAMINE INBOX",
+            "a2 FETCH 1 (RFC822.SIZE BODY.PEEK[]<351.10>)",
+            "a3 FETCH 1 (BODY.PEEK[]<350.10>)",
+            "a4 FETCH 1 (BODY.PEEK[]<352.1>)",
+            "a5 FETCH 1 (BODY.PEEK[TEXT]<0.4294967295>)",
+            "a6 FETCH 3 (BINARY.PEEK[2]<30.10> BINARY.PEEK[2]<32.1>)",
+            "a7 FETCH 1 (BODY.PEEK[HEADER]<10.20> BODY.PEEK[1]<0.3>)",
+        ),
+    )
+
+
+async def test_mailbox_management_edges(differential: Differential) -> None:
+    await _check(
+        differential,
+        steps(
+            "a1 RENAME Work Work.Sub",
+            "a2 RENAME Work Sent",
+            "a3 RENAME Work work2",
+            "a4 CREATE Fresh",
+            "a6 DELETE Fresh",
+            "a11 UNSUBSCRIBE Work",
+            'a12 LSUB "" %',
+            'a13 LSUB "" *',
+            "a14 SUBSCRIBE INBOX",
+            'a15 LIST (SUBSCRIBED) "" %',
+            "a16 CREATE Junk (USE (\\Junk))",
+            "a17 STATUS Work.Projects (MESSAGES HIGHESTMODSEQ)",
+            'a18 LIST "" % RETURN (STATUS (HIGHESTMODSEQ))',
+            "a19 SELECT Trash",
+            Step(
+                "a20 DELETE Trash",
+                legit="DELETE of the selected mailbox: Dovecot ends the connection with BYE, maildird "
+                "answers OK after * OK [CLOSED] and goes on unselected (RFC 2180 §3.3 allows either)",
+            ),
+        ),
+    )
+
+
+async def test_not_authenticated_state(differential: Differential) -> None:
+    await _check(
+        differential,
+        [
+            Step("u1 CAPABILITY", "_u"),
+            Step("u2 SELECT INBOX", "_u"),
+            Step("u3 LOGIN {user} wrong-password", "_u"),
+            # Dovecot sends * CAPABILITY before the OK, maildird OK [CAPABILITY ..]: both allowed.
+            Step("u4 AUTHENTICATE PLAIN {plain}", "_u", ignore=(r"\* CAPABILITY \.\.\.",)),
+            Step("u5 AUTHENTICATE PLAIN {plain}", "_u"),
+            Step("u6 LOGIN {user} {password}", "_u"),
+            Step("u7 NOOP", "_u"),
+            Step("v2 ID NIL", "_v"),
+            Step("v3 LOGOUT", "_v"),
+            Step("w1 LOGIN", "_w"),
+            Step(
+                "w2 AUTHENTICATE NOSUCH", "_w", legit="NO [ALERT] (Dovecot) or NO [CANNOT] (maildird): a code"
+            ),
+        ],
+    )

@@ -107,9 +107,10 @@ def test_original_positions_of_an_expunge_run() -> None:
 def test_modseq_problems_catch_zero_and_going_backwards() -> None:
     state = NormState(selected='"INBOX"')
     normalize_response([b"* OK [HIGHESTMODSEQ 10] x\r\n", b"* 1 FETCH (MODSEQ (12))\r\n"], state)
+    normalize_response([b"t OK [HIGHESTMODSEQ 10] restated while an expunge is held back\r\n"], state)
     assert modseq_problems(state) == []
-    normalize_response([b"* OK [HIGHESTMODSEQ 11] x\r\n", b"* 2 FETCH (MODSEQ (0))\r\n"], state)
-    assert modseq_problems(state) == ['"INBOX": HIGHESTMODSEQ 11 after MODSEQ 12', '"INBOX": MODSEQ 0']
+    normalize_response([b"* OK [HIGHESTMODSEQ 9] x\r\n", b"* 2 FETCH (MODSEQ (0))\r\n"], state)
+    assert modseq_problems(state) == ['"INBOX": HIGHESTMODSEQ 9 after HIGHESTMODSEQ 10', '"INBOX": MODSEQ 0']
 
 
 def test_command_mailbox() -> None:
