@@ -91,6 +91,24 @@ def batches(
         yield batch
 
 
+_HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
+_SNAPSHOT_ATTS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
+
+
+def header_only(items: tuple[cmd.FetchItem, ...]) -> bool:
+    """True when no item needs more of a message than its top-level header (a message list's
+    ``BODY.PEEK[HEADER.FIELDS (...)]``, ``RFC822.HEADER``, ``ENVELOPE``): then only the header is parsed."""
+    for item in items:
+        if isinstance(item, cmd.FetchAtt):
+            if item.name not in _SNAPSHOT_ATTS and item.name not in ("RFC822.HEADER", "ENVELOPE"):
+                return False
+        elif (
+            not isinstance(item, cmd.FetchBody) or item.section.part or item.section.text not in _HEADER_TEXTS
+        ):
+            return False
+    return True
+
+
 def _needs_text(item: cmd.FetchItem) -> bool:
     if isinstance(item, cmd.FetchAtt):
         return item.name in _TEXT_ATTS
@@ -130,7 +148,9 @@ def _partial(data: bytes, partial: tuple[int, int] | None) -> tuple[bytes, bytes
     return apply_partial(data, origin, count), b"<%d>" % origin
 
 
-async def _parse(raw: bytes) -> ParsedMessage:
+async def _parse(raw: bytes, *, header: bool = False) -> ParsedMessage:
+    if header:
+        return ParsedMessage.parse_header(raw)
     if len(raw) >= PARSE_IN_THREAD:
         return await trio.to_thread.run_sync(ParsedMessage.parse, raw, limiter=PARSE_THREADS)
     return ParsedMessage.parse(raw)
@@ -150,9 +170,10 @@ class Outcome:
 
 
 async def read_batch(
-    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome
+    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome, *, header: bool = False
 ) -> dict[int, ParsedMessage]:
-    """Read and parse the batch's files with bounded concurrency; missing ones are left out."""
+    """Read and parse the batch's files with bounded concurrency; missing ones are left out. With
+    ``header`` only each message's header is parsed (``ParsedMessage.parse_header``)."""
     parsed: dict[int, ParsedMessage] = {}
     limiter = trio.CapacityLimiter(READ_CONCURRENCY)
 
@@ -169,7 +190,7 @@ async def read_batch(
         if not raw and info.size > 0:
             outcome.broken = True
             return
-        parsed[info.uid] = await _parse(raw)
+        parsed[info.uid] = await _parse(raw, header=header)
 
     async with trio.open_nursery() as nursery:
         for _seq, info in batch:
@@ -192,6 +213,7 @@ def _render(
     uid_first: bool,
     add_flags: bool,
     add_modseq: bool,
+    header: bool = False,
 ) -> list[Value]:
     out: list[Value] = []
     if uid_first:
@@ -206,7 +228,7 @@ def _render(
             elif name == "INTERNALDATE":
                 out += [Atom("INTERNALDATE"), internaldate(info.internaldate)]
             elif name == "RFC822.SIZE":
-                out += [Atom("RFC822.SIZE"), msg.size if msg is not None else info.size]
+                out += [Atom("RFC822.SIZE"), msg.size if msg is not None and not header else info.size]
             elif name == "MODSEQ":
                 out += [Atom("MODSEQ"), (info.modseq,)]
             elif msg is None:
@@ -299,11 +321,12 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
         await _vanished(ctx, sel, c)
     uid_first = c.uid or any(isinstance(i, cmd.FetchAtt) and i.name == "UID" for i in items)
     needs_text = any(_needs_text(i) for i in items)
+    header = needs_text and header_only(items)
     sets_seen = not sel.readonly and any(_sets_seen(i) for i in items)
     outcome = Outcome()
 
     for batch in batches(targets, text=needs_text):
-        parsed = await read_batch(sel, batch, outcome) if needs_text else {}
+        parsed = await read_batch(sel, batch, outcome, header=header) if needs_text else {}
         changed: dict[int, MessageInfo] = {}
         if sets_seen:
             unseen = [i.uid for _s, i in batch if SEEN not in i.flags and (not needs_text or i.uid in parsed)]
@@ -327,6 +350,7 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
                 uid_first=uid_first or (ctx.condstore and info.uid in changed),
                 add_flags=info.uid in changed,
                 add_modseq=wants_modseq or (ctx.condstore and info.uid in changed),
+                header=header,
             )
             await ctx.send(Untagged((seq, Atom("FETCH"), tuple(data))))
         await trio.lowlevel.checkpoint()

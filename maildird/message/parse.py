@@ -68,6 +68,22 @@ def to_crlf(raw: bytes) -> bytes:
     return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def header_block(raw: bytes) -> bytes:
+    """The header of ``raw`` as stored (LF or CRLF), with the empty line that ends it; all of ``raw`` when
+    there is no empty line (RFC 5322 §2.1: the header ends at the first empty line)."""
+    if raw.startswith(b"\n"):
+        return raw[:1]
+    if raw.startswith(b"\r\n"):
+        return raw[:2]
+    lf = raw.find(b"\n\n")
+    # Look for a CRLF empty line only before the first LF one: an LF file holds none, and must not be
+    # scanned to its end (a 4 MB attachment) to learn that.
+    crlf = raw.find(b"\n\r\n", 0, len(raw) if lf < 0 else lf)
+    if crlf >= 0:
+        return raw[: crlf + 3]
+    return raw if lf < 0 else raw[: lf + 2]
+
+
 def _parse_fields(buf: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
     """Header fields in ``buf[start:end]`` (whole CRLF-terminated lines). Lines that are neither a field nor
     a continuation (an mbox ``From `` line, garbage) are skipped; they stay in the raw header."""
@@ -106,13 +122,13 @@ class Part:
 
     __slots__ = (
         "_children",
+        "_degraded",
         "_fields",
         "_index",
         "_message",
         "_type",
         "body_start",
         "buf",
-        "degraded",
         "depth",
         "end",
         "header_end",
@@ -141,8 +157,9 @@ class Part:
         self._index: dict[bytes, HeaderField] | None = None
         self._children: tuple[Part, ...] | None = None
         self._message: Part | None = None
-        self.degraded = False
-        self._type = self._effective_type()
+        self._degraded = False
+        # The effective Content-Type is worked out on first use: a header fetch never needs it.
+        self._type: ContentType | None = None
 
     # -- header ------------------------------------------------------------------------------------
 
@@ -196,18 +213,33 @@ class Part:
                 return _DIGEST_DEFAULT
             return _DEFAULT_TYPE
         if ct.maintype == "multipart" and (ct.param("boundary") is None or self.depth >= MAX_MIME_DEPTH):
-            self.degraded = True
+            self._degraded = True
             return _DEFAULT_TYPE
         if ct.maintype == "message" and ct.subtype in MESSAGE_SUBTYPES and self.depth >= MAX_MIME_DEPTH:
-            self.degraded = True
+            self._degraded = True
             return _DEFAULT_TYPE
         return ct
 
     @property
-    def content_type(self) -> ContentType:
-        if self._type.maintype == "multipart" and self._children is None:
-            _ = self.children  # splitting may degrade the part to text/plain
+    def _declared_type(self) -> ContentType:
+        """The effective type before splitting (computed once, on first use)."""
+        if self._type is None:
+            self._type = self._effective_type()
         return self._type
+
+    @property
+    def degraded(self) -> bool:
+        """True when the part is served as text/plain although it claims a structure (module docstring)."""
+        _ = self.content_type
+        return self._degraded
+
+    @property
+    def content_type(self) -> ContentType:
+        declared = self._declared_type
+        if declared.maintype == "multipart" and self._children is None:
+            _ = self.children  # splitting may degrade the part to text/plain
+            return self._declared_type
+        return declared
 
     @property
     def is_multipart(self) -> bool:
@@ -228,11 +260,11 @@ class Part:
     def children(self) -> tuple[Part, ...]:
         """The parts of a multipart body (empty for anything else)."""
         if self._children is None:
-            multipart = self._type.maintype == "multipart"
+            multipart = self._declared_type.maintype == "multipart"
             self._children = self._split() if multipart else ()
             if multipart and not self._children:
                 # No delimiter at all: degrade to a text leaf rather than an empty multipart.
-                self.degraded = True
+                self._degraded = True
                 self._type = _DEFAULT_TYPE
         return self._children
 
@@ -246,12 +278,13 @@ class Part:
         return self._message
 
     def _split(self) -> tuple[Part, ...]:
-        boundary = self._type.param("boundary")
+        declared = self._declared_type
+        boundary = declared.param("boundary")
         if not boundary:
             return ()
         delim = b"--" + boundary
         buf, lo, hi = self.buf, self.body_start, self.end
-        digest = self._type.subtype == "digest"
+        digest = declared.subtype == "digest"
         starts: list[int] = []  # content start of each part
         ends: list[int] = []  # content end of each part (before the CRLF of the next delimiter)
         pos = lo
@@ -312,6 +345,16 @@ class ParsedMessage:
     def parse(cls, raw: bytes) -> ParsedMessage:
         """Parse ``raw`` as stored on disk (LF or CRLF line ends)."""
         return cls(to_crlf(raw))
+
+    @classmethod
+    def parse_header(cls, raw: bytes) -> ParsedMessage:
+        """Parse only the top-level header of ``raw`` (up to and including the blank line that ends it).
+
+        Enough for ``BODY[HEADER]``, ``BODY[HEADER.FIELDS (...)]`` and ``RFC822.HEADER``, which is what a
+        client's message list asks for; the body, possibly megabytes of attachment, is neither converted
+        to CRLF nor scanned. ``size`` is the header's, not RFC822.SIZE: take that from the store.
+        """
+        return cls(to_crlf(header_block(raw)))
 
     def take_part(self) -> bool:
         """Account for one more part; False once ``MAX_MIME_PARTS`` is reached."""
