@@ -23,7 +23,7 @@ from maildird.handlers.updates import enable_condstore, require_selected, uid_se
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
 from maildird.imap.responses import Atom, Code, Tagged, Untagged, Value
-from maildird.message.search import SearchContext, matches, needs_message, prefilter
+from maildird.message.search import SearchContext, matches, needs_body, needs_message, prefilter
 from maildird.store.base import MessageInfo
 
 CHARSETS = ("UTF-8", "US-ASCII")
@@ -79,6 +79,7 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
     largest_uid = messages[-1].uid if messages else 0
     now = datetime.now(UTC)
     content = needs_message(c.key)
+    header = content and not needs_body(c.key)  # header keys only: parse just the header
     hits: list[tuple[int, MessageInfo]] = []
     outcome = Outcome()
     for start in range(0, len(messages), BATCH):
@@ -106,7 +107,7 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
                 batch_hits.append((seq, info))
         contexts = {info.uid: sctx for _s, info, sctx in undecided}
         for part in batches([(s, i) for s, i, _ in undecided], text=True):
-            parsed = await read_batch(sel, part, outcome)
+            parsed = await read_batch(sel, part, outcome, header=header)
             for seq, info in part:
                 msg = parsed.get(info.uid)
                 if msg is None:

@@ -55,6 +55,7 @@ class SearchContext:
 
     __slots__ = (
         "_body",
+        "_folded",
         "_headers",
         "_message",
         "_text",
@@ -104,6 +105,7 @@ class SearchContext:
         self._headers: dict[bytes, str] | None = None
         self._body: str | None = None
         self._text: str | None = None
+        self._folded: dict[bool, str] = {}
 
     def message(self) -> ParsedMessage:
         """The parsed message, loaded and parsed on first use only."""
@@ -129,14 +131,22 @@ class SearchContext:
         root = self.message().root
         return normalize(decode_header(root.buf[root.start : root.header_end].replace(b"\r\n", b"\n")))
 
+    def folded_body_text(self, *, with_headers: bool = False) -> str:
+        """``body_text`` case-folded but with its whitespace as it is: enough to look for a needle that
+        holds no whitespace, and much cheaper on big bodies than collapsing every run of blanks."""
+        folded = self._folded.get(with_headers)
+        if folded is None:
+            chunks: list[str] = []
+            _collect_text(self.message().root, chunks, with_headers)
+            folded = self._folded[with_headers] = "\n".join(chunks).casefold()
+        return folded
+
     def body_text(self, *, with_headers: bool = False) -> str:
         """The decoded text of every text part (inside multiparts and attached messages too), and with
         ``with_headers`` the headers of attached messages."""
         cached = self._text if with_headers else self._body
         if cached is None:
-            chunks: list[str] = []
-            _collect_text(self.message().root, chunks, with_headers)
-            cached = normalize("\n".join(chunks))
+            cached = normalize(self.folded_body_text(with_headers=with_headers))
             if with_headers:
                 self._text = cached
             else:
@@ -186,6 +196,20 @@ def needs_message(key: SearchKey) -> bool:
         return needs_message(key.left) or needs_message(key.right)
     if isinstance(key, SearchAnd):
         return any(needs_message(k) for k in key.keys)
+    return False
+
+
+def needs_body(key: SearchKey) -> bool:
+    """True when ``key`` needs more than the top-level header (a TEXT or BODY key somewhere): otherwise
+    ``ParsedMessage.parse_header`` is enough to evaluate it."""
+    if isinstance(key, SearchText):
+        return True
+    if isinstance(key, SearchNot):
+        return needs_body(key.key)
+    if isinstance(key, SearchOr):
+        return needs_body(key.left) or needs_body(key.right)
+    if isinstance(key, SearchAnd):
+        return any(needs_body(k) for k in key.keys)
     return False
 
 
@@ -269,9 +293,12 @@ def _eval(key: SearchKey, ctx: SearchContext, load: bool) -> bool | None:
         return _contains(text, key.value)
     if isinstance(key, SearchText):
         needle = normalize(key.value)
+        # A needle without blanks occurs in the collapsed text exactly when it occurs in the folded text
+        # (collapsing only rewrites whitespace runs, which such a needle cannot span): skip the collapse.
+        body = ctx.folded_body_text if " " not in needle else ctx.body_text
         if key.body_only:
-            return needle in ctx.body_text()
-        return needle in ctx.whole_header_text() or needle in ctx.body_text(with_headers=True)
+            return needle in body()
+        return needle in ctx.whole_header_text() or needle in body(with_headers=True)
     raise TypeError(f"unknown search key {type(key).__name__}")
 
 
