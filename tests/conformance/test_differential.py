@@ -1097,3 +1097,97 @@ async def test_not_authenticated_state(differential: Differential) -> None:
             ),
         ],
     )
+
+
+async def test_searchres_with_uid_commands(differential: Differential) -> None:
+    await _check(
+        differential,
+        [
+            Step("a1 ENABLE CONDSTORE"),
+            Step("a2 SELECT INBOX", capture={"hms": rb"HIGHESTMODSEQ (\d+)"}),
+            Step("a3 UID SEARCH RETURN (SAVE) UNSEEN"),
+            Step("a4 UID STORE $ +FLAGS (\\Flagged)"),
+            Step("a5 UID COPY $ Work"),
+            Step("a6 SEARCH RETURN (MAX COUNT) MODSEQ {hms}"),
+            Step("a7 UID SEARCH RETURN (ALL) $"),
+            Step("a8 UID MOVE $ Trash"),
+            Step("a9 UID FETCH $ (FLAGS)"),
+            Step("a10 SEARCH RETURN (SAVE) 1:2"),
+            Step("a11 FETCH $ (UID)"),
+            Step("a12 UID SEARCH RETURN () 1:*"),
+        ],
+        drop_recent=True,
+    )
+
+
+async def test_select_qresync_with_sequence_match_data(differential: Differential) -> None:
+    await _check(
+        differential,
+        [
+            Step("a1 ENABLE QRESYNC"),
+            Step("a2 SELECT INBOX", capture={"v": rb"UIDVALIDITY (\d+)", "hms": rb"HIGHESTMODSEQ (\d+)"}),
+            Step("a3 STORE 2 +FLAGS.SILENT (\\Deleted)"),
+            Step("a4 EXPUNGE"),
+            Step("a5 STORE 4 +FLAGS (\\Flagged)"),
+            Step("a6 CLOSE"),
+            Step("a7 SELECT INBOX (QRESYNC ({v} {hms} 1:7 (1:4 1:4)))"),
+            Step("a8 SELECT INBOX (QRESYNC ({v} {hms} 1:7 (2,4 3,5)))"),
+            Step("a9 EXAMINE INBOX (QRESYNC ({v} {hms} 3:7))"),
+            Step("a10 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)"),
+            Step("a11 FETCH 1:* (MODSEQ) (CHANGEDSINCE {hms})"),
+        ],
+    )
+
+
+async def test_selected_mailbox_grows(differential: Differential) -> None:
+    message = "From: x@example.org\r\nSubject: self\r\n\r\nbody\r\n"
+    await _check(
+        differential,
+        [
+            Step("a1 SELECT Work"),
+            Step(f"a2 APPEND Work (\\Seen) {lit(message)}"),
+            Step("a3 COPY 1 Work"),
+            Step("a4 NOOP"),
+            Step("a5 FETCH 1:* (UID FLAGS)"),
+            Step("a6 EXAMINE Work"),
+            Step(
+                "a7 STORE 1 +FLAGS.SILENT (\\Deleted)",
+                legit="read-only: NO (maildird) or OK ignored (Dovecot)",
+            ),
+            Step("a8 CLOSE"),
+            Step("a9 STATUS Work (MESSAGES)"),
+            Step("a10 SELECT Work"),
+            Step("a11 STORE 1 +FLAGS.SILENT (\\Deleted)"),
+            Step("a12 UNSELECT"),
+            Step("a13 STATUS Work (MESSAGES)"),
+            Step("a14 SELECT Work"),
+            Step("a15 CLOSE"),
+            Step("a16 STATUS Work (MESSAGES)"),
+        ],
+        drop_recent=True,
+    )
+
+
+async def test_odd_mailbox_names(differential: Differential) -> None:
+    await _check(
+        differential,
+        steps(
+            'a1 CREATE "With Space"',
+            'a2 CREATE "Quote\\"d"',
+            'a3 CREATE "Back\\\\slash"',
+            "a4 CREATE {5}\r\nLit.X",
+            'a5 LIST "" *',
+            'a6 SELECT "With Space"',
+            'a7 STATUS "Quote\\"d" (MESSAGES)',
+            Step(
+                'a8 RENAME "With Space" "No Space"',
+                legit="RENAME of the selected mailbox: maildird deselects it with * OK [CLOSED] "
+                "(handlers.mailboxes, deliberate), Dovecot keeps it selected; RFC 2180 §3.4 allows either",
+            ),
+            'a9 LIST "" "*Space"',
+            'a10 CREATE "&AOk-t&AOk-"',
+            'a11 LIST "" "&AOk-*"',
+            'a12 CREATE "Trailing."',
+            'a13 LIST "" "Trailing*"',
+        ),
+    )
