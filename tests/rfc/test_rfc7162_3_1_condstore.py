@@ -166,9 +166,30 @@ async def test_other_sessions_changes_carry_modseq(imap_server: RunningServer) -
     await other.cmd("b1 SELECT INBOX")
     await other.cmd("b2 STORE 3 +FLAGS.SILENT (\\Flagged)")
     lines = await c.cmd("a1 NOOP")
-    match = re.fullmatch(rb"\* 3 FETCH \((?:UID 3 )?FLAGS \(\\Flagged\) MODSEQ \((\d+)\)\)\r\n", lines[0])
+    # §3.2.4 (a QRESYNC server): UID and MODSEQ in every FETCH an external agent causes.
+    match = re.fullmatch(rb"\* 3 FETCH \(UID 3 FLAGS \(\\Flagged\) MODSEQ \((\d+)\)\)\r\n", lines[0])
     assert match is not None and int(match.group(1)) > highest, lines
     assert lines[-1] == b"a1 OK NOOP completed.\r\n"
+
+
+@pytest.mark.maildir(SPEC)
+async def test_implicit_seen_reports_uid_flags_and_modseq(imap_server: RunningServer) -> None:
+    """§3.2.4: once CONDSTORE is enabled, a FETCH that implicitly sets \\Seen carries UID and MODSEQ (and
+    the new FLAGS, RFC 3501 §6.4.5); a FETCH that changes nothing needs neither."""
+    c = await imap_server.login()
+    highest = await select_condstore(c)
+    lines = await c.cmd("a1 FETCH 3 (BODY[HEADER.FIELDS (MESSAGE-ID)])")
+    match = re.fullmatch(
+        rb"\* 3 FETCH \(UID 3 BODY\[HEADER\.FIELDS \(MESSAGE-ID\)\] \{32\}\r\n"
+        rb"Message-ID: <c3@example\.org>\r\n\r\n"
+        rb" FLAGS \(\\Seen\) MODSEQ \((\d+)\)\)\r\n",
+        lines[0],
+    )
+    assert match is not None and int(match.group(1)) > highest, lines
+    assert await c.cmd("a2 FETCH 3 (BODY[HEADER.FIELDS (MESSAGE-ID)])") == [
+        b"* 3 FETCH (BODY[HEADER.FIELDS (MESSAGE-ID)] {32}\r\nMessage-ID: <c3@example.org>\r\n\r\n)\r\n",
+        b"a2 OK FETCH completed.\r\n",
+    ]
 
 
 @pytest.mark.maildir(SPEC)
