@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.conftest import RunningServer
-from tests.support.maildirs import read_maildir_state
+from tests.support.maildirs import read_maildir_messages, read_maildir_state
 
 SPEC = {
     "INBOX": [{"id": f"<mv{n}@example.org>", "flags": "S" if n % 2 else "F"} for n in range(1, 7)],
@@ -102,3 +102,45 @@ async def test_move_other_session_sees_expunge(imap_server: RunningServer) -> No
     await other.cmd("b1 SELECT INBOX")
     await c.cmd("a2 UID MOVE 1 foo")
     assert await other.cmd("b2 NOOP") == [b"* 1 EXPUNGE\r\n", b"b2 OK NOOP completed.\r\n"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="handlers.selected.move returns the tagged OK without [HIGHESTMODSEQ n] (handlers.selected."
+    "expunge adds it; move does not), so a QRESYNC client cannot advance its mod-sequence after a MOVE",
+)
+@pytest.mark.maildir(SPEC)
+async def test_move_with_qresync_reports_highestmodseq(imap_server: RunningServer) -> None:
+    """§4.4: "If at least one message was moved, the server MUST send the updated per-mailbox modification
+    sequence using the HIGHESTMODSEQ response code ... in the tagged or untagged OK response"."""
+    c = await imap_server.login()
+    await c.cmd("a0 ENABLE QRESYNC")
+    selected = await c.cmd("a1 SELECT INBOX")
+    before = int(re.search(rb"HIGHESTMODSEQ (\d+)", b"".join(selected)).group(1))  # type: ignore[union-attr]
+    lines = await c.cmd("a2 UID MOVE 1 foo")
+    assert b"* VANISHED 1\r\n" in lines, lines
+    codes = [m for line in lines if (m := re.match(rb"(?:\* |a2 )OK \[HIGHESTMODSEQ (\d+)\]", line))]
+    assert len(codes) == 1 and int(codes[0].group(1)) > before, lines
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="handlers.selected.move refuses a destination equal to the selected mailbox with NO [CANNOT], "
+    "although COPY into the selected mailbox is allowed",
+)
+@pytest.mark.maildir(SPEC)
+async def test_move_into_the_selected_mailbox_is_allowed(imap_server: RunningServer) -> None:
+    """§3.3: "moving a message to the currently selected mailbox (that is, where the source and target
+    mailboxes are the same) is allowed when copying the message to the currently selected mailbox is
+    allowed." The message gets a new UID; it is in the mailbox exactly once afterwards."""
+    c = await imap_server.login()
+    uv = uidvalidity(await c.cmd("a1 SELECT INBOX"))
+    copied = await c.cmd("a2 UID COPY 6 INBOX")
+    assert copied[-1].startswith(b"a2 OK [COPYUID %s 6 7]" % uv), copied
+    lines = await c.cmd("a3 UID MOVE 1 INBOX")
+    assert lines[0] == b"* OK [COPYUID %s 1 8] Moved UIDs.\r\n" % uv, lines
+    assert lines[-1] == b"a3 OK UID MOVE completed.\r\n"
+    uids = await c.cmd("a4 UID SEARCH ALL")
+    assert uids == [b"* SEARCH 2 3 4 5 6 7 8\r\n", b"a4 OK UID SEARCH completed.\r\n"], uids
+    inbox = read_maildir_messages(imap_server.maildir)["INBOX"]
+    assert [m.message_id for m in inbox].count("<mv1@example.org>") == 1
