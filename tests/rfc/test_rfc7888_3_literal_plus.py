@@ -1,5 +1,5 @@
 """RFC 7888 §3 LITERAL+: a non-synchronizing literal ``{n+}`` is sent without waiting for a continuation
-request, and under LITERAL+ (unlike LITERAL-, §4) its size is not capped at 4096 octets; synchronizing
+request, and under LITERAL+ (unlike LITERAL-, §5) its size is not capped at 4096 octets; synchronizing
 literals keep their ``+`` continuation (RFC 9051 §4.3)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 from tests.conftest import RunningServer
 from tests.support.maildirs import read_maildir_state
 
-LITERAL_MINUS_CAP = 4096  # RFC 7888 §4
+LITERAL_MINUS_CAP = 4096  # RFC 7888 §5
 
 
 async def test_rfc_example_create_with_non_synchronizing_literal(imap_server: RunningServer) -> None:
