@@ -38,3 +38,11 @@ async def test_enable_of_nothing_known(imap_server: RunningServer) -> None:
 async def test_enable_before_login_is_bad(imap_server: RunningServer) -> None:
     c = await imap_server.connect()
     assert await c.cmd("t1 ENABLE CONDSTORE") == [b"t1 BAD [CLIENTBUG] ENABLE not allowed now.\r\n"]
+
+
+async def test_capability_list_does_not_change(imap_server: RunningServer) -> None:
+    """§3.1: "The server MUST NOT change the CAPABILITY list as a result of executing ENABLE"."""
+    c = await imap_server.login()
+    before = await c.cmd("t1 CAPABILITY")
+    await c.cmd("t2 ENABLE CONDSTORE QRESYNC UTF8=ACCEPT IMAP4rev2")
+    assert await c.cmd("t3 CAPABILITY") == [before[0], b"t3 OK CAPABILITY completed.\r\n"]
