@@ -8,6 +8,7 @@ those messages, so they are \\Recent there. maildird counts only files it finds 
 arrives with flags (written to cur/) is never \\Recent. Found by tests/conformance (Dovecot agrees with the
 RFC). Fix: store.maildir -- claim as recent every UID at or above the folder's "first recent UID" kept in
 the state dir (design/maildir-format.md §1.7, §7), then advance it; not only the files moved out of new/.
+A read-only snapshot (EXAMINE, B5) reports the same set without advancing it.
 """
 
 from __future__ import annotations
@@ -60,3 +61,19 @@ async def test_copy_and_move_targets_are_recent_to_the_next_select(imap_server: 
         b"* 3 FETCH (FLAGS (\\Flagged \\Seen \\Recent))\r\n",
         b"a6 OK FETCH completed.\r\n",
     ]
+
+
+@pytest.mark.xfail(strict=True, reason="B5: EXAMINE reports 0 RECENT for messages nobody has claimed yet")
+async def test_examine_reports_recent_without_claiming(imap_server: RunningServer) -> None:
+    """RFC 3501 §2.3.2: a read-only session is told about \\Recent too, it just does not take it away
+    from the sessions after it (§6.3.2 EXAMINE: same responses as SELECT). Dovecot: EXAMINE shows them."""
+    c = await imap_server.login()
+    await c.cmd(b"a1 APPEND Sent {%d}\r\n%s" % (len(MESSAGE), MESSAGE))
+    lines = await c.cmd("a2 EXAMINE Sent")
+    assert b"* 1 RECENT\r\n" in lines
+    assert await c.cmd("a3 FETCH 2 FLAGS") == [
+        b"* 2 FETCH (FLAGS (\\Recent))\r\n",
+        b"a3 OK FETCH completed.\r\n",
+    ]
+    lines = await c.cmd("a4 SELECT Sent")
+    assert b"* 1 RECENT\r\n" in lines  # still recent: EXAMINE did not claim it
