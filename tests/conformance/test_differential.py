@@ -356,7 +356,7 @@ async def test_copy_move_expunge(differential: Differential) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="B2/B5: APPEND with flags, COPY, MOVE not \\\\Recent; EXAMINE shows none (RFC 3501 §2.3.2)",
+    reason="B2/B5: APPEND with flags, COPY, MOVE not \\Recent; EXAMINE shows none (RFC 3501 §2.3.2)",
 )
 async def test_recent_after_append_copy_move(differential: Differential) -> None:
     message = "From: x@example.org\r\nSubject: appended\r\n\r\nbody\r\n"
