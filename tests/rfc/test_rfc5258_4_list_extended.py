@@ -84,3 +84,14 @@ async def test_recursivematch_alone_is_bad(imap_server: RunningServer) -> None:
     c = await imap_server.login()
     lines = await c.cmd('A01 LIST (RECURSIVEMATCH) "" %')
     assert len(lines) == 1 and lines[0].startswith(b"A01 BAD "), lines
+
+
+@pytest.mark.maildir(SPEC)
+async def test_repeated_options_count_once(imap_server: RunningServer) -> None:
+    """RFC 5258 §3 / RFC 9051 §6.3.9: "if the client does this, the server MUST act as if it received the
+    option only once"."""
+    c = await imap_server.login()
+    once = await c.cmd('A01 LIST (SUBSCRIBED) "" % RETURN (CHILDREN)')
+    twice = await c.cmd('A01 LIST (SUBSCRIBED SUBSCRIBED) "" % RETURN (CHILDREN CHILDREN)')
+    assert twice == once
+    assert once[-1] == b"A01 OK LIST completed.\r\n" and len(once) == 3, once
