@@ -50,13 +50,13 @@ def lit(text: str) -> str:
 
 async def _check(
     differential: Differential,
-    script: list[Step],
+    script: list[Step] | list[str | Step],
     *,
     warm: bool = True,
     drop_recent: bool = False,
     hide: tuple[str, ...] = HIDE_KNOWN,
 ) -> None:
-    result = await differential.run(script, warm=warm, drop_recent=drop_recent, hide=hide)
+    result = await differential.run(steps(*script), warm=warm, drop_recent=drop_recent, hide=hide)
     assert not result.diffs, result.report()
     assert not modseq_problems(result.subject.state), (
         modseq_problems(result.subject.state),
@@ -1250,3 +1250,35 @@ async def test_appended_messages_are_parsed_alike(differential: Differential) ->
         Step("b12 UID SEARCH BODY inner"),
     ]
     await _check(differential, script, drop_recent=True)  # B2 (APPEND with flags not \Recent)
+
+
+# A Maildir file name holds 26 keyword letters per folder (design/maildir-format.md §4.1). Dovecot keeps
+# further keywords in its index only (lost with the index); maildird refuses the STORE with NO [LIMIT].
+KEYWORD_LIMIT = "more than 26 keywords in one folder: NO [LIMIT] (maildird, no index) vs index-only (Dovecot)"
+
+
+async def test_implicit_seen_and_keywords(differential: Differential) -> None:
+    many = " ".join(f"k{i}" for i in range(1, 30))
+    await _check(
+        differential,
+        [
+            *steps(
+                "a1 SELECT INBOX",
+                "a2 FETCH 2 (BODY[HEADER.FIELDS (Subject)])",
+                "a3 STORE 2 -FLAGS.SILENT (\\Seen)",
+                "a4 FETCH 2 (FLAGS BODY[TEXT])",
+                "a5 STORE 2 -FLAGS.SILENT (\\Seen)",
+                "a6 FETCH 2 (RFC822.HEADER RFC822.SIZE BODY)",
+                "a7 FETCH 2 (BODY[TEXT]<0.5> FLAGS)",
+                "a8 STORE 4 +FLAGS ($Label1 Junk NonJunk $MDNSent $Forwarded)",
+                "a9 STORE 4 +FLAGS (Ünï)",
+            ),
+            Step(
+                "a10 STORE 4 +FLAGS (bad]atom)", legit="']' is a resp-special, not an atom char: BAD is right"
+            ),
+            Step(f"a11 STORE 6 +FLAGS ({many})", legit=KEYWORD_LIMIT),
+            Step("a12 FETCH 6 FLAGS", legit=KEYWORD_LIMIT),
+            Step("a13 SEARCH KEYWORD k29", legit=KEYWORD_LIMIT),
+            "a14 STORE 4 -FLAGS ($Forwarded Junk)",
+        ],
+    )
