@@ -1282,3 +1282,23 @@ async def test_implicit_seen_and_keywords(differential: Differential) -> None:
             "a14 STORE 4 -FLAGS ($Forwarded Junk)",
         ],
     )
+
+
+async def test_qresync_expunges_are_vanished(differential: Differential) -> None:
+    await _check(
+        differential,
+        steps(
+            "a1 ENABLE QRESYNC",
+            "a2 SELECT INBOX",
+            "a3 MOVE 1 Work",
+            "a4 UID MOVE 3:4 Trash",
+            "a5 STORE 1 +FLAGS.SILENT (\\Deleted)",
+            "a6 EXPUNGE",
+            "a7 STORE 1 +FLAGS (\\Flagged)",
+            "a8 UID EXPUNGE 1:*",
+            "a9 CLOSE",
+            "a10 SELECT Work",
+            "a11 FETCH 1:* (UID FLAGS MODSEQ)",
+        ),
+        drop_recent=True,
+    )
