@@ -3,11 +3,20 @@ a parent and a leaf); a Maildir++ parent that is only implied by a child is \\No
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import RunningServer
 
-SPEC = {"INBOX": [], "Foo": [], "Foo.Bar": [], "Foo.Bar.Baz": [], "Lonely": [], "Implied.Child": []}
+SPEC: dict[str, Any] = {
+    "INBOX": [],
+    "Foo": [],
+    "Foo.Bar": [],
+    "Foo.Bar.Baz": [],
+    "Lonely": [],
+    "Implied.Child": [],
+}
 
 
 @pytest.mark.maildir(SPEC)

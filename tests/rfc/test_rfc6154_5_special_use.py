@@ -6,12 +6,14 @@ use defined, for whatever reason, it MUST NOT create the mailbox"), and the conf
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import RunningServer
 from tests.support.maildirs import read_maildir_state
 
-SPEC = {
+SPEC: dict[str, Any] = {
     "INBOX": [],
     "Sent Items": [],
     "Entw&APw-rfe": [],  # "Entwürfe" in modified UTF-7
