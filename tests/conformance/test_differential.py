@@ -1302,3 +1302,31 @@ async def test_qresync_expunges_are_vanished(differential: Differential) -> None
         ),
         drop_recent=True,
     )
+
+
+async def test_search_inside_mime_structure(differential: Differential) -> None:
+    keys = [
+        "BODY report.bin",
+        "BODY Content-Type",
+        "BODY AAECAw",
+        'BODY "Inner plain"',
+        'TEXT "Forwarded note"',
+        'BODY "Forwarded note"',
+        "TEXT boundary",
+        "BODY BOUNDARY-ALT",
+        f"BODY {lit('Grüße')}",
+        "BODY Gr=C3=BC",
+        "TEXT eve@example.com",
+        'HEADER Content-Type "multipart/mixed"',
+        'HEADER Subject "Forwarded note"',
+        "TEXT Q2Fm6",
+    ]
+    script = [Step("a1 EXAMINE INBOX")]
+    script += [Step(f"s{i} UID SEARCH CHARSET UTF-8 {key}") for i, key in enumerate(keys)]
+    # Message 4 is ISO-8859-1: a base64 body "Café crème..." and From: =?ISO-8859-1?Q?Andr=E9?=. maildird
+    # decodes both and finds the words (RFC 9051 §6.4.4 substring match of the decoded text); this
+    # Dovecot finds neither.
+    latin1 = "ISO-8859-1 text decoded and matched by maildird (RFC 9051 §6.4.4), missed by Dovecot"
+    for i, key in enumerate([f"BODY {lit('Café')}", f"TEXT {lit('ANDRÉ')}", f"FROM {lit('andré')}"]):
+        script.append(Step(f"l{i} UID SEARCH CHARSET UTF-8 {key}", legit=latin1))
+    await _check(differential, script)
