@@ -1330,3 +1330,32 @@ async def test_search_inside_mime_structure(differential: Differential) -> None:
     for i, key in enumerate([f"BODY {lit('Café')}", f"TEXT {lit('ANDRÉ')}", f"FROM {lit('andré')}"]):
         script.append(Step(f"l{i} UID SEARCH CHARSET UTF-8 {key}", legit=latin1))
     await _check(differential, script)
+
+
+async def test_section_syntax_edges(differential: Differential) -> None:
+    await _check(
+        differential,
+        steps(
+            "a1 EXAMINE INBOX",
+            "a2 FETCH 1 (BODY.PEEK[HEADER.FIELDS ()])",
+            "a3 FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT])",
+            "a4 FETCH 1 (BODY.PEEK[MIME])",
+            "a5 FETCH 3 (BODY.PEEK[1.2.3.4])",
+            Step(
+                "a6 FETCH 3 (BINARY.PEEK[1.MIME])",
+                legit="RFC 3516 §5 section-binary has no MIME: BAD is right",
+            ),
+            "a7 FETCH 3 (BODY.PEEK[2.HEADER])",
+            "a8 FETCH 3 (BODY.PEEK[2.TEXT])",
+            "a9 FETCH 3 (BODY.PEEK[3.1.HEADER])",
+            "a10 FETCH 1 (BODY.PEEK[TEXT.MIME])",
+            "a11 FETCH 1 (BODY.PEEK[1.1])",
+            "a12 FETCH 1 (BINARY.PEEK[2])",
+            "a13 FETCH 1 (BINARY.SIZE[])",
+            Step(
+                "a14 FETCH 1 (BODY.PEEK[]<5>)",
+                legit="RFC 9051 §9: a partial needs <origin.count>: BAD is right",
+            ),
+            "a15 FETCH 1 (BODY.PEEK[HEADER.FIELDS (From)]<0.10>)",
+        ),
+    )
