@@ -62,6 +62,8 @@ class HeaderField:
 
 def to_crlf(raw: bytes) -> bytes:
     """``raw`` with every bare LF turned into CRLF (existing CRLFs untouched)."""
+    if b"\r" not in raw:
+        return raw.replace(b"\n", b"\r\n")  # LF-only (most Maildirs): one scan and one copy
     lf = raw.count(b"\n")
     if lf == 0 or raw.count(b"\r\n") == lf:
         return raw

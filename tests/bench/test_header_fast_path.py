@@ -17,7 +17,7 @@ from maildird.handlers.fetch import header_only
 from maildird.imap import commands as cmd
 from maildird.message import body_section
 from maildird.message.envelope import envelope
-from maildird.message.parse import ParsedMessage, header_block
+from maildird.message.parse import ParsedMessage, header_block, to_crlf
 from maildird.message.search import SearchContext, matches, needs_body
 
 THUNDERBIRD_FIELDS = [
@@ -168,3 +168,23 @@ def test_header_searches_match_the_same_on_a_header_parse(tmp_path: Path) -> Non
 )
 def test_needs_body(key: cmd.SearchKey, expected: bool) -> None:
     assert needs_body(key) is expected
+
+
+def _to_crlf_reference(raw: bytes) -> bytes:
+    """The conversion spelled out: drop every CR before an LF, then put one before every LF."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"a", b"a\nb\n", b"\n\n", b"a\r\nb\nc", b"a\r\nb\r\n", b"x\r", b"x\ry\n", b"\r\r\n", b"a\n\r\n"],
+)
+def test_to_crlf(raw: bytes) -> None:
+    assert to_crlf(raw) == _to_crlf_reference(raw)
+
+
+def test_to_crlf_on_generated_mail(tmp_path: Path) -> None:
+    generate(tmp_path / "tree", PRESETS["tiny"], seed=3)
+    for path in sorted((tmp_path / "tree" / "Maildir").glob("cur/*"))[:100]:
+        raw = path.read_bytes()
+        assert to_crlf(raw) == _to_crlf_reference(raw)
