@@ -63,7 +63,9 @@ _DATETIME_RE = re.compile(
 )
 # flag = "\" atom (system flags and flag-extension) / atom (keywords); "\*" is flag-perm only.
 _FLAG_RE = re.compile(rb"\\\*|\\?" + ATOM_RE.pattern)
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Mailbox names may hold no C0 or C1 controls, DEL, or U+2028/U+2029 line and paragraph separators
+# (RFC 6855 §3, RFC 5198 §2: the Net-Unicode rules mailbox names follow).
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # -- sequence sets (RFC 9051 §9, RFC 5182) ---------------------------------------------------------

@@ -110,11 +110,6 @@ async def test_control_characters_in_names_are_refused(imap_server: RunningServe
     assert await c.cmd('a2 LIST "" a*') == [b"a2 OK LIST completed.\r\n"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imap.grammar_values._CONTROL_RE ([\\x00-\\x1f\\x7f]) does not include U+2028/U+2029 "
-    "(nor U+0080-U+009F, which only the store refuses), so CREATE accepts a line or paragraph separator",
-)
 @pytest.mark.parametrize("char", ["\u2028", "\u2029"], ids=["LINE-SEPARATOR", "PARAGRAPH-SEPARATOR"])
 async def test_line_and_paragraph_separators_in_names_are_refused(
     imap_server: RunningServer, char: str
