@@ -212,6 +212,12 @@ class Limits:
     max_literal: int = 64 * KiB
     # Largest non-synchronizing literal {N+}; RFC 7888 §5 (LITERAL-) fixes 4096 for clients.
     max_nonsync_literal: int = 4096
+    # Advertise LITERAL- instead of LITERAL+ (RFC 7888 §5): non-synchronizing literals over 4096 octets
+    # are refused.  Off by default, as in Dovecot, which advertises LITERAL+.
+    literal_minus: bool = False
+    # Literals in one command (MULTIAPPEND messages included).  Without it, 8-octet messages let one
+    # APPEND carry millions of literals; Dovecot bounds the same through its per-command parameters.
+    max_literals: int = 1000
     # Total size of one command with all its literals, APPEND message data excluded.  Bounds the memory a
     # client can pin with many small literals; pymap and Dovecot bound the same thing per line.
     max_command: int = 1 * MiB

@@ -431,7 +431,9 @@ def _load_limits(t: _Table) -> Limits:
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Limits):
         default = f.default
-        if isinstance(default, float):
+        if isinstance(default, bool):
+            values[f.name] = t.boolean(f.name, default)
+        elif isinstance(default, float):
             values[f.name] = t.seconds(f.name, default)
         else:
             assert isinstance(default, int)

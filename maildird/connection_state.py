@@ -44,9 +44,10 @@ def core_limits(services: Services) -> Limits:
         max_literal=lim.max_literal,
         max_command=lim.max_command,
         max_append=lim.max_append,
-        literal_minus=False,
+        literal_minus=lim.literal_minus,
         max_bad_commands=lim.max_bad_commands,
         max_nonsync_literal=lim.max_nonsync_literal,
+        max_literals=lim.max_literals,
     )
 
 

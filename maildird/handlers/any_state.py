@@ -69,7 +69,7 @@ def plaintext_allowed(ctx: Context) -> bool:
 
 def _literal_capability(ctx: Context) -> str:
     # RFC 7888: LITERAL- when the server caps non-synchronizing literals at 4096 octets.
-    return "LITERAL-" if getattr(ctx.config.limits, "literal_minus", False) else "LITERAL+"
+    return "LITERAL-" if ctx.config.limits.literal_minus else "LITERAL+"
 
 
 def capabilities(ctx: Context) -> list[str]:

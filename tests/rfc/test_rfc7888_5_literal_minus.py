@@ -14,14 +14,7 @@ from tests.conftest import RunningServer
 
 LITERAL_MINUS_CAP = 4096
 
-NOT_CONFIGURABLE = (
-    "LITERAL- cannot be switched on: maildird.config.Limits has no literal_minus field (the server_config "
-    "marker raises TypeError), handlers.any_state reads it with getattr(..., False), and "
-    "connection_state.py passes literal_minus=False to the core, so the framing's LITERAL- path is dead"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=NOT_CONFIGURABLE)
 @pytest.mark.server_config(literal_minus=True)
 async def test_literal_minus_caps_non_synchronizing_literals(imap_server: RunningServer) -> None:
     c = await imap_server.connect()
