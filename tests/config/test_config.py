@@ -72,7 +72,12 @@ def test_minimal_loads_with_defaults(tmp_path: Path) -> None:
 
 def test_sample_config_loads(tmp_path: Path) -> None:
     config = load_config(SAMPLE)
-    assert [lst.url() for lst in config.listeners] == ["imaps://[::]:993", "imap://[::]:143"]
+    assert [lst.url() for lst in config.listeners] == [
+        "imaps://[::]:993",
+        "imaps://0.0.0.0:993",
+        "imap://[::]:143",
+        "imap://0.0.0.0:143",
+    ]
     assert config.tls.certificate == Path("/etc/maildird/tls/fullchain.pem")
     assert dict(config.mail.special_use) == {
         "Sent Items": "\\Sent",
