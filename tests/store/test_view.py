@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -19,18 +20,23 @@ def info(uid: int, flags: str = "", modseq: int = 1) -> MessageInfo:
     return MessageInfo(uid, frozenset(f for f in flags.split() if f), 100 + uid, DATE, modseq)
 
 
+_VERSIONS = itertools.count(1)
+
+
 def snap(
     uids: list[int] | list[MessageInfo],
     *,
     recent: set[int] = frozenset(),  # type: ignore[assignment]
     uidvalidity: int = 7,
     keywords: frozenset[str] = frozenset(),
+    version: int | None = None,
 ) -> Snapshot:
+    """A snapshot; each gets a new ``version`` (the store bumps it on every change) unless given."""
     msgs = tuple(u if isinstance(u, MessageInfo) else info(u) for u in uids)
     top = max((m.uid for m in msgs), default=0)
     return Snapshot(
         uidvalidity, top + 1, max((m.modseq for m in msgs), default=1), msgs, keywords, True,
-        frozenset(recent), 1,
+        frozenset(recent), next(_VERSIONS) if version is None else version,
     )  # fmt: skip
 
 
@@ -276,3 +282,21 @@ def test_searchres_saved_set() -> None:
     v.refresh(snap([1, 3, 4]), allow_expunge=True)
     assert v.saved == [4, 99]  # the expunged 2 leaves the result variable (RFC 5182 §2.1)
     assert [(s, m.uid) for s, m in v.resolve(seqset("$"), uid=True)] == [(3, 4)]
+
+
+def test_an_unchanged_version_is_a_no_op_refresh() -> None:
+    """Snapshot.version grows with every change, so the same version means nothing to report (the
+    flush after every command and NOOP stay O(1)); a new version is diffed in full."""
+    v = view([1, 2, 3])
+    same = snap([1, 2, 3, 4], version=v.snapshot.version)  # contents ignored: the version says unchanged
+    assert not v.refresh(same, allow_expunge=True)
+    assert v.exists == 3
+    assert v.refresh(snap([1, 2, 3, 4]), allow_expunge=True).exists == 4
+
+
+def test_same_version_still_releases_held_back_expunges() -> None:
+    v = view([1, 2, 3])
+    later = snap([1, 3])
+    assert not v.refresh(later, allow_expunge=False).expunged  # held back during FETCH
+    again = snap([1, 3], version=later.version)
+    assert v.refresh(again, allow_expunge=True).expunged == [2]
