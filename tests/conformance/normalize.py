@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 CRLF = b"\r\n"
 ATOM_STOP = b" ()\r\n"
@@ -448,7 +449,7 @@ def normalize_response(lines: list[bytes], state: NormState) -> list[str]:
         others: list[tuple[str, str]] = []
         for kind, canon in segment:
             if kind == "FETCH":
-                number, items = canon  # type: ignore[misc]
+                number, items = cast(tuple[int, dict[str, str]], canon)
                 fetches.setdefault(number, {}).update(items)
             elif isinstance(canon, SortedLine):
                 others.append((canon.key, canon.text))

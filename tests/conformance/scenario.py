@@ -3,6 +3,8 @@ several files."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tests.conformance.conftest import Differential
 from tests.conformance.harness import Step, steps
 from tests.conformance.normalize import modseq_problems
@@ -25,7 +27,7 @@ def lit(text: str) -> str:
 
 async def check(
     differential: Differential,
-    script: list[Step] | list[str | Step],
+    script: Sequence[str | Step],
     *,
     warm: bool = True,
     drop_recent: bool = False,
