@@ -157,8 +157,8 @@ async def move(ctx: Context, c: cmd.Move) -> Tagged:
     """MOVE / UID MOVE (RFC 6851 §3.3): COPYUID in an untagged OK, then the EXPUNGEs (or VANISHED),
     then the tagged OK."""
     sel = _writable(ctx)
-    if c.mailbox == sel.name:
-        raise No("Cannot move messages into the mailbox they are in.", "CANNOT")
+    # Moving into the selected mailbox itself is allowed wherever COPY there is (RFC 6851 §3.3): the
+    # messages get new UIDs and the old ones are expunged.
     uids = [info.uid for _seq, info in sel.view.resolve(c.set, uid=c.uid)]
     dest = await _destination(ctx, c.mailbox)
     try:
@@ -172,4 +172,8 @@ async def move(ctx: Context, c: cmd.Move) -> Tagged:
     if result.pairs:
         await ctx.send(Status("OK", "Moved UIDs.", _copyuid(result)))
     await flush(ctx, allow_expunge=True, uid=c.uid)
-    return Tagged(c.tag, "OK", f"{'UID MOVE' if c.uid else 'MOVE'} completed.")
+    code = None
+    if result.pairs and ctx.condstore and ctx.selected is not None:
+        # RFC 6851 §4.4: with CONDSTORE/QRESYNC the new HIGHESTMODSEQ goes in the tagged OK.
+        code = Code("HIGHESTMODSEQ", (ctx.selected.synced_modseq,))
+    return Tagged(c.tag, "OK", f"{'UID MOVE' if c.uid else 'MOVE'} completed.", code)

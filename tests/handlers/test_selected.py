@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from maildird.imap.commands import SequenceSet, Store
 
 from .harness import WHEN, Session, message
@@ -145,7 +147,12 @@ async def test_move_under_qresync_is_vanished(store: MemStore) -> None:
     await s.cmd("e ENABLE QRESYNC")
     await s.cmd("a0 SELECT INBOX")
     out = await s.cmd("a1 MOVE 2 Sent")
-    assert out == b"* OK [COPYUID 1002 2 1] Moved UIDs.\r\n* VANISHED 2\r\na1 OK MOVE completed.\r\n"
+    # RFC 6851 §4.4: the new HIGHESTMODSEQ rides on the tagged OK.
+    assert re.fullmatch(
+        rb"\* OK \[COPYUID 1002 2 1\] Moved UIDs\.\r\n\* VANISHED 2\r\n"
+        rb"a1 OK \[HIGHESTMODSEQ \d+\] MOVE completed\.\r\n",
+        out,
+    ), out
 
 
 async def test_other_session_sees_flags_new_mail_and_expunges() -> None:
