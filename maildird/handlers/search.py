@@ -60,6 +60,8 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
     sel = require_selected(ctx)
     view = sel.view
     if c.charset is not None and c.charset not in CHARSETS:
+        if c.return_options is not None and "SAVE" in c.return_options:
+            view.saved = []  # RFC 5182 §2.1: a SEARCH with SAVE answered NO leaves $ empty
         code = Code("BADCHARSET", (tuple(Atom(x) for x in CHARSETS),))
         raise No(f"Charset {c.charset} is not supported.", code)
     if _count_keys(c.key) > MAX_KEYS:

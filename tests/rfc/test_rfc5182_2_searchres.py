@@ -104,11 +104,6 @@ async def test_failed_searches_without_save_or_with_bad_keep_the_result(imap_ser
     assert await c.cmd("a5 SEARCH $") == [b"* SEARCH 2 4 5\r\n", b"a5 OK SEARCH completed.\r\n"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers.search.search raises No for an unsupported CHARSET before it empties view.saved, so a "
-    "SEARCH RETURN (SAVE) that fails with NO [BADCHARSET] leaves the previous $ in place",
-)
 @pytest.mark.maildir(SPEC)
 async def test_save_search_answered_no_empties_the_result(imap_server: RunningServer) -> None:
     """§2.1: "A SEARCH command with the SAVE result option that caused the server to return the NO tagged
