@@ -148,6 +148,9 @@ async def test_partial_fetch_bounds(differential: Differential) -> None:
             "a5 FETCH 1 (BODY.PEEK[TEXT]<0.4294967295>)",
             "a6 FETCH 3 (BINARY.PEEK[2]<30.10> BINARY.PEEK[2]<32.1>)",
             "a7 FETCH 1 (BODY.PEEK[HEADER]<10.20> BODY.PEEK[1]<0.3>)",
+            # Message 5 is stored with LF line ends: offsets count the CRLF form (RFC 9051 §6.4.5).
+            "a8 FETCH 5 (BODY.PEEK[]<30.40> BODY.PEEK[TEXT]<5.9> BODY.PEEK[HEADER]<100.3>)",
+            "a9 FETCH 5 (BINARY.PEEK[1]<0.12> BINARY.SIZE[1] BODY.PEEK[1]<8.4>)",
         ),
     )
 
