@@ -72,6 +72,7 @@ their number bounds the memory one response can take (a 1 MiB command could name
 SEEN = "\\Seen"
 _TEXT_ATTS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 _SEEN_ATTS = frozenset({"RFC822", "RFC822.TEXT"})
+_WHOLE, _HEADER, _TEXT = cmd.Section(), cmd.Section(text="HEADER"), cmd.Section(text="TEXT")
 _ATOM_FIELD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
 
 
@@ -239,12 +240,14 @@ def _render(
                 out += [Atom("BODYSTRUCTURE"), bodystructure(msg, extensible=True)]
             elif name == "BODY":
                 out += [Atom("BODY"), bodystructure(msg, extensible=False)]
+            # RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER] and BODY[TEXT]
+            # under other names (RFC 3501 §6.4.5), NUL -> 0x80 included (RFC 9051 §9: CHAR8).
             elif name == "RFC822":
-                out += [Atom("RFC822"), Literal(msg.data)]
+                out += [Atom("RFC822"), Literal(body_section(msg, _WHOLE))]
             elif name == "RFC822.HEADER":
-                out += [Atom("RFC822.HEADER"), Literal(msg.root.header_bytes)]
+                out += [Atom("RFC822.HEADER"), Literal(body_section(msg, _HEADER))]
             elif name == "RFC822.TEXT":
-                out += [Atom("RFC822.TEXT"), Literal(msg.root.body)]
+                out += [Atom("RFC822.TEXT"), Literal(body_section(msg, _TEXT))]
             else:
                 # SAVEDATE, EMAILID, THREADID: not advertised; NIL is what RFC 8514 allows.
                 out += [Atom(name), None]

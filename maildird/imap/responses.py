@@ -152,6 +152,10 @@ def _quoted_or_literal(data: bytes, allow_8bit: bool) -> bytes:
         if b"\\" in data or b'"' in data:
             data = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
         return b'"' + data + b'"'
+    if b"\0" in data:
+        # No string may carry NUL, literals included (RFC 9051 §9 CHAR8); send 0x80 as Dovecot does
+        # and as body sections do. Only ``Literal`` values (BINARY's literal8) keep their NULs.
+        data = data.replace(b"\0", b"\x80")
     return b"{%d}\r\n" % len(data) + data
 
 

@@ -24,7 +24,7 @@ from maildird.imap.commands import (
     SearchText,
     Section,
 )
-from maildird.imap.responses import serialize_value
+from maildird.imap.responses import Literal, serialize_value
 from maildird.message import SearchContext, matches
 from maildird.message.bodystructure import bodystructure
 from maildird.message.envelope import envelope
@@ -264,7 +264,9 @@ def test_generated_corpus_same_as_dovecot(dovecot_tmp: Path) -> None:
                 mine[f"BODY[{spec}.TEXT]"] = _quoted(body_section(msg, Section(path, "TEXT")))
             elif not part.is_multipart:
                 decoded = binary_section(msg, path)
-                mine[f"BINARY[{spec}]"] = _quoted(decoded)
+                # BINARY data with NUL goes as literal8, like handlers.fetch sends it (RFC 3516 §4.2).
+                binary = Literal(decoded, binary=b"\0" in decoded)
+                mine[f"BINARY[{spec}]"] = _scan(serialize_value(binary), 0)[0]  # type: ignore[assignment]
                 mine[f"BINARY.SIZE[{spec}]"] = b"%d" % len(decoded)
         wanted = [
             k.replace("BODY[", "BODY.PEEK[").replace("BINARY[", "BINARY.PEEK[") for k in mine if "[" in k

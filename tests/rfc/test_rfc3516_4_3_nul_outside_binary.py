@@ -60,7 +60,6 @@ async def test_binary_keeps_nul_in_a_literal8(imap_server: RunningServer) -> Non
     assert line == b"* 1 FETCH (BINARY[1] ~{7}\r\nA\x00B\x00C\r\n)\r\n"
 
 
-@pytest.mark.xfail(strict=True, reason=RFC822_IS_BODY)
 @pytest.mark.maildir(SPEC)
 @pytest.mark.parametrize(
     ("item", "section"),
@@ -74,7 +73,6 @@ async def test_rfc822_items_equal_body_sections(imap_server: RunningServer, item
     assert line.startswith(b"* 1 FETCH (" + item.encode() + b" " + data + b" FLAGS ("), (line, data)
 
 
-@pytest.mark.xfail(strict=True, reason=STRINGS_WITHOUT_NUL)
 @pytest.mark.maildir(SPEC)
 @pytest.mark.parametrize("item", ["ENVELOPE", "BODYSTRUCTURE"])
 async def test_envelope_and_bodystructure_hold_no_nul(imap_server: RunningServer, item: str) -> None:
