@@ -125,7 +125,11 @@ def _sets_seen(item: cmd.FetchItem) -> bool:
 
 
 def _field_name(name: str) -> str:
-    return name if _ATOM_FIELD.fullmatch(name) else '"' + name.replace('"', "").replace("\\", "") + '"'
+    """A header field name as the client can match it: an atom, or a quoted string with ``"`` and
+    ``\\`` escaped (the grammar already refused control characters)."""
+    if _ATOM_FIELD.fullmatch(name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def section_label(section: cmd.Section) -> bytes:

@@ -36,10 +36,6 @@ async def test_control_characters_in_a_header_field_name_are_refused(imap_server
     await client.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers.fetch.section_label deletes quotes and backslashes instead of escaping them",
-)
 async def test_a_quoted_field_name_comes_back_as_the_same_string(imap_server) -> None:  # type: ignore[no-untyped-def]
     client = await _selected(imap_server)
     lines = await client.cmd(b'f1 FETCH 1 (BODY.PEEK[HEADER.FIELDS ("A\\"B" "C\\\\D" "E F")])')
