@@ -44,6 +44,19 @@ def _count_keys(key: cmd.SearchKey) -> int:
     return 1
 
 
+def _content_keys(key: cmd.SearchKey) -> int:
+    """How many keys read the message's text: each one scans it again (for the thread decision)."""
+    if isinstance(key, cmd.SearchText | cmd.SearchHeader):
+        return 1
+    if isinstance(key, cmd.SearchNot):
+        return _content_keys(key.key)
+    if isinstance(key, cmd.SearchOr):
+        return _content_keys(key.left) + _content_keys(key.right)
+    if isinstance(key, cmd.SearchAnd):
+        return sum(_content_keys(k) for k in key.keys)
+    return 0
+
+
 def _uses_modseq(key: cmd.SearchKey) -> bool:
     if isinstance(key, cmd.SearchModSeq):
         return True
@@ -82,6 +95,9 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
     now = datetime.now(UTC)
     content = needs_message(c.key)
     header = content and not needs_body(c.key)  # header keys only: parse just the header
+    # The cost of matching one message grows with its size times the keys that scan its text: 499
+    # "NOT TEXT x" keys on a 1 MB message take seconds, which must not run on the event loop.
+    weight = max(1, _content_keys(c.key))
     hits: list[tuple[int, MessageInfo]] = []
     outcome = Outcome()
     for start in range(0, len(messages), BATCH):
@@ -116,11 +132,12 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
                     continue  # gone meanwhile: it cannot match
                 sctx = contexts[info.uid]
                 sctx.load = lambda msg=msg: msg
-                if info.size >= PARSE_IN_THREAD:
+                if info.size * weight >= PARSE_IN_THREAD:
                     # Decoding a big message's text parts takes long enough to stall other sessions.
                     hit = await trio.to_thread.run_sync(matches, c.key, sctx, limiter=PARSE_THREADS)
                 else:
                     hit = matches(c.key, sctx)
+                    await trio.lowlevel.checkpoint()  # let other sessions run between messages
                 if hit:
                     batch_hits.append((seq, info))
         if undecided:
