@@ -103,8 +103,13 @@ def test_concurrent_updates_lose_nothing(tmp_path: Path) -> None:
     assert read_subscriptions(tmp_path) == {f"{p}{i}" for p in "abc" for i in range(30)}
 
 
+# Components as maildird accepts them: no delimiter, no surrogates, and no control characters (the
+# grammar and the layout refuse those; TAB is the V2 file's own separator, so "V\t" would read back as
+# the version header).
 _comp = st.text(
-    alphabet=st.characters(blacklist_characters=".", blacklist_categories=("Cs",)), min_size=1, max_size=8
+    alphabet=st.characters(blacklist_characters=".", blacklist_categories=("Cs", "Cc")),
+    min_size=1,
+    max_size=8,
 ).filter(lambda s: s.upper() != "INBOX")
 
 
