@@ -85,4 +85,9 @@ def test_concurrent_processes_get_distinct_values(tmp_path: Path) -> None:
         values.extend(int(v) for v in out.split())
     assert len(values) == 200
     assert len(set(values)) == 200
-    assert counters(tmp_path) == [f"dovecot-uidvalidity.{max(values):08x}"]
+    # Under load a process may find the hint too far behind and rescan while others rename (the
+    # readdir race): like Dovecot it may then start a second, clock-based counter, and the older one is
+    # only removed by a later rescan. What must hold: the highest value handed out is the live
+    # counter, and the next allocation goes above everything.
+    assert f"dovecot-uidvalidity.{max(values):08x}" in counters(tmp_path)
+    assert next_uidvalidity(tmp_path) > max(values)
