@@ -231,7 +231,8 @@ async def status_items(ctx: Context, name: str, items: tuple[str, ...]) -> tuple
             snapshot = await mailbox.snapshot()
         finally:
             await mailbox.close()
-        recent = 0
+        # A read-only snapshot lists what is recent without claiming it (RFC 3501 §6.3.10 RECENT).
+        recent = len(snapshot.recent)
     out: list[Value] = []
     for item in items:
         value: int

@@ -8,8 +8,6 @@ one triaged as legitimate is marked on its step (``Step(..., legit="why")`` or `
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conformance.conftest import Differential
 from tests.conformance.harness import Step, steps
 from tests.conformance.scenario import check, lit
@@ -84,10 +82,6 @@ async def test_copy_move_expunge(differential: Differential) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B2/B5: APPEND with flags, COPY, MOVE not \\Recent; EXAMINE shows none (RFC 3501 §2.3.2)",
-)
 async def test_recent_after_append_copy_move(differential: Differential) -> None:
     message = "From: x@example.org\r\nSubject: appended\r\n\r\nbody\r\n"
     await check(

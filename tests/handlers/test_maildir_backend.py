@@ -63,7 +63,8 @@ async def test_select_claims_new_and_fetch_sets_seen_on_disk(mstore: MaildirStor
 
 async def test_examine_leaves_new_alone(mstore: MaildirStore, maildir: Path) -> None:
     s = Session(mstore)
-    assert b"* 0 RECENT" in await s.cmd("a1 EXAMINE INBOX")
+    # Recent (still in new/) is reported, not claimed: the file stays where it is (RFC 3501 §6.3.2).
+    assert b"* 1 RECENT" in await s.cmd("a1 EXAMINE INBOX")
     assert len(list((maildir / "new").iterdir())) == 1
     await s.cmd("a2 FETCH 2 (BODY[])")
     assert read_maildir_state(maildir)["INBOX"]["<m2@x>"] == frozenset()

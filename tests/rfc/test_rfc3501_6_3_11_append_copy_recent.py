@@ -13,15 +13,12 @@ A read-only snapshot (EXAMINE, B5) reports the same set without advancing it.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import RunningServer
 
 MESSAGE = b"From: x@example.org\r\nSubject: appended\r\n\r\nbody\r\n"
 B2 = "B2: APPEND with flags, COPY and MOVE targets are not \\Recent (store claims only new/ files)"
 
 
-@pytest.mark.xfail(strict=True, reason=B2)
 async def test_append_with_flags_is_recent_to_the_next_select(imap_server: RunningServer) -> None:
     c = await imap_server.login()
     lines = await c.cmd(b"a1 APPEND Sent (\\Seen) {%d}\r\n%s" % (len(MESSAGE), MESSAGE))
@@ -46,7 +43,6 @@ async def test_append_without_flags_is_recent_to_the_next_select(imap_server: Ru
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=B2)
 async def test_copy_and_move_targets_are_recent_to_the_next_select(imap_server: RunningServer) -> None:
     c = await imap_server.login()
     await c.cmd("a1 SELECT INBOX")
@@ -63,7 +59,6 @@ async def test_copy_and_move_targets_are_recent_to_the_next_select(imap_server: 
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="B5: EXAMINE reports 0 RECENT for messages nobody has claimed yet")
 async def test_examine_reports_recent_without_claiming(imap_server: RunningServer) -> None:
     """RFC 3501 §2.3.2: a read-only session is told about \\Recent too, it just does not take it away
     from the sessions after it (§6.3.2 EXAMINE: same responses as SELECT). Dovecot: EXAMINE shows them."""

@@ -103,8 +103,9 @@ async def test_claim_recent_moves_new_to_cur_only_read_write(tmp_path: Path) -> 
     root = tmp_path / "Maildir"
     store, ro = await open_inbox(tmp_path, readonly=True)
     await ro.append([NewMessage(MSG)])
-    snap = await ro.snapshot(claim_recent=True)  # EXAMINE: nothing moves
-    assert snap.recent == frozenset()
+    snap = await ro.snapshot(claim_recent=True)  # EXAMINE: nothing moves, nothing is claimed
+    assert snap.recent == {1}  # but it is reported recent (RFC 3501 §6.3.2), for the next SELECT too
+
     assert len(files(root)["new"]) == 1
     rw = await store.open("INBOX")
     before = await rw.snapshot()

@@ -374,6 +374,8 @@ class MaildirMailbox(Mailbox):
                         if f.uidlist is None:
                             raise
                         # Dovecot goes on "showing only old mails" when a live lock stays (E5e).
+                if claim or self._readonly:
+                    recent = f.recent_uids(recent, claim=claim)
                 return f.snapshot(recent)
 
             result: Snapshot = await run_fs(work)
@@ -382,6 +384,7 @@ class MaildirMailbox(Mailbox):
     async def append(self, messages: Sequence[NewMessage]) -> AppendResult:
         async with self._folder.lock:
             result: AppendResult = await run_fs(_append, self._folder, messages)
+            self._folder.unclaimed.update(result.uids)  # \Recent to the next session (RFC 3501 §6.3.11)
             return result
 
     async def store_flags(
@@ -421,6 +424,7 @@ class MaildirMailbox(Mailbox):
                 _discard([p for _, p in prepared])
                 raise
             uidvalidity = dst.uidvalidity
+            dst.unclaimed.update(new_uids)  # copies are \Recent in their new mailbox (RFC 3501 §6.4.7)
         pairs = tuple(zip((u for u, _ in prepared), new_uids, strict=True))
         return CopyResult(uidvalidity, pairs)
 

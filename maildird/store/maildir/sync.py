@@ -220,6 +220,10 @@ class Folder:
         self.msgs: dict[int, Record] = {}
         self.by_base: dict[str, int] = {}
         self.infos: dict[int, MessageInfo] = {}
+        # UIDs that arrived through this process (APPEND, COPY, MOVE) and that no read-write session
+        # has claimed as \Recent yet (RFC 3501 §2.3.2, §6.3.11). Files still in new/ are unclaimed
+        # too; they are found by their place. In memory only: after a restart only new/ counts.
+        self.unclaimed: set[int] = set()
         self._keywords = Keywords()
         self._flag_cache: dict[str, frozenset[str]] = {}
         self.highestmodseq = 1
@@ -612,6 +616,18 @@ class Folder:
             (self.path / "tmp").mkdir(exist_ok=True)
 
     # -- results ---------------------------------------------------------------------------------
+
+    def recent_uids(self, claimed: frozenset[int], *, claim: bool) -> frozenset[int]:
+        """The ``Snapshot.recent`` of one call: for a read-write session (``claim``) what it claimed
+        (moved out of new/ now) plus the unclaimed arrivals, which become its own; for a read-only
+        session (EXAMINE) every message still recent, without taking it from the next session
+        (RFC 3501 §6.3.2: EXAMINE gives the same responses as SELECT)."""
+        if claim:
+            mine = claimed | {u for u in self.unclaimed if u in self.msgs}
+            self.unclaimed.clear()
+            return frozenset(mine)
+        in_new = {uid for uid, rec in self.msgs.items() if rec.in_new}
+        return frozenset(in_new | {u for u in self.unclaimed if u in self.msgs})
 
     def snapshot(self, recent: frozenset[int] = frozenset()) -> Snapshot:
         """The current state as a ``Snapshot`` (the message tuple is rebuilt only on change)."""
