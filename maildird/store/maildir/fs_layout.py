@@ -154,18 +154,10 @@ class FsLayout(BaseLayout):
         remove_tree(self.root, staging)
 
     def rename(self, old: str, new: str) -> None:
-        old_parts, new_parts = self.split(old), self.split(new)
-        if new_parts == [INBOX]:
-            raise MailboxExists("INBOX always exists")
-        if new_parts[: len(old_parts)] == old_parts:
-            raise InvalidMailboxName("cannot rename a mailbox into itself")
-        if old_parts == [INBOX]:
-            dest = self.create(new)
-            self._move_inbox_messages(dest)
+        begun = self._begin_rename(old, new)
+        if begun is None:
             return
-        src = self._find_existing(old_parts)
-        if src is None:
-            raise MailboxNotFound(f"{old} does not exist")
+        _old_parts, new_parts, src = begun
         dst = self.root.joinpath(*self._rel_for(new_parts))
         if self._find_existing(new_parts) is not None or dst.exists():
             raise MailboxExists(f"{new} already exists")

@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 from typing import Protocol
 
-from maildird.store.base import InvalidName, MailboxNotFound
+from maildird.store.base import InvalidName, MailboxExists, MailboxNotFound
 from maildird.store.maildir.lock import UidlistLock, fsync_dir
 
 INBOX = "INBOX"
@@ -252,6 +252,29 @@ class BaseLayout:
     def _check_component_bytes(self, entry: str) -> None:
         if len(entry.encode("utf-8", "surrogateescape")) > NAME_MAX:
             raise InvalidMailboxName("name too long")
+
+    def create(self, name: str) -> Path:
+        raise NotImplementedError
+
+    def _find_existing(self, parts: list[str]) -> Path | None:
+        raise NotImplementedError
+
+    def _begin_rename(self, old: str, new: str) -> tuple[list[str], list[str], Path] | None:
+        """The checks every layout's RENAME starts with (RFC 9051 §6.3.6): ``(old parts, new parts,
+        source path)``, or None when ``old`` is INBOX, whose special rename is done here (a new
+        mailbox receives INBOX's messages; INBOX stays, empty)."""
+        old_parts, new_parts = self.split(old), self.split(new)
+        if new_parts == [INBOX]:
+            raise MailboxExists("INBOX always exists")
+        if new_parts[: len(old_parts)] == old_parts:
+            raise InvalidMailboxName("cannot rename a mailbox into itself")
+        if old_parts == [INBOX]:
+            self._move_inbox_messages(self.create(new))
+            return None
+        src = self._find_existing(old_parts)
+        if src is None:
+            raise MailboxNotFound(f"{old} does not exist")
+        return old_parts, new_parts, src
 
     def _move_inbox_messages(self, dest: Path) -> None:
         """RENAME INBOX: move INBOX's messages (and keyword map) into ``dest``, leaving INBOX empty."""

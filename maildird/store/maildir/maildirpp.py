@@ -20,7 +20,6 @@ from maildird.store.maildir.layout_common import (
     TRASH_NAME,
     BaseLayout,
     InboxNotAllowed,
-    InvalidMailboxName,
     dir_mode,
     ensure_maildir,
     make_dir,
@@ -134,18 +133,10 @@ class MaildirPlusPlus(BaseLayout):
         remove_tree(self.root, path)
 
     def rename(self, old: str, new: str) -> None:
-        old_parts, new_parts = self.split(old), self.split(new)
-        if new_parts == [INBOX]:
-            raise MailboxExists("INBOX always exists")
-        if new_parts[: len(old_parts)] == old_parts:
-            raise InvalidMailboxName("cannot rename a mailbox into itself")
-        if old_parts == [INBOX]:
-            dest = self.create(new)
-            self._move_inbox_messages(dest)
+        begun = self._begin_rename(old, new)
+        if begun is None:
             return
-        src = self._find_existing(old_parts)
-        if src is None:
-            raise MailboxNotFound(f"{old} does not exist")
+        old_parts, new_parts, src = begun
         old_name, new_name = ".".join(old_parts), ".".join(new_parts)
         entries = self._entries()
         moves: list[tuple[Path, Path]] = [(src, self.root / self._entry_for(new_parts))]
