@@ -184,8 +184,25 @@ def _collect_text(part: Part, out: list[str], with_headers: bool) -> None:
 _MESSAGE_KEYS = (SearchHeader, SearchText)
 
 
+_NEEDS_CACHE: dict[int, tuple[SearchKey, bool]] = {}
+_NEEDS_CACHE_MAX = 4096
+"""``needs_message`` answers by node identity (the node is kept, so its id cannot be reused): the
+evaluation asks it at every OR/AND of every message, which was quadratic in the nesting depth."""
+
+
 def needs_message(key: SearchKey) -> bool:
     """True when ``key`` (anywhere in the tree) needs the message's content, not only the snapshot."""
+    hit = _NEEDS_CACHE.get(id(key))
+    if hit is not None and hit[0] is key:
+        return hit[1]
+    result = _needs_message(key)
+    if len(_NEEDS_CACHE) >= _NEEDS_CACHE_MAX:
+        _NEEDS_CACHE.clear()
+    _NEEDS_CACHE[id(key)] = (key, result)
+    return result
+
+
+def _needs_message(key: SearchKey) -> bool:
     if isinstance(key, _MESSAGE_KEYS):
         return True
     if isinstance(key, SearchDate):
