@@ -45,6 +45,7 @@ from maildird.store.base import (
     FlagOp,
     LimitExceeded,
     Mailbox,
+    MessageGone,
     NewMessage,
     NoSpace,
     PermissionDenied,
@@ -328,6 +329,27 @@ def _prepare_copy(
     return out
 
 
+HEADER_READ_CHUNK = 16 * 1024
+"""Octets read at a time while looking for the end of a message's header (most headers fit in one)."""
+
+
+def _read_whole(path: Path, entry: Entry) -> bytes:
+    with open_message(path) as fh:
+        return fh.read()
+
+
+def _read_header(path: Path, entry: Entry) -> bytes:
+    """The file's octets up to and including the first empty line (the whole file if it has none)."""
+    data = b""
+    with open_message(path) as fh:
+        while chunk := fh.read(HEADER_READ_CHUNK):
+            start = max(0, len(data) - 3)  # an empty line may straddle two chunks
+            data += chunk
+            if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data[start:] or b"\n\r\n" in data[start:]:
+                break
+    return data
+
+
 class MaildirMailbox(Mailbox):
     """A handle on a shared ``Folder`` (module docstring)."""
 
@@ -456,6 +478,27 @@ class MaildirMailbox(Mailbox):
 
             data: bytes = await run_fs(f.locate, uid, read)
             return data
+
+    async def read_messages(self, uids: Sequence[int], *, header_only: bool = False) -> dict[int, bytes]:
+        """Several messages' octets in one worker-thread hop under one lock (a FETCH of many
+        messages paid a thread hand-off and a lock per file: a quarter of a header fetch). With
+        ``header_only`` each file is read only up to the blank line that ends its header. Messages
+        gone meanwhile are left out; other store errors propagate."""
+        f = self._folder
+        reader = _read_header if header_only else _read_whole
+        async with f.lock:
+
+            def work() -> dict[int, bytes]:
+                out: dict[int, bytes] = {}
+                for uid in uids:
+                    try:
+                        out[uid] = f.locate(uid, reader)
+                    except MessageGone:
+                        continue
+                return out
+
+            result: dict[int, bytes] = await run_fs(work)
+            return result
 
     async def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         f = self._folder
