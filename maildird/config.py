@@ -124,8 +124,10 @@ class ServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class Listener:
-    """One listening socket.  ``kind = "ws"`` serves IMAP over WebSocket at ``path``; ``allow``/``deny`` are
-    lists of client networks (CIDR) kept for access control."""
+    """One listening socket.  ``kind = "ws"`` serves IMAP over WebSocket at ``path`` (default
+    ``/imap``); ``allow``/``deny`` are lists of client networks (CIDR) kept for access control;
+    ``allowed_origins`` lists the browser origins (``https://webmail.example.org``, ``"null"``,
+    ``"*"``) a WebSocket listener accepts besides its own (RFC 6455 §10.2)."""
 
     address: str
     port: int
@@ -134,6 +136,7 @@ class Listener:
     path: str = "/"
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def is_loopback(self) -> bool:
@@ -333,6 +336,10 @@ _SCHEMES: dict[str, tuple[ListenKind, TlsMode, int | None]] = {
 }
 
 
+WS_DEFAULT_PATH = "/imap"
+"""Where a WebSocket listener serves IMAP when no path is given (``ws://host:port``)."""
+
+
 def parse_listen_url(url: str) -> Listener:
     """``imaps://127.0.0.1:993``, ``imap://host:143`` (STARTTLS), ``ws://HOST:PORT/path``, ``wss://...``, or a
     bare ``HOST:PORT`` / ``[::1]:1430`` (IMAP with STARTTLS).  Raises ValueError with a readable reason."""
@@ -344,6 +351,8 @@ def parse_listen_url(url: str) -> Listener:
     kind, tls, default_port = _SCHEMES.get(scheme.lower(), ("imap", "starttls", None))
     hostport, slash, path = rest.partition("/")
     path = "/" + path if slash else "/"
+    if path == "/" and kind == "ws":
+        path = WS_DEFAULT_PATH
     if slash and kind != "ws":
         raise ValueError(f"a path is only meaningful for ws:// and wss:// listeners: {url!r}")
     if hostport.startswith("["):

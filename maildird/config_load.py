@@ -26,6 +26,7 @@ from maildird.config import (
     DEFAULT_AUTH_BACKEND,
     SPECIAL_USE_ATTRIBUTES,
     SYSLOG_FACILITIES,
+    WS_DEFAULT_PATH,
     AuthConfig,
     Config,
     ConfigError,
@@ -380,6 +381,10 @@ def _load_log(lg: _Table) -> LogConfig:
     return log
 
 
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+"""An RFC 6454 serialised origin (scheme, host, optional port; no path)."""
+
+
 def _load_listeners(top: _Table, tls: TlsConfig, auth: AuthConfig) -> tuple[Listener, ...]:
     raw = top.get("listen")
     if raw is None:
@@ -401,9 +406,16 @@ def _load_listeners(top: _Table, tls: TlsConfig, auth: AuthConfig) -> tuple[List
             t.bad("port", "missing; add port = 993 (or another number 1-65535)")
         kind = cast(ListenKind, t.string("kind", "imap", ("imap", "ws")))
         mode = cast(TlsMode, t.string("tls", "implicit", ("implicit", "starttls", "none")))
-        path = t.string("path", "/")
+        path = t.string("path", WS_DEFAULT_PATH if kind == "ws" else "/")
         if not path.startswith("/"):
             t.bad("path", f'expected a URL path starting with "/", got {path!r}')
+        origins = t.strings("allowed_origins")
+        for origin in origins:
+            if origin not in ("*", "null") and not _ORIGIN_RE.fullmatch(origin):
+                t.bad(
+                    "allowed_origins",
+                    f'{origin!r} is not an origin; write e.g. "https://webmail.example.org", "null" or "*"',
+                )
         nets = {name: t.strings(name) for name in ("allow", "deny")}
         for name, values in nets.items():
             for net in values:
@@ -411,7 +423,7 @@ def _load_listeners(top: _Table, tls: TlsConfig, auth: AuthConfig) -> tuple[List
                     ipaddress.ip_network(net, strict=False)
                 except ValueError:
                     t.bad(name, f"{net!r} is not an IP network; write e.g. 192.0.2.0/24 or 2001:db8::/32")
-        lst = Listener(address, port, mode, kind, path, nets["allow"], nets["deny"])
+        lst = Listener(address, port, mode, kind, path, nets["allow"], nets["deny"], origins)
         if mode != "none" and tls.certificate is None:
             t.bad("tls", f'tls = "{mode}" needs [tls] certificate and private_key, or set tls = "none"')
         if mode == "starttls" and kind == "ws":

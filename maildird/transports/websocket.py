@@ -217,7 +217,7 @@ async def serve_websocket_client(
     """Serve one accepted connection of a ``ws``/``wss`` listener.  Never raises ``Exception``."""
     secure = spec.tls == "implicit"
     origins: Iterable[str] = (
-        allowed_origins if allowed_origins is not None else getattr(spec, "allowed_origins", ())
+        allowed_origins if allowed_origins is not None else spec.allowed_origins
     )
     policy = OriginPolicy(origins, secure=secure)
     transport = transport_info(stream, secure)
@@ -307,7 +307,7 @@ async def serve_websocket_listener(
     ``serve_listeners`` does; cancel the calling task to stop accepting.
     """
     origins: tuple[str, ...] = tuple(
-        allowed_origins if allowed_origins is not None else getattr(spec, "allowed_origins", ())
+        allowed_origins if allowed_origins is not None else spec.allowed_origins
     )
     OriginPolicy(origins, secure=False)  # a bad entry fails here, before the first client
     async with trio.open_nursery() as own:

@@ -248,7 +248,7 @@ LISTEN_URLS = [
     ("[::1]:1430", Listener("::1", 1430, "starttls", "imap")),
     ("localhost:1430", Listener("localhost", 1430, "starttls", "imap")),
     ("ws://127.0.0.1:8080/imap", Listener("127.0.0.1", 8080, "none", "ws", "/imap")),
-    ("ws://127.0.0.1:8080", Listener("127.0.0.1", 8080, "none", "ws", "/")),
+    ("ws://127.0.0.1:8080", Listener("127.0.0.1", 8080, "none", "ws", "/imap")),  # the default path
     ("wss://[::]:8443/a/b", Listener("::", 8443, "implicit", "ws", "/a/b")),
     ("IMAPS://h:1", Listener("h", 1, "implicit", "imap")),
 ]
@@ -291,3 +291,25 @@ def test_parse_listen_url_errors(url: str, fragment: str) -> None:
 def test_listener_properties(listener: Listener, loopback: bool, url: str) -> None:
     assert listener.is_loopback is loopback
     assert listener.url() == url
+
+
+def test_websocket_listener_origins_and_default_path(tmp_path: Path) -> None:
+    """Issue 7: the origin allow-list and the /imap default path come from the config."""
+    from maildird.config_load import config_from_dict
+
+    base = {"auth": {"users_file": str(tmp_path / "users")}, "server": {"state_dir": str(tmp_path)}}
+    good = config_from_dict(
+        {**base, "listen": [{"address": "127.0.0.1", "port": 8143, "kind": "ws", "tls": "none",
+                             "allowed_origins": ["https://webmail.example.org", "null"]}]},
+        tmp_path / "m.toml",
+    )  # fmt: skip
+    (lst,) = good.listeners
+    assert lst.path == "/imap"
+    assert lst.allowed_origins == ("https://webmail.example.org", "null")
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(
+            {**base, "listen": [{"address": "127.0.0.1", "port": 8143, "kind": "ws", "tls": "none",
+                                 "allowed_origins": ["webmail.example.org/path"]}]},
+            tmp_path / "m.toml",
+        )  # fmt: skip
+    assert "listen[0].allowed_origins" in str(err.value) and "https://webmail.example.org" in str(err.value)
