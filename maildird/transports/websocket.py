@@ -216,9 +216,7 @@ async def serve_websocket_client(
 ) -> None:
     """Serve one accepted connection of a ``ws``/``wss`` listener.  Never raises ``Exception``."""
     secure = spec.tls == "implicit"
-    origins: Iterable[str] = (
-        allowed_origins if allowed_origins is not None else spec.allowed_origins
-    )
+    origins: Iterable[str] = allowed_origins if allowed_origins is not None else spec.allowed_origins
     policy = OriginPolicy(origins, secure=secure)
     transport = transport_info(stream, secure)
     _, (local_host, local_port) = _endpoints(stream)
@@ -306,9 +304,7 @@ async def serve_websocket_listener(
     The accept loop retries after running out of file descriptors or memory, as trio's own
     ``serve_listeners`` does; cancel the calling task to stop accepting.
     """
-    origins: tuple[str, ...] = tuple(
-        allowed_origins if allowed_origins is not None else spec.allowed_origins
-    )
+    origins: tuple[str, ...] = tuple(allowed_origins if allowed_origins is not None else spec.allowed_origins)
     OriginPolicy(origins, secure=False)  # a bad entry fails here, before the first client
     async with trio.open_nursery() as own:
         nursery = clients if clients is not None else own
