@@ -65,6 +65,12 @@ PARSE_IN_THREAD = 1 << 20
 PARSE_THREADS = trio.CapacityLimiter(4)
 """Worker threads parsing big messages, server-wide."""
 
+SECTION_BUDGET_FACTOR = 2
+SECTION_BUDGET_SLACK = 64 * 1024
+"""One message's BODY/BINARY/RFC822 data in one FETCH may add up to twice the message plus 64 KiB
+(BODY[] beside BODY[TEXT] is fine); past that the FETCH is refused with ``BAD [LIMIT]``, so 64 partials
+of a 50 MiB message cannot make the server hold gigabytes."""
+
 MAX_SECTIONS = 64
 """BODY[...]/BINARY[...] items in one FETCH. Each copies part of the message into the response, so
 their number bounds the memory one response can take (a 1 MiB command could name thousands)."""
@@ -237,6 +243,16 @@ def _render(
     out: list[Value] = []
     if uid_first:
         out += [Atom("UID"), info.uid]
+    budget = [SECTION_BUDGET_FACTOR * (len(msg.data) if msg is not None else 0) + SECTION_BUDGET_SLACK]
+
+    def spend(data: bytes) -> bytes:
+        budget[0] -= len(data)
+        if budget[0] < 0:
+            raise Bad(
+                "FETCH asks for more message data than twice the message; ask in fewer pieces.", "LIMIT"
+            )
+        return data
+
     for item in items:
         if isinstance(item, cmd.FetchAtt):
             name = item.name
@@ -261,11 +277,11 @@ def _render(
             # RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER] and BODY[TEXT]
             # under other names (RFC 3501 §6.4.5), NUL -> 0x80 included (RFC 9051 §9: CHAR8).
             elif name == "RFC822":
-                out += [Atom("RFC822"), Literal(body_section(msg, _WHOLE))]
+                out += [Atom("RFC822"), Literal(spend(body_section(msg, _WHOLE)))]
             elif name == "RFC822.HEADER":
-                out += [Atom("RFC822.HEADER"), Literal(body_section(msg, _HEADER))]
+                out += [Atom("RFC822.HEADER"), Literal(spend(body_section(msg, _HEADER)))]
             elif name == "RFC822.TEXT":
-                out += [Atom("RFC822.TEXT"), Literal(body_section(msg, _TEXT))]
+                out += [Atom("RFC822.TEXT"), Literal(spend(body_section(msg, _TEXT)))]
             else:
                 # SAVEDATE, EMAILID, THREADID: not advertised; NIL is what RFC 8514 allows.
                 out += [Atom(name), None]
@@ -273,7 +289,7 @@ def _render(
             continue
         elif isinstance(item, cmd.FetchBody):
             data, origin = _partial(body_section(msg, item.section), item.partial)
-            out += [Raw(b"BODY[" + section_label(item.section) + b"]" + origin), Literal(data)]
+            out += [Raw(b"BODY[" + section_label(item.section) + b"]" + origin), Literal(spend(data))]
         else:
             part = ".".join(str(n) for n in item.part).encode("ascii")
             try:
@@ -283,7 +299,7 @@ def _render(
                 data, origin = _partial(binary_section(msg, item.part), item.partial)
             except UnknownTransferEncoding as exc:
                 raise No(f"Unknown Content-Transfer-Encoding: {exc}", UNKNOWN_CTE) from exc
-            out += [Raw(b"BINARY[" + part + b"]" + origin), Literal(data, binary=b"\0" in data)]
+            out += [Raw(b"BINARY[" + part + b"]" + origin), Literal(spend(data), binary=b"\0" in data)]
     if add_flags and not any(isinstance(i, cmd.FetchAtt) and i.name == "FLAGS" for i in items):
         out += [Atom("FLAGS"), message_flags(ctx, sel, info)]
     if add_modseq and not any(isinstance(i, cmd.FetchAtt) and i.name == "MODSEQ" for i in items):
