@@ -80,16 +80,7 @@ def internaldate(dt: datetime) -> str:
 
 def uid_set(numbers: Iterable[int]) -> str:
     """A compact sequence set (``1:3,7``) of ascending, de-duplicated numbers (RFC 9051 §9)."""
-    ordered = sorted(set(numbers))
-    parts: list[str] = []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
-        i = j + 1
-    return ",".join(parts)
+    return uid_pairs_set(sorted(set(numbers)))
 
 
 def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
