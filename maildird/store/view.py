@@ -203,7 +203,7 @@ class SelectedView:
             raise UidValidityChanged(self._snapshot.uidvalidity, snapshot.uidvalidity)
         if (
             snapshot.version == self._snapshot.version
-            and not snapshot.recent
+            and snapshot.recent <= self._recent  # a read-only session is re-told the same recent UIDs
             and not (allow_expunge and self._gone)
         ):
             # Nothing changed since the last refresh (the version grows with every change), nothing

@@ -224,6 +224,7 @@ class Folder:
         # has claimed as \Recent yet (RFC 3501 §2.3.2, §6.3.11). Files still in new/ are unclaimed
         # too; they are found by their place. In memory only: after a restart only new/ counts.
         self.unclaimed: set[int] = set()
+        self._in_new_cache: tuple[int, frozenset[int]] = (-1, frozenset())
         self._keywords = Keywords()
         self._flag_cache: dict[str, frozenset[str]] = {}
         self.highestmodseq = 1
@@ -626,8 +627,9 @@ class Folder:
             mine = claimed | {u for u in self.unclaimed if u in self.msgs}
             self.unclaimed.clear()
             return frozenset(mine)
-        in_new = {uid for uid, rec in self.msgs.items() if rec.in_new}
-        return frozenset(in_new | {u for u in self.unclaimed if u in self.msgs})
+        if self._in_new_cache[0] != self.version:  # a walk over every record only after a change
+            self._in_new_cache = (self.version, frozenset(u for u, rec in self.msgs.items() if rec.in_new))
+        return self._in_new_cache[1] | {u for u in self.unclaimed if u in self.msgs}
 
     def snapshot(self, recent: frozenset[int] = frozenset()) -> Snapshot:
         """The current state as a ``Snapshot`` (the message tuple is rebuilt only on change)."""
