@@ -3,8 +3,10 @@ NAMESPACE STATUS APPEND (RFC 9051 §6.3).
 
 Choices where the RFCs leave room (Dovecot is the yardstick):
 - SELECT/EXAMINE close the previous mailbox without expunging it (RFC 9051 §6.3.2; the seed
-  expunged, peers.md §1.7 item 3). The old selection is dropped before the new mailbox is opened, so
-  a failed SELECT leaves the session in the authenticated state, as the core's state table expects.
+  expunged, peers.md §1.7 item 3). The old selection is dropped, with ``* OK [CLOSED]``, before the
+  arguments are checked and the new mailbox is opened, so a failed SELECT leaves the session in the
+  authenticated state, as the core's state table expects, and says so first, as Dovecot does. (A
+  SELECT the core's grammar refuses never reaches here: it keeps the selection, Dovecot drops it.)
 - DELETE or RENAME of the selected mailbox is allowed (Dovecot allows it). The session drops its
   selection at once, with ``* OK [CLOSED]``, so it never touches a folder that moved or vanished;
   further selected-state commands get ``NO [CLOSED]`` and CLOSE/UNSELECT answer OK, which brings the
@@ -66,25 +68,24 @@ def _is_same_or_inside(name: str, top: str, delimiter: str) -> bool:
 
 
 async def select(ctx: Context, c: cmd.Select) -> Tagged:
+    """RFC 9051 §6.3.2: SELECT "automatically deselects any currently selected mailbox before
+    attempting the selection", so a SELECT that fails leaves nothing selected, and the server "MUST
+    return an untagged OK response with the [CLOSED] response code" when it closes the selected
+    mailbox (RFC 9051 §7.1, RFC 7162 §3.2.11: whatever the client enabled). Like Dovecot 2.3, the
+    CLOSED goes out first, before any check on the arguments, so it precedes every outcome: the new
+    mailbox's responses, a tagged NO (no such mailbox) or a tagged BAD (e.g. QRESYNC not enabled).
+    The core's state table moves to "authenticated" on the NO/BAD (imap/session.py ON_TAGGED)."""
     store = require_store(ctx)
+    await deselect(ctx, announce=True)
     condstore_ok = ctx.config.mail.condstore
     if (c.condstore or c.qresync is not None) and not condstore_ok:
         raise Bad("CONDSTORE is not enabled on this server.")
     if c.qresync is not None and not ctx.qresync:
         # RFC 7162 §3.2.5: QRESYNC parameter without ENABLE QRESYNC is a BAD.
         raise Bad("QRESYNC parameter requires ENABLE QRESYNC first.", "CLIENTBUG")
-    switching = ctx.selected is not None
-    # A failed SELECT leaves nothing selected; its tagged NO says so (CLOSED up front only under
-    # QRESYNC/IMAP4rev2, where clients track the boundary closely).
-    announced = ctx.qresync or ctx.rev2
-    await deselect(ctx, announce=announced)
     if c.condstore:
         await enable_condstore(ctx)
     mailbox = await store.open(c.mailbox, readonly=c.readonly)
-    if switching and not announced:
-        # RFC 7162 §3.2.11: a server advertising CONDSTORE/QRESYNC sends CLOSED on every implicit close
-        # by SELECT/EXAMINE, whatever the client enabled: before the new mailbox's responses.
-        await ctx.send(Status("OK", "Previous mailbox closed.", Code("CLOSED")))
     try:
         readonly = c.readonly or mailbox.readonly
         snapshot = await mailbox.snapshot(claim_recent=not readonly)

@@ -61,9 +61,26 @@ async def test_select_does_not_expunge_previous_mailbox(store: MemStore) -> None
 
 
 async def test_failed_select_deselects(store: MemStore) -> None:
+    """RFC 9051 §6.3.2/§7.1: the implicit close is announced with CLOSED even when the SELECT fails
+    (Dovecot 2.3 does the same), and nothing is selected afterwards."""
     s = Session(store)
     await s.cmd("a1 SELECT INBOX")
-    assert await s.cmd("a2 SELECT Nope") == b"a2 NO [NONEXISTENT] Nope does not exist\r\n"
+    assert await s.cmd("a2 SELECT Nope") == (
+        b"* OK [CLOSED] Previous mailbox closed.\r\na2 NO [NONEXISTENT] Nope does not exist\r\n"
+    )
+    assert s.ctx.selected is None
+    assert await s.cmd("a3 EXAMINE Nope") == b"a3 NO [NONEXISTENT] Nope does not exist\r\n"
+
+
+async def test_select_refused_for_its_arguments_still_deselects(store: MemStore) -> None:
+    """A SELECT the handler refuses (QRESYNC parameter without ENABLE QRESYNC) has already closed the
+    previous mailbox: CLOSED, then the BAD, and the session holds no selection (Dovecot 2.3 alike)."""
+    s = Session(store)
+    await s.cmd("a1 SELECT INBOX")
+    assert await s.cmd("a2 SELECT INBOX (QRESYNC (1001 4))") == (
+        b"* OK [CLOSED] Previous mailbox closed.\r\n"
+        b"a2 BAD [CLIENTBUG] QRESYNC parameter requires ENABLE QRESYNC first.\r\n"
+    )
     assert s.ctx.selected is None
 
 
@@ -99,9 +116,10 @@ async def test_condstore_off_says_nomodseq(store: MemStore) -> None:
     s = Session(store, config=Config(mail=MailConfig(condstore=False)))
     out = await s.lines("a1 SELECT INBOX")
     assert b"* OK [NOMODSEQ] No permanent modsequences." in out
-    assert (
-        await s.cmd("a2 SELECT INBOX (CONDSTORE)") == b"a2 BAD CONDSTORE is not enabled on this server.\r\n"
+    assert await s.cmd("a2 SELECT INBOX (CONDSTORE)") == (
+        b"* OK [CLOSED] Previous mailbox closed.\r\na2 BAD CONDSTORE is not enabled on this server.\r\n"
     )
+    assert s.ctx.selected is None
 
 
 async def test_qresync_select_reports_vanished_and_changes(store: MemStore) -> None:

@@ -45,9 +45,11 @@ async def test_select_and_examine_never_expunge_the_previous_mailbox(imap_server
 
 
 async def test_failed_select_leaves_selected_state(imap_server: RunningServer) -> None:
+    """RFC 3501 §6.3.1: "if a mailbox is selected and a SELECT command that fails is attempted, no
+    mailbox is selected"; the implicit close is announced with CLOSED first (RFC 9051 §7.1)."""
     c = await imap_server.login()
     await c.cmd("a1 SELECT INBOX")
     lines = strip(await c.cmd("a2 SELECT Nope"))
-    assert lines == [b"a2 NO [NONEXISTENT] Nope does not exist"]
+    assert lines == [b"* OK [CLOSED] Previous mailbox closed.", b"a2 NO [NONEXISTENT] Nope does not exist"]
     lines = strip(await c.cmd("a3 FETCH 1 (FLAGS)"))
     assert lines[-1].startswith(b"a3 BAD"), lines  # no mailbox selected any more (RFC 9051 §6.3.2)
