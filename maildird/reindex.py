@@ -1,12 +1,13 @@
 """``maildird reindex``: rebuild a user's metadata cache from the Maildir itself.
 
 The per-mailbox sidecar (``maildird.store.maildir.state``: sizes, INTERNALDATEs, mod-sequences, the
-expunge log) lives under ``<state_dir>/index/<user>`` and is only a cache: everything in it can be
-rebuilt from the Maildir. ``reindex`` removes it and opens every selectable mailbox read-only once,
-so the rebuild (which reads every message file to learn its CRLF size where the file name carries
-no ``,W=``) happens now, not at the user's next SELECT. UIDs and UIDVALIDITY live in
-``dovecot-uidlist`` and are not touched; mod-sequences restart from the clock, so they still never
-go backwards (maildir-format.md §7.3).
+expunge log) and the header cache beside it (``maildird.store.maildir.headercache``: each message's
+raw header block) live under ``<state_dir>/index/<user>`` and are only caches: everything in them can
+be rebuilt from the Maildir. ``reindex`` removes that directory and opens every selectable mailbox
+read-only once, so the rebuild (which reads every message file to learn its CRLF size where the file
+name carries no ``,W=``, and every header for the header cache) happens now, not at the user's next
+SELECT or first header FETCH. UIDs and UIDVALIDITY live in ``dovecot-uidlist`` and are not touched;
+mod-sequences restart from the clock, so they still never go backwards (maildir-format.md §7.3).
 
 Run it with the server stopped (or at least with the user logged out): a running server keeps
 using the sidecar it had open until the folder is closed.
@@ -20,8 +21,12 @@ from pathlib import Path
 
 from maildird.config import Config
 from maildird.store.base import MailboxInfo
+from maildird.store.registry import Registry
 
 UNSELECTABLE = frozenset({"\\Noselect", "\\NonExistent"})
+
+HEADER_BATCH = 256
+"""Messages whose headers are read (and cached) per call while rebuilding the header cache."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,9 @@ async def reindex_user(config: Config, user: str, maildir: Path) -> list[Reindex
         layout=config.mail.layout,
         special_use=dict(config.mail.special_use),
         subscriptions=config.mail.subscriptions,
+        # Its own registry: folders another store of this process keeps open would hold the files
+        # just removed (and skip the rebuild), and ours are closed when we are done.
+        registry=Registry(),
     )
     done: list[Reindexed] = []
     try:
@@ -60,6 +68,9 @@ async def reindex_user(config: Config, user: str, maildir: Path) -> list[Reindex
             mailbox = await store.open(info.name, readonly=True)
             try:
                 snapshot = await mailbox.snapshot()
+                uids = [m.uid for m in snapshot.messages]
+                for i in range(0, len(uids), HEADER_BATCH):
+                    await mailbox.read_messages(uids[i : i + HEADER_BATCH], header_only=True)
             finally:
                 await mailbox.close()
             done.append(Reindexed(info.name, len(snapshot.messages)))

@@ -32,6 +32,7 @@ from maildird.store.base import (
     Snapshot,
     StoreResult,
 )
+from maildird.store.maildir import headercache
 from maildird.store.maildir.lock import LockTimeout
 from maildird.store.maildir.operations import (
     Prepared,
@@ -65,15 +66,34 @@ def _read_whole(path: Path, entry: Entry) -> bytes:
         return fh.read()
 
 
+def header_end(data: bytes, start: int = 0) -> int:
+    """The length of ``data``'s header block: up to and including the first empty line, LF or CRLF
+    (RFC 5322 §2.1), or -1 when ``data`` holds no empty line. ``start`` is where to begin looking
+    for the line end before the empty line (earlier data is known to hold none)."""
+    if data.startswith(b"\n"):
+        return 1
+    if data.startswith(b"\r\n"):
+        return 2
+    lf = data.find(b"\n\n", start)
+    # A CRLF empty line counts only if it ends before the first LF one does (an LF file holds none,
+    # and must not be scanned to its end); "\n\r\n\n" ends at its CRLF empty line.
+    crlf = data.find(b"\n\r\n", start, len(data) if lf < 0 else lf + 1)
+    if crlf >= 0:
+        return crlf + 3
+    return -1 if lf < 0 else lf + 2
+
+
 def _read_header(path: Path, entry: Entry) -> bytes:
-    """The file's octets up to and including the first empty line (the whole file if it has none)."""
+    """The file's octets up to and including the first empty line (the whole file if it has none);
+    what the header cache stores."""
     data = b""
     with open_message(path) as fh:
         while chunk := fh.read(HEADER_READ_CHUNK):
-            start = max(0, len(data) - 3)  # an empty line may straddle two chunks
+            start = max(0, len(data) - 2)  # an empty line may straddle two chunks
             data += chunk
-            if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data[start:] or b"\n\r\n" in data[start:]:
-                break
+            end = header_end(data, start)
+            if end >= 0:
+                return data[:end]
     return data
 
 
@@ -146,8 +166,21 @@ class MaildirMailbox(Mailbox):
 
     async def expunge(self, uids: Sequence[int] | None = None) -> tuple[int, ...]:
         self._check_writable()
-        async with self._folder.lock:
-            result: tuple[int, ...] = await run_fs(_expunge, self._folder, uids, True)
+        return await self._expunge(uids, require_deleted=True)
+
+    async def _expunge(self, uids: Sequence[int] | None, *, require_deleted: bool) -> tuple[int, ...]:
+        """EXPUNGE (or MOVE's removal of the sources), then drop the removed UIDs' cached headers."""
+        f = self._folder
+        cache = headercache.for_folder(f)
+        async with f.lock:
+
+            def work() -> tuple[int, ...]:
+                removed = _expunge(f, uids, require_deleted)
+                cache.forget_locked(f, removed)
+                return removed
+
+            result: tuple[int, ...] = await run_fs(work)
+            cache.forget_memory(f, result)
             return result
 
     async def copy(self, uids: Sequence[int], dest: Mailbox) -> CopyResult:
@@ -191,8 +224,7 @@ class MaildirMailbox(Mailbox):
         crash_point("move:after-copy")
         moved = [src for src, _ in result.pairs]
         if moved:
-            async with self._folder.lock:
-                await run_fs(_expunge, self._folder, moved, False)
+            await self._expunge(moved, require_deleted=False)
         return result
 
     async def read_message(self, uid: int) -> bytes:
@@ -209,23 +241,40 @@ class MaildirMailbox(Mailbox):
     async def read_messages(self, uids: Sequence[int], *, header_only: bool = False) -> dict[int, bytes]:
         """Several messages' octets in one worker-thread hop under one lock (a FETCH of many
         messages paid a thread hand-off and a lock per file: a quarter of a header fetch). With
-        ``header_only`` each file is read only up to the blank line that ends its header. Messages
-        gone meanwhile are left out; other store errors propagate."""
+        ``header_only`` each message's header block (up to and including the blank line that ends
+        it) comes from the header cache (``headercache``: memory, then its SQLite file) or, on a
+        miss, from the file, read only that far, and is then cached. Messages gone meanwhile are
+        left out; other store errors propagate."""
         f = self._folder
-        reader = _read_header if header_only else _read_whole
+        if header_only:
+            return await self._read_headers(uids)
         async with f.lock:
 
             def work() -> dict[int, bytes]:
                 out: dict[int, bytes] = {}
                 for uid in uids:
                     try:
-                        out[uid] = f.locate(uid, reader)
+                        out[uid] = f.locate(uid, _read_whole)
                     except MessageGone:
                         continue
                 return out
 
             result: dict[int, bytes] = await run_fs(work)
             return result
+
+    async def _read_headers(self, uids: Sequence[int]) -> dict[int, bytes]:
+        f = self._folder
+        cache = headercache.for_folder(f)
+        hits, missing = cache.recall(f, uids)
+        if not missing:  # all in memory: no lock, no thread hop
+            return hits
+        async with f.lock:
+            read: dict[int, bytes] = await run_fs(cache.read_locked, f, missing, _read_header)
+        cache.remember(f, read)
+        if not hits:
+            return read
+        hits.update(read)
+        return {uid: hits[uid] for uid in uids if uid in hits}
 
     async def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         f = self._folder
@@ -241,3 +290,8 @@ class MaildirMailbox(Mailbox):
         self._closed = True
         if self._on_close is not None:
             await self._on_close(self)
+        f = self._folder
+        cache = headercache.for_folder(f)
+        if f.state is None and cache.is_open:  # the registry closed the folder: close its cache file too
+            async with f.lock:
+                await run_fs(cache.close)

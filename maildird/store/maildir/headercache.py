@@ -1,0 +1,391 @@
+"""The header cache: each message's raw top-level header block, so a header FETCH or SEARCH reads
+no message file (what Dovecot's ``dovecot.index.cache`` does for the fields a client fetched).
+
+Theory of operation:
+
+* What is cached is exactly what ``MaildirMailbox.read_messages(..., header_only=True)`` returns: the
+  file's octets up to and including the first empty line (all of it when there is none), line
+  endings as on disk. A Maildir message file never changes its content, only its name (flags), so
+  a block stays valid for ``(mailbox GUID, UIDVALIDITY, UID)`` forever: no stat, no mtime check.
+  UIDs are never reused within one UIDVALIDITY (``sync`` module docstring), so a row left behind by
+  an expunge another program made is stale but can never be served for another message; reads
+  serve only UIDs the folder still knows, and such rows are pruned when the cache is next opened.
+* Disk layer: one SQLite file per mailbox beside the sidecar (``<guid>.headers.db`` next to
+  ``<guid>.sqlite``; not ``*.sqlite``, which names sidecars), WAL, ``synchronous=NORMAL`` (a lost
+  tail of the log after a power cut loses cache rows, nothing else). A ``meta`` table holds the
+  schema version, GUID and UIDVALIDITY; when they differ from the folder's (the uidlist was
+  recreated) every row is dropped. Rows are written on the first header-only read of a message,
+  in the same worker-thread hop, one transaction per batch. Blocks of more than
+  ``MAX_CACHED_BLOCK`` octets and empty reads are not cached (they are read from the file each time).
+  The file is opened lazily in a worker thread and only when the folder has an on-disk sidecar.
+* Failure: the cache is never an error to the client. A file SQLite finds damaged (corrupt, not a
+  database, a short read) is deleted and rebuilt; an error that says nothing about its contents
+  (busy, locked, read-only, cannot open, disk full: ``_PASSING``) turns the cache off for that
+  call, and the messages are read from their files.
+* Memory layer: a process-wide LRU (``MemoryLayer``) of recently read blocks, bounded by
+  ``MEMORY_BYTES`` including a per-entry overhead estimate, keyed by the folder's cache object and
+  ``(guid, uidvalidity, uid)``. It is touched from the Trio thread only, so it needs no lock, and
+  a request it fully answers needs no folder lock and no thread hop (one client's FETCH of 10
+  message headers while other sessions hold the folder).
+* Invalidation: ``MaildirMailbox.expunge``/``move`` call ``forget`` with the UIDs they removed
+  (both layers); a new incarnation (GUID or UIDVALIDITY) empties the file and changes the memory key.
+* Threads: ``FolderHeaders``' blocking methods run in worker threads under the folder's lock, like
+  ``state.MailboxState``; ``recall``/``remember``/``forget_memory`` and ``for_folder`` run in the
+  Trio thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sqlite3
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from maildird.store.base import MessageGone
+from maildird.store.maildir.sync import MEMORY_DB, Entry, Folder
+
+log = logging.getLogger("maildird.store")
+
+SCHEMA_VERSION = 1
+"""Bumped when the table layout changes; a file with another version is emptied."""
+
+CACHE_SUFFIX = ".headers.db"
+"""The cache file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
+
+MAX_CACHED_BLOCK = 64 * 1024
+"""Header blocks longer than this (octets) are not cached: rare, and they would bloat the file."""
+
+SELECT_CHUNK = 500
+"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
+
+MEMORY_BYTES = 4 * 1024 * 1024
+"""Bound of the process-wide memory layer (block octets plus ``ENTRY_OVERHEAD`` per entry)."""
+
+ENTRY_OVERHEAD = 160
+"""Estimated Python cost of one memory entry beyond its octets (bytes object, key tuple, dict slot)."""
+
+BUSY_TIMEOUT_MS = 1000
+"""How long a statement waits for another process's write lock before the cache is skipped."""
+
+_PASSING = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_FULL",
+    "SQLITE_PERM",
+    "SQLITE_NOMEM",
+    "SQLITE_INTERRUPT",
+    "SQLITE_AUTH",
+)
+"""SQLite errors (and their extended codes) that say nothing about the file's contents: the cache
+is skipped for the call. Any other error (corrupt, not a database, short read) discards the file."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS header (uid INTEGER PRIMARY KEY, data BLOB NOT NULL);
+"""
+
+Reader = Callable[[Path, Entry], bytes]
+MemKey = tuple[int, str, int, int]
+
+
+def cache_path(state_path: Path) -> Path | None:
+    """The cache file beside a sidecar file, or None for an in-memory sidecar."""
+    if str(state_path) == MEMORY_DB:
+        return None
+    return state_path.with_name(state_path.stem + CACHE_SUFFIX)
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    return not name.startswith(_PASSING)
+
+
+class HeaderFile:
+    """One open cache file, bound to one ``(guid, uidvalidity)``. Blocking, not thread-safe: the
+    caller holds the folder lock. Raises ``sqlite3.Error``; ``FolderHeaders`` handles it."""
+
+    def __init__(self, path: Path, guid: str, uidvalidity: int) -> None:
+        self.path = path
+        self.guid = guid
+        self.uidvalidity = uidvalidity
+        self._db = self._open(path)
+        try:
+            self._bind()
+        except sqlite3.Error:
+            self._db.close()
+            raise
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        # check_same_thread=False: the folder lock serializes callers, which run in Trio's worker
+        # threads (a different one each time). Autocommit mode: transactions are explicit.
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _bind(self) -> None:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        want = {"schema": str(SCHEMA_VERSION), "guid": self.guid, "uidvalidity": str(self.uidvalidity)}
+        if meta == want:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM header")
+            self._db.execute("DELETE FROM meta")
+            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(want.items()))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get_many(self, uids: Sequence[int]) -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        for i in range(0, len(uids), SELECT_CHUNK):
+            chunk = uids[i : i + SELECT_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT uid, data FROM header WHERE uid IN ({marks})", chunk)
+            out.update(rows)
+        return out
+
+    def put_many(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO header (uid, data) VALUES (?, ?)", rows)
+
+    def delete(self, uids: Iterable[int]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM header WHERE uid = ?", [(u,) for u in uids])
+
+    def uids(self) -> list[int]:
+        return [row[0] for row in self._db.execute("SELECT uid FROM header")]
+
+    def count(self) -> int:
+        (n,) = self._db.execute("SELECT COUNT(*) FROM header").fetchone()
+        return int(n)
+
+
+class MemoryLayer:
+    """A byte-bounded LRU of header blocks (module docstring). Trio thread only."""
+
+    def __init__(self, limit: int = MEMORY_BYTES) -> None:
+        self.limit = limit
+        self.used = 0
+        self._items: OrderedDict[MemKey, bytes] = OrderedDict()
+
+    def get(self, key: MemKey) -> bytes | None:
+        data = self._items.get(key)
+        if data is not None:
+            self._items.move_to_end(key)
+        return data
+
+    def put(self, key: MemKey, data: bytes) -> None:
+        cost = len(data) + ENTRY_OVERHEAD
+        if cost > self.limit:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.used -= len(old) + ENTRY_OVERHEAD
+        self._items[key] = data
+        self.used += cost
+        while self.used > self.limit:
+            _, gone = self._items.popitem(last=False)
+            self.used -= len(gone) + ENTRY_OVERHEAD
+
+    def pop(self, key: MemKey) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.used -= len(old) + ENTRY_OVERHEAD
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.used = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+MEMORY = MemoryLayer()
+"""The process-wide memory layer, shared by every folder and session."""
+
+_tokens = itertools.count(1)
+
+
+class FolderHeaders:
+    """The header cache of one ``Folder``: its file (opened lazily) and its share of ``MEMORY``."""
+
+    def __init__(self, memory: MemoryLayer = MEMORY) -> None:
+        self.memory = memory
+        self.token = next(_tokens)  # tells this folder's memory entries from another's
+        self._file: HeaderFile | None = None
+
+    # -- Trio thread: the memory layer ------------------------------------------------------------
+
+    def _mem_key(self, folder: Folder, uid: int) -> MemKey:
+        return (self.token, folder.guid or "", folder.uidvalidity, uid)
+
+    def recall(self, folder: Folder, uids: Sequence[int]) -> tuple[dict[int, bytes], list[int]]:
+        """Blocks the memory layer holds, and the UIDs still to read. UIDs the folder no longer
+        knows are left to the reader, which reports them gone as the uncached path does."""
+        hits: dict[int, bytes] = {}
+        missing: list[int] = []
+        msgs = folder.msgs
+        for uid in uids:
+            data = self.memory.get(self._mem_key(folder, uid)) if uid in msgs else None
+            if data is None:
+                missing.append(uid)
+            else:
+                hits[uid] = data
+        return hits, missing
+
+    def remember(self, folder: Folder, blocks: dict[int, bytes]) -> None:
+        for uid, data in blocks.items():
+            if 0 < len(data) <= MAX_CACHED_BLOCK:
+                self.memory.put(self._mem_key(folder, uid), data)
+
+    def forget_memory(self, folder: Folder, uids: Iterable[int]) -> None:
+        for uid in uids:
+            self.memory.pop(self._mem_key(folder, uid))
+
+    # -- worker thread, folder lock held: the file ------------------------------------------------
+
+    def _discard(self, path: Path) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def _failed(self, exc: sqlite3.Error, path: Path) -> None:
+        """An SQLite error: a corrupt file is deleted (rebuilt on the next call); otherwise the
+        cache is skipped for this call."""
+        if _is_corrupt(exc):
+            log.warning("header cache %s is corrupt; rebuilding it", path, exc_info=True)
+            self._discard(path)
+        else:
+            log.warning("header cache %s unusable: %s", path, exc)
+            self.close()
+
+    def _open_file(self, folder: Folder) -> HeaderFile | None:
+        """The cache file for the folder's current incarnation (opened, re-bound or None)."""
+        state = folder.state
+        path = cache_path(state.path) if state is not None else None
+        if path is None or folder.guid is None:
+            self.close()
+            return None
+        f = self._file
+        if f is not None and (f.path, f.guid, f.uidvalidity) == (path, folder.guid, folder.uidvalidity):
+            return f
+        self.close()
+        try:
+            f = HeaderFile(path, folder.guid, folder.uidvalidity)
+        except sqlite3.Error as exc:
+            if not _is_corrupt(exc):
+                log.warning("cannot open the header cache %s: %s", path, exc)
+                return None
+            self._discard(path)
+            try:
+                f = HeaderFile(path, folder.guid, folder.uidvalidity)
+            except sqlite3.Error:
+                log.warning("cannot rebuild the header cache %s", path, exc_info=True)
+                return None
+        except OSError as exc:
+            log.warning("cannot open the header cache %s: %s", path, exc)
+            return None
+        self._file = f
+        try:
+            # Rows of messages expunged by other programs since (UIDs are never reused: harmless,
+            # but they would stay forever).
+            stale = [u for u in f.uids() if u not in folder.msgs]
+            if stale:
+                f.delete(stale)
+        except sqlite3.Error as exc:
+            self._failed(exc, path)
+            return None
+        return f
+
+    def read_locked(self, folder: Folder, uids: Sequence[int], reader: Reader) -> dict[int, bytes]:
+        """Header blocks of ``uids`` (gone ones left out): cached rows first, then the files,
+        whose blocks are stored in one transaction."""
+        f = self._open_file(folder)
+        cached: dict[int, bytes] = {}
+        known = [u for u in uids if u in folder.msgs]
+        if f is not None and known:
+            try:
+                cached = f.get_many(known)
+            except sqlite3.Error as exc:
+                self._failed(exc, f.path)
+                f = None
+        out: dict[int, bytes] = {}
+        fill: list[tuple[int, bytes]] = []
+        for uid in uids:
+            data = cached.get(uid)
+            if data is None:
+                try:
+                    data = folder.locate(uid, reader)
+                except MessageGone:
+                    continue
+                if 0 < len(data) <= MAX_CACHED_BLOCK:
+                    fill.append((uid, data))
+            out[uid] = data
+        if f is not None and fill:
+            try:
+                f.put_many(fill)
+            except sqlite3.Error as exc:
+                self._failed(exc, f.path)
+        return out
+
+    def forget_locked(self, folder: Folder, uids: Sequence[int]) -> None:
+        """Drop the rows of expunged UIDs (nothing to do when no cache file exists)."""
+        if not uids:
+            return
+        if self._file is None:
+            state = folder.state
+            path = cache_path(state.path) if state is not None else None
+            if path is None or not path.exists():
+                return
+        f = self._open_file(folder)
+        if f is None:
+            return
+        try:
+            f.delete(uids)
+        except sqlite3.Error as exc:
+            self._failed(exc, f.path)
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
+
+    def close(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except sqlite3.Error:
+                pass
+            self._file = None
+
+
+_by_folder: weakref.WeakKeyDictionary[Folder, FolderHeaders] = weakref.WeakKeyDictionary()
+
+
+def for_folder(folder: Folder) -> FolderHeaders:
+    """The header cache of ``folder``, made on first use (Trio thread: no I/O). It lives as long as
+    the ``Folder``; its file is closed when the folder is garbage-collected or closed."""
+    cache = _by_folder.get(folder)
+    if cache is None:
+        cache = _by_folder[folder] = FolderHeaders()
+    return cache
