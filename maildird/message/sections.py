@@ -13,6 +13,7 @@ import re
 
 from maildird.imap.commands import FetchAtt, FetchBinary, FetchBody, Section
 from maildird.message.decode import decode_transfer
+from maildird.message.header_fields import selector
 from maildird.message.parse import ParsedMessage, Part
 
 _CRLF = b"\r\n"
@@ -56,12 +57,9 @@ def find_part(msg: ParsedMessage, path: tuple[int, ...]) -> Part | None:
 
 def _fields(part: Part, names: tuple[str, ...], exclude: bool) -> bytes:
     """HEADER.FIELDS / HEADER.FIELDS.NOT: the matching fields in message order, folding kept, then the
-    blank line (RFC 9051 §6.4.5: "the subset of the header ... including the blank line")."""
-    wanted = {n.upper().encode("ascii", "replace") for n in names}
-    out = b"".join(f.raw for f in part.fields if (f.key in wanted) != exclude)
-    if out and not out.endswith(_CRLF):
-        out += _CRLF  # the last field of a file that ends without a line break
-    return out + _CRLF
+    blank line (RFC 9051 §6.4.5: "the subset of the header ... including the blank line"). The compiled
+    selector of ``header_fields`` picks exactly the fields ``Part.fields`` would list."""
+    return selector(names, exclude).select(part.buf[part.start : part.header_end])
 
 
 def _message_text(part: Part, section: Section) -> bytes:

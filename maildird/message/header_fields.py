@@ -1,0 +1,124 @@
+"""BODY[HEADER], BODY[HEADER.FIELDS (...)] and BODY[HEADER.FIELDS.NOT (...)] straight from a header block
+(RFC 9051 §6.4.5), without building ``HeaderField`` objects.
+
+Theory of operation
+-------------------
+A message list (Thunderbird's first look at a folder) asks for a dozen header fields of every message.
+Splitting each header into ``HeaderField`` values (``parse._parse_fields``) and filtering them costs more
+than everything else such a FETCH does, so the fields are picked out by one compiled regular expression
+per field list, and the selected octets are returned exactly as the field parser would give them:
+
+- The input is a header in CRLF form (``parse.to_crlf``): every LF ends a line and follows a CR.
+- A field starts a line with a name (at least one octet, none of them SP, HTAB or ":"), optional blanks
+  and the line's first colon; its raw form runs through its continuation lines (lines that start with SP
+  or HTAB) and their CRLF. Any other line (an mbox ``From`` line, garbage) and continuation lines that
+  follow it belong to no field and are never selected (``parse._parse_fields`` skips them the same way).
+- Names match case-insensitively (RFC 5322 §1.2.2; ASCII case folding, as ``bytes.upper`` does); the
+  requested names are upper-cased the way ``Part.header`` does it. The fields come in the message's order,
+  then the blank line (RFC 9051 §6.4.5: "the subset of the header ... including the blank line"); a last
+  field without a line break (a file that ends in its header) gets a CRLF first.
+
+``tests/rfc/test_rfc9051_6_4_5_header_fields.py`` holds the selector to the field parser's answer over
+tables and generated headers (folding, garbage lines, blanks before the colon, NUL and 8-bit octets).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+CRLF = b"\r\n"
+NUL_REPLACEMENT = b"\x80"
+"""What a NUL octet is sent as outside BINARY (RFC 9051 §9 CHAR8; Dovecot does the same)."""
+
+SELECTOR_CACHE_SIZE = 256
+"""Compiled field selectors kept (one per distinct field list a client asks for)."""
+
+# The rest of a field: its first line (CR included) and every continuation line, without the LF that
+# ends the last one.
+_FIELD_LINES = rb"[^\n]*(?:\n[ \t][^\n]*)*"
+_ANY_NAME = rb"[^ \t:\n]+[ \t]*:"
+_UNMATCHABLE = frozenset(b" \t:\n")
+
+
+def wanted_keys(names: tuple[str, ...]) -> frozenset[bytes]:
+    """The requested field names as ``HeaderField.key`` values: upper-cased as ``str``, then ASCII with
+    ``?`` for anything else (what ``Part.header`` compares with)."""
+    return frozenset(n.upper().encode("ascii", "replace") for n in names)
+
+
+class FieldSelector:
+    """Selects HEADER.FIELDS (``exclude`` False) or HEADER.FIELDS.NOT (``exclude`` True) for one field
+    list. Build it with ``selector``, which caches them.
+
+    Two compiled forms of one pattern: the usual one anchors each field on the LF before it (a literal
+    first octet lets the regex engine skip from line to line instead of trying every position, about
+    twice as fast as ``^``); the other, with ``^``, serves a header that does not end with a line break
+    (a file that is all header), whose last field has no LF after it."""
+
+    __slots__ = ("_by_line", "_findall", "exclude")
+
+    def __init__(self, names: tuple[str, ...], exclude: bool) -> None:
+        self.exclude = exclude
+        # A name holding SP, HTAB, ":" or LF can never be a field's name: it selects (or excludes) nothing.
+        keys = sorted(k for k in wanted_keys(names) if k and not _UNMATCHABLE.intersection(k))
+        alternatives = b"|".join(re.escape(k) for k in keys)
+        head: bytes | None
+        if exclude:
+            head = (rb"(?!(?:" + alternatives + rb")[ \t]*:)" if keys else b"") + _ANY_NAME
+        elif keys:
+            head = rb"(?:" + alternatives + rb")[ \t]*:"
+        else:
+            head = None
+        self._findall = self._by_line = None
+        if head is not None:
+            body = head + _FIELD_LINES
+            self._findall = re.compile(rb"\n(" + body + rb")", re.IGNORECASE).findall
+            self._by_line = re.compile(rb"^" + body + rb"\n?", re.MULTILINE | re.IGNORECASE).findall
+
+    def select(self, header: bytes) -> bytes:
+        """The selected fields of ``header`` (CRLF form, fields only: no blank line) and the blank line;
+        NUL octets are left as they are (``header_section`` replaces them)."""
+        if self._findall is None or self._by_line is None:
+            return CRLF
+        if not header or header.endswith(b"\n"):
+            # Each match is a field without the LF that ends its last line (the next match's anchor).
+            found: list[bytes] = self._findall(b"\n" + header)
+            return b"\n".join(found) + b"\n" + CRLF if found else CRLF
+        out = b"".join(self._by_line(header))
+        if out and not out.endswith(CRLF):
+            out += CRLF  # the last field of a file that ends without a line break
+        return out + CRLF
+
+
+@functools.lru_cache(maxsize=SELECTOR_CACHE_SIZE)
+def selector(names: tuple[str, ...], exclude: bool) -> FieldSelector:
+    """The (cached) selector for one field list."""
+    return FieldSelector(names, exclude)
+
+
+def header_end(header: bytes) -> tuple[int, int]:
+    """``(fields_end, header_end)`` of a CRLF message: where its last field's CRLF ends, and where the
+    blank line after it ends (``Part`` computes the same offsets; both are ``len`` without a blank line)."""
+    if header.startswith(CRLF):
+        return 0, 2
+    blank = header.find(b"\r\n\r\n")
+    if blank < 0:
+        return len(header), len(header)
+    return blank + 2, blank + 4
+
+
+def header_section(header: bytes, text: str, fields: tuple[str, ...] = ()) -> bytes:
+    """``BODY[HEADER]`` / ``BODY[HEADER.FIELDS (fields)]`` / ``BODY[HEADER.FIELDS.NOT (fields)]`` of a
+    message given in CRLF form (its header block is enough), with NUL sent as 0x80 like ``body_section``.
+    Any other ``text`` gives ``b""``."""
+    end, blank_end = header_end(header)
+    if text == "HEADER":
+        data = header[:blank_end]
+    elif text == "HEADER.FIELDS" or text == "HEADER.FIELDS.NOT":
+        data = selector(fields, text == "HEADER.FIELDS.NOT").select(header[:end])
+    else:
+        return b""
+    if b"\0" in data:
+        data = data.replace(b"\0", NUL_REPLACEMENT)
+    return data
