@@ -31,7 +31,14 @@ from typing import Any
 import trio
 
 from maildird import control, plugins, privileges, systemd
-from maildird.access import AccessList, ConnectionLimits, access_denied_bye, peer_host, peer_name
+from maildird.access import (
+    ACCESS_DENIED_TEXT,
+    AccessList,
+    ConnectionLimits,
+    access_denied_bye,
+    peer_host,
+    peer_name,
+)
 from maildird.auth import LoginPenalty
 from maildird.changes import ChangeHub, watch
 from maildird.config import Config, Listener
@@ -41,12 +48,23 @@ from maildird.handlers.context import Services, TransportInfo
 from maildird.transports.accept import accept_forever
 from maildird.transports.peer import is_loopback
 from maildird.transports.tls import TlsContextHolder
-from maildird.transports.websocket import serve_websocket_listener
+from maildird.transports.websocket import (
+    OriginPolicy,
+    refuse_connection,
+    serve_websocket_client,
+    transport_info,
+)
 
 log = logging.getLogger("maildird.server")
 
 REFUSAL_TIMEOUT = 1.0
-"""Seconds a refused client (access list, connection limit) gets to take its ``* BYE``."""
+"""Seconds a refused client (access list, connection limit) gets to take its ``* BYE`` (or, on a plain
+WebSocket listener, to send its request head and take the HTTP error)."""
+
+HTTP_FORBIDDEN = (403, "Forbidden")
+"""A WebSocket client whose address the listener's access list refuses (RFC 9110 §15.5.4)."""
+HTTP_UNAVAILABLE = (503, "Service Unavailable")
+"""A WebSocket client over a connection limit: a temporary overload (RFC 9110 §15.6.4)."""
 
 
 class Watchers:
@@ -208,13 +226,18 @@ async def serve(
                     pass
             await trio.aclose_forcefully(stream)
 
-        async def admit(
-            stream: trio.abc.Stream, transport: TransportInfo, spec: Listener, *, bye: bool
-        ) -> bool:
-            """The listener's access list, then the connection limits (maildird.access). A refused
-            client gets ``* BYE`` when ``bye`` (the stream speaks IMAP already), else is just closed
-            (an implicit-TLS port refuses before the handshake, so silent clients cost nothing)."""
+        async def refuse_ws(stream: trio.abc.Stream, status: tuple[int, str], text: str) -> None:
+            with trio.move_on_after(REFUSAL_TIMEOUT):
+                await refuse_connection(stream, *status, text)
+            await trio.aclose_forcefully(stream)
+
+        async def admit(stream: trio.abc.Stream, transport: TransportInfo, spec: Listener) -> bool:
+            """The listener's access list, then the connection limits (maildird.access), at accept for
+            every listener kind. A refused client gets ``* BYE`` on a plain IMAP port, an HTTP 403/503 on
+            a plain WebSocket port, and is just closed on a TLS port (IMAP or WebSocket: refused before
+            the handshake, so silent clients cost nothing)."""
             ip = peer_host(transport.peer)
+            ws, silent = spec.kind == "ws", spec.tls == "implicit"
             refusal = access[spec].check(ip) if spec in access else None
             if refusal is not None:
                 name = await peer_name(ip, reverse_lookups=config.server.reverse_lookups)
@@ -225,12 +248,22 @@ async def serve(
                     spec.url(),
                     refusal,
                 )
-                await (refuse(stream, access_denied_bye()) if bye else trio.aclose_forcefully(stream))
+                if silent:
+                    await trio.aclose_forcefully(stream)
+                elif ws:
+                    await refuse_ws(stream, HTTP_FORBIDDEN, ACCESS_DENIED_TEXT)
+                else:
+                    await refuse(stream, access_denied_bye())
                 return False
             hit = limits.try_acquire(ip)
             if hit is not None:
                 log.warning("%s reached: refused %s", hit, transport.peer)
-                await (refuse(stream, limits.bye(hit)) if bye else trio.aclose_forcefully(stream))
+                if silent:
+                    await trio.aclose_forcefully(stream)
+                elif ws:
+                    await refuse_ws(stream, HTTP_UNAVAILABLE, limits.message(hit))
+                else:
+                    await refuse(stream, limits.bye(hit))
                 return False
             return True
 
@@ -243,17 +276,32 @@ async def serve(
             finally:
                 limits.release(peer_host(transport.peer), conn.counted_user if conn is not None else None)
 
-        async def handle_stream(stream: trio.abc.Stream, transport: TransportInfo, spec: Listener) -> None:
-            """A client whose transport is ready (WebSocket after its handshake): admit, then serve."""
-            if await admit(stream, transport, spec, bye=True):
-                await session(stream, transport)
+        async def handle_ws(stream: trio.SocketStream, spec: Listener) -> None:
+            """A WebSocket client: admitted on accept like a TCP one, before its TLS and HTTP handshakes
+            (which may take ``tls_handshake_timeout`` plus ``HANDSHAKE_TIMEOUT``: a flood of half-open
+            connections must count). The slot is given back by ``session`` once one ran, else here."""
+            transport = transport_info(stream, spec.tls == "implicit")
+            if not await admit(stream, transport, spec):
+                return
+            in_session = False
+
+            async def run_session(ws_stream: trio.abc.Stream, ws_transport: TransportInfo) -> None:
+                nonlocal in_session
+                in_session = True
+                await session(ws_stream, ws_transport)
+
+            try:
+                await serve_websocket_client(stream, spec, config, run_session, state.tls_context)
+            finally:
+                if not in_session:  # plain HTTP, refused upgrade, failed or timed-out handshake
+                    limits.release(peer_host(transport.peer), None)
 
         async def handle(stream: trio.SocketStream, spec: Listener) -> None:
             """A TCP client: admitted on accept, before any TLS handshake (review: a client that never
             sends a ClientHello must count against the limits like any other)."""
             transport = _transport_for(stream, spec, holder is not None)
             implicit = spec.tls == "implicit"
-            if not await admit(stream, transport, spec, bye=not implicit):
+            if not await admit(stream, transport, spec):
                 return
             if not implicit:
                 await session(stream, transport)
@@ -312,18 +360,9 @@ async def serve(
                     sockname = lst.socket.getsockname()
                     addresses.append((str(sockname[0]), int(sockname[1])))
                     if spec.kind == "ws":
-                        acceptors.start_soon(
-                            serve_websocket_listener,
-                            lst,
-                            spec,
-                            config,
-                            partial(handle_stream, spec=spec),
-                            state.tls_context,
-                            clients,
-                        )
-                    else:
-                        start = partial(_start_client, clients, handle, spec)
-                        acceptors.start_soon(accept_forever, lst, start)
+                        OriginPolicy(spec.allowed_origins, secure=False)  # a bad entry fails before serving
+                    start = partial(_start_client, clients, handle_ws if spec.kind == "ws" else handle, spec)
+                    acceptors.start_soon(accept_forever, lst, start)
                 log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in addresses))
                 task_status.started(addresses)
                 systemd.ready("serving " + ", ".join(f"{h}:{p}" for h, p in addresses))

@@ -8,7 +8,8 @@ subprotocol is ``imap`` (our unregistered name); ``binary`` (websockify's) means
 offers no subprotocol gets the same stream.  Text messages from the client are taken as their UTF-8
 bytes, so a hand-typed command in a WebSocket console works too.
 
-Per accepted TCP connection (``serve_websocket_client``):
+Per accepted TCP connection (``serve_websocket_client``; the server has applied the listener's access
+list and the connection limits at accept already, so a connection waiting in steps 1-3 counts):
 
 1. For ``wss``, the TLS handshake (same certificates as IMAP) under ``tls_handshake_timeout``.
 2. We read the HTTP request head ourselves (at most ``MAX_REQUEST_HEAD`` octets, under
@@ -68,6 +69,7 @@ __all__ = [
     "HandleStream",
     "OriginPolicy",
     "WebSocketStream",
+    "refuse_connection",
     "serve_websocket_client",
     "serve_websocket_listener",
 ]
@@ -248,6 +250,25 @@ async def serve_websocket_client(
         await trio.aclose_forcefully(client)
 
 
+async def refuse_connection(stream: trio.abc.Stream, status: int, reason: str, text: str) -> None:
+    """Answer a plain ``ws`` connection the server refused at accept (access list, connection limits),
+    before any handshake: read its request head, then send ``status`` with ``text`` and close (RFC 9110
+    §15.5.4 403 for an address refused, §15.6.4 503 for a temporary overload).  The caller bounds the
+    time this may take (the server's ``REFUSAL_TIMEOUT``); the stream is closed in every case.  Reading
+    the head first matters: closing with unread input makes the kernel send RST, and the client may
+    then never see the answer."""
+    try:
+        try:
+            await read_request_head(stream)
+        except HeadTooLarge:
+            pass
+        await stream.send_all(http_response(status, reason, text.encode() + b"\n"))
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
 async def _handshake(
     nursery: trio.Nursery,
     client: trio.abc.Stream,
@@ -299,7 +320,9 @@ async def serve_websocket_listener(
     *,
     allowed_origins: Iterable[str] | None = None,
 ) -> None:
-    """Accept connections on ``listener`` and serve each in ``clients`` (or a nursery of our own).
+    """Accept connections on ``listener`` and serve each in ``clients`` (or a nursery of our own), with
+    no access list and no connection limits: ``maildird.server`` runs its own accept loop, which admits
+    each connection before calling ``serve_websocket_client`` (tests and embedders use this one).
 
     The accept loop retries after running out of file descriptors or memory, as trio's own
     ``serve_listeners`` does; cancel the calling task to stop accepting.
