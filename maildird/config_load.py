@@ -3,17 +3,18 @@
 Theory of operation
 -------------------
 ``load_config(path)`` parses the file with :mod:`tomllib`, then walks the resulting dicts with a small
-hand-written validator (:class:`_Table`).  Every value is checked for type and range, every key that is not
-known is an error, and every problem is reported with the file name, the line (tomllib's own message for
-syntax errors; a best-effort scan of the text for semantic errors) and the dotted key such as
-``listen[1].port``, plus a hint at the fix.  All problems found are collected and raised together in one
-:class:`~maildird.config.ConfigError`, so ``maildird check-config`` lists them all at once.
+hand-written validator (:class:`maildird.config_table.Table`).  Every value is checked for type and
+range, every key that is not known is an error, and every problem is reported with the file name, the
+line (tomllib's own message for syntax errors; a best-effort scan of the text for semantic errors) and
+the dotted key such as ``listen[1].port``, plus a hint at the fix.  All problems found are collected and
+raised together in one :class:`~maildird.config.ConfigError`, so ``maildird check-config`` lists them
+all at once.  This module holds the file reading and one loader per section; the validator itself is
+in :mod:`maildird.config_table`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import re
 import tomllib
@@ -30,8 +31,6 @@ from maildird.config import (
     AuthConfig,
     Config,
     ConfigError,
-    GiB,
-    KiB,
     Layout,
     Limits,
     Listener,
@@ -40,7 +39,6 @@ from maildird.config import (
     LogLevel,
     LogTarget,
     MailConfig,
-    MiB,
     Mode,
     ServerConfig,
     Subscriptions,
@@ -48,6 +46,7 @@ from maildird.config import (
     TlsMode,
     default_state_dir,
 )
+from maildird.config_table import Problems, Table
 
 __all__ = ["config_from_dict", "load_config"]
 
@@ -56,182 +55,11 @@ __all__ = ["config_from_dict", "load_config"]
 _PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hours?)?\s*$", re.IGNORECASE)
-_HEADER = re.compile(r"\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?")
-_KEY = re.compile(r"""^(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
-_UNIT = {"": 1, "b": 1, "k": KiB, "m": MiB, "g": GiB}
-_SECONDS = {
-    "": 1,
-    "s": 1,
-    "sec": 1,
-    "secs": 1,
-    "m": 60,
-    "min": 60,
-    "mins": 60,
-    "h": 3600,
-    "hour": 3600,
-    "hours": 3600,
-}
+
 #: Limits that are byte counts and so may be written as "64KiB" / "50MiB".
 _SIZE_LIMITS = frozenset(
     {"max_line", "max_literal", "max_nonsync_literal", "max_command", "max_append", "max_ws_message"}
 )
-
-
-class _Problems:
-    """Collects problems with the file name and (best effort) line prefix."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path, self.lines, self.items = path, text.splitlines(), list[str]()
-
-    def add(self, key: str, message: str) -> None:
-        line = self.locate(key)
-        where = f"{self.path}:{line}" if line else f"{self.path}"
-        self.items.append(f"{where}: {key}: {message}")
-
-    def locate(self, key: str) -> int | None:
-        """Best-effort line of ``table.key`` / ``listen[i].key``: scan the headers, then the keys below the
-        matching one.  None when not found (inline tables, dotted keys)."""
-        m = re.fullmatch(r"([^.\[]+)\[(\d+)\](?:\.(.+))?", key)
-        if m:
-            table, index, leaf = m.group(1), int(m.group(2)), m.group(3)
-        else:
-            table, _, leaf = key.rpartition(".")
-            index = 0
-        current, seen, header_line = "", 0 if table == "" else -1, None
-        for n, raw in enumerate(self.lines, 1):
-            line = raw.strip()
-            h = _HEADER.fullmatch(line)
-            if h:
-                current = re.sub(r"\s+|\"", "", h.group(1))
-                if current == table:
-                    seen += 1
-                    if seen == index:
-                        header_line = n
-                elif not table and header_line is None and current.split(".")[0] == leaf:
-                    header_line = n  # an unknown or misplaced section
-                continue
-            k = _KEY.match(line)
-            if leaf and k and current == table and seen == index and leaf in k.groups():
-                return n
-        return header_line
-
-
-def _type_name(value: object) -> str:
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "table",
-    }.get(type(value), type(value).__name__)
-
-
-class _Table:
-    """One TOML table under validation; records which keys were read so unknown ones can be reported."""
-
-    def __init__(self, data: Mapping[str, Any], prefix: str, problems: _Problems) -> None:
-        self.data, self.prefix, self.problems, self.used = data, prefix, problems, set[str]()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def bad(self, name: str, message: str) -> None:
-        self.problems.add(self.key(name), message)
-
-    def get(self, name: str) -> Any:
-        self.used.add(name)
-        return self.data.get(name)
-
-    def string(self, name: str, default: str, choices: tuple[str, ...] | None = None) -> str:
-        value = self.get(name)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            self.bad(name, f"expected a string, got {_type_name(value)} {value!r}; put it in double quotes")
-            return default
-        if choices is not None and value not in choices:
-            options = ", ".join(f'"{c}"' for c in choices)
-            self.bad(name, f"expected one of {options}, got {value!r}")
-            return default
-        return value
-
-    def path(self, name: str, default: Path | None) -> Path | None:
-        value = self.string(name, "")
-        if not value:
-            return default
-        path = Path(value).expanduser()
-        if not path.is_absolute():
-            self.bad(name, f"expected an absolute path, got {value!r}; write the full path starting with /")
-            return default
-        return path
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.get(name)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.bad(name, f"expected true or false (no quotes), got {_type_name(value)} {value!r}")
-            return default
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int, *, size: bool = False) -> int:
-        value = self.get(name)
-        if value is None:
-            return default
-        if size and isinstance(value, str) and (m := _SIZE.match(value)):
-            value = int(m.group(1)) * _UNIT[(m.group(2) or "")[:1].lower()]
-        if isinstance(value, bool) or not isinstance(value, int):
-            hint = ' or a size such as "64KiB"' if size else ""
-            self.bad(name, f"expected an integer{hint}, got {_type_name(value)} {value!r}")
-            return default
-        if not low <= value <= high:
-            self.bad(name, f"expected an integer from {low} to {high}, got {value}")
-            return default
-        return value
-
-    def seconds(self, name: str, default: float, low: float = 0.0, high: float = 7 * 86400.0) -> float:
-        value = self.get(name)
-        if value is None:
-            return default
-        if isinstance(value, str) and (m := _DURATION.match(value)):
-            value = float(m.group(1)) * _SECONDS[(m.group(2) or "").lower()]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.bad(name, f'expected seconds as a number or a duration such as "30m", got {value!r}')
-            return default
-        if not low <= value <= high:
-            self.bad(name, f"expected seconds from {low:g} to {high:g}, got {value:g}")
-            return default
-        return float(value)
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self.get(name)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.bad(name, f'expected an array of strings such as ["10.0.0.0/8"], got {value!r}')
-            return ()
-        return tuple(value)
-
-    def table(self, name: str) -> _Table:
-        value = self.get(name)
-        if value is None:
-            value = {}
-        elif not isinstance(value, dict):
-            self.bad(name, f"expected a table [{self.key(name)}], got {_type_name(value)}")
-            value = {}
-        return _Table(value, self.key(name), self.problems)
-
-    def finish(self, known: tuple[str, ...] | None = None) -> None:
-        for name in self.data:
-            if name in self.used:
-                continue
-            close = difflib.get_close_matches(name, list(known if known is not None else self.used), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "remove it"
-            self.bad(name, f"unknown key; {hint}")
-
 
 _SECTIONS = ("server", "listen", "tls", "auth", "mail", "limits", "log")
 
@@ -259,8 +87,8 @@ def load_config(path: Path | str) -> Config:
 
 
 def config_from_dict(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
-    problems = _Problems(path, text)
-    top = _Table(data, "", problems)
+    problems = Problems(path, text)
+    top = Table(data, "", problems)
 
     s = top.table("server")
     mode = cast(Mode, s.string("mode", "virtual", ("virtual", "single-user")))
@@ -325,7 +153,7 @@ def config_from_dict(data: Mapping[str, Any], path: Path, text: str = "") -> Con
     return Config(server, listeners, tls, auth, mail, limits, log, source=path)
 
 
-def _load_mail(m: _Table, mode: Mode) -> MailConfig:
+def _load_mail(m: Table, mode: Mode) -> MailConfig:
     d = MailConfig()
     template = m.string("maildir", d.maildir)
     if not template.startswith(("/", "%h", "~")):
@@ -359,7 +187,7 @@ def _load_mail(m: _Table, mode: Mode) -> MailConfig:
     return mail
 
 
-def _plugin_name(t: _Table, name: str, default: str) -> str:
+def _plugin_name(t: Table, name: str, default: str) -> str:
     value = t.string(name, default)
     if not _PLUGIN_NAME.match(value):
         t.bad(name, f"expected a plug-in name such as {default!r} (letters, digits, - _ . +), got {value!r}")
@@ -367,7 +195,7 @@ def _plugin_name(t: _Table, name: str, default: str) -> str:
     return value
 
 
-def _load_log(lg: _Table) -> LogConfig:
+def _load_log(lg: Table) -> LogConfig:
     d = LogConfig()
     log = LogConfig(
         level=cast(LogLevel, lg.string("level", d.level, ("debug", "info", "warning", "error"))),
@@ -385,7 +213,7 @@ _ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9
 """An RFC 6454 serialised origin (scheme, host, optional port; no path)."""
 
 
-def _load_listeners(top: _Table, tls: TlsConfig, auth: AuthConfig) -> tuple[Listener, ...]:
+def _load_listeners(top: Table, tls: TlsConfig, auth: AuthConfig) -> tuple[Listener, ...]:
     raw = top.get("listen")
     if raw is None:
         top.bad(
@@ -397,7 +225,7 @@ def _load_listeners(top: _Table, tls: TlsConfig, auth: AuthConfig) -> tuple[List
         return ()
     listeners: list[Listener] = []
     for i, item in enumerate(raw):
-        t = _Table(item, f"listen[{i}]", top.problems)
+        t = Table(item, f"listen[{i}]", top.problems)
         address = t.string("address", "")
         if not address:
             t.bad("address", 'missing; add address = "127.0.0.1" (or "::" for all addresses)')
@@ -439,7 +267,7 @@ def _load_listeners(top: _Table, tls: TlsConfig, auth: AuthConfig) -> tuple[List
     return tuple(listeners)
 
 
-def _load_limits(t: _Table) -> Limits:
+def _load_limits(t: Table) -> Limits:
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Limits):
         default = f.default
