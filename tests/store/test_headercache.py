@@ -229,10 +229,12 @@ async def test_memory_answers_without_the_folder_lock(tmp_path: Path) -> None:
     store, mb = await open_inbox(tmp_path)
     uids = list((await mb.append([NewMessage(CASES["LF"]) for _ in range(10)])).uids)
     want = await headers(mb, uids)
+    other = await store.open("INBOX", readonly=True)  # another session on the same folder
+    assert other.folder is mb.folder
     got: dict[int, bytes] = {}
 
     async def fetch() -> None:
-        got.update(await headers(mb, uids))
+        got.update(await headers(other, uids))
 
     # Another session's long STORE holds the folder lock meanwhile.
     async with mb.folder.lock, trio.open_nursery() as nursery:
@@ -261,3 +263,13 @@ async def test_no_cache_without_an_on_disk_sidecar(tmp_path: Path) -> None:
     assert headercache.cache_path(state.path) == cache_file(tmp_path, mb)
     assert await headers(mb, uids) == {uids[0]: header_block(CASES["LF"])}
     await store.close()
+
+
+async def test_closing_the_folder_closes_its_cache_file(tmp_path: Path) -> None:
+    store, mb = await open_inbox(tmp_path)
+    uids = list((await mb.append([NewMessage(CASES["LF"])])).uids)
+    await headers(mb, uids)
+    cache = headercache.existing(mb.folder)
+    assert cache is not None and cache.is_open
+    await store.close()  # the test registry keeps no idle folders: the folder is closed
+    assert mb.folder.state is None and not cache.is_open

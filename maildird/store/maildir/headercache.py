@@ -61,11 +61,17 @@ MAX_CACHED_BLOCK = 64 * 1024
 SELECT_CHUNK = 500
 """UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
 
-MEMORY_BYTES = 4 * 1024 * 1024
-"""Bound of the process-wide memory layer (block octets plus ``ENTRY_OVERHEAD`` per entry)."""
+MEMORY_BYTES = 2 * 1024 * 1024
+"""Bound of the process-wide memory layer (block octets plus ``ENTRY_OVERHEAD`` per entry): about
+1,700 typical headers, enough for every session's view of the newest messages."""
 
-ENTRY_OVERHEAD = 160
-"""Estimated Python cost of one memory entry beyond its octets (bytes object, key tuple, dict slot)."""
+ENTRY_OVERHEAD = 220
+"""Python's cost of one memory entry beyond its octets (bytes object, key tuple, ordered-dict slot;
+measured with tracemalloc: 212 octets on CPython 3.11)."""
+
+PAGE_CACHE_KIB = 256
+"""SQLite's page cache per open cache file (its default is 2 MiB). Rows are read once per FETCH and
+the kernel caches the file anyway; a small cache keeps a server with many folders open lean."""
 
 BUSY_TIMEOUT_MS = 1000
 """How long a statement waits for another process's write lock before the cache is skipped."""
@@ -127,6 +133,7 @@ class HeaderFile:
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
@@ -380,6 +387,11 @@ class FolderHeaders:
 
 
 _by_folder: weakref.WeakKeyDictionary[Folder, FolderHeaders] = weakref.WeakKeyDictionary()
+
+
+def existing(folder: Folder) -> FolderHeaders | None:
+    """The header cache of ``folder`` if one was made (Trio thread)."""
+    return _by_folder.get(folder)
 
 
 def for_folder(folder: Folder) -> FolderHeaders:

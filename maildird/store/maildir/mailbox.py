@@ -291,7 +291,8 @@ class MaildirMailbox(Mailbox):
         if self._on_close is not None:
             await self._on_close(self)
         f = self._folder
-        cache = headercache.for_folder(f)
-        if f.state is None and cache.is_open:  # the registry closed the folder: close its cache file too
+        cache = headercache.existing(f)
+        if cache is not None and cache.is_open and f.state is None:
+            # The registry closed the folder: close its header cache file too.
             async with f.lock:
                 await run_fs(cache.close)
