@@ -16,41 +16,37 @@ from __future__ import annotations
 from maildird.imap.responses import Raw, Value, serialize_value
 from maildird.message.envelope import envelope_of, text_value
 from maildird.message.fields import parse_disposition, parse_language
-from maildird.message.parse import MAX_MIME_PARTS, ParsedMessage, Part
+from maildird.message.parse import ParsedMessage, Part
 
 DEFAULT_ENCODING = "7bit"
 """RFC 2045 §6.1: no Content-Transfer-Encoding means 7bit."""
 
 STRUCTURE_IN_THREAD = 256
-"""MIME entities from which BODY/BODYSTRUCTURE is worth building in a worker thread. Parsing is lazy
-(``maildird.message.parse``), so the structure walk is where each part's header and parameters get
-parsed: about 70 µs per part here, so 10,000 parts (``MAX_MIME_PARTS``) hold the event loop ~0.7 s,
-256 parts under 20 ms; a thread hop costs ~0.1 ms."""
-
-_DELIMITER = b"\r\n--"
-_MESSAGE = b"message"
+"""MIME entities after which ``bodystructure(..., limit=STRUCTURE_IN_THREAD)`` gives up so the caller can
+build the structure in a worker thread. Parsing is lazy (``maildird.message.parse``), so the walk is where
+each part's header and parameters get parsed: ~70 µs per part here, so 10,000 parts (``MAX_MIME_PARTS``)
+held the event loop ~0.7 s; 256 parts cost under 20 ms, and a thread hop ~0.1 ms."""
 
 
-def part_bound(msg: ParsedMessage) -> int:
-    """An upper bound on the MIME entities ``bodystructure(msg)`` walks, from counting octets (C speed,
-    no parsing), so a caller can decide before the walk whether it belongs in a thread.
-
-    Why it bounds: every multipart child starts at its own delimiter line, which follows a CRLF (RFC 2046
-    §5.1.1; the parser's ``_split``), so children <= occurrences of ``CRLF "--"``; every encapsulated
-    message is a ``message/rfc822`` part, declared with the word "message" (any case, maybe with comments
-    before the slash) or a ``multipart/digest`` child, which is one of those children. Plus the root."""
-    data = msg.data
-    delimiters = data.count(_DELIMITER)
-    bound = 1 + 2 * delimiters
-    if bound < STRUCTURE_IN_THREAD:  # the copy below only for messages that may still be cheap
-        bound += data.lower().count(_MESSAGE)
-    return min(bound, 1 + MAX_MIME_PARTS)
+class StructureTooLarge(Exception):
+    """``bodystructure`` met more MIME entities than its ``limit``. What it parsed so far stays cached in
+    the message, so the retry (in a thread) picks up from there."""
 
 
-def structure_is_costly(msg: ParsedMessage) -> bool:
-    """True when ``bodystructure(msg)`` may walk ``STRUCTURE_IN_THREAD`` entities or more: build it with
-    ``trio.to_thread.run_sync`` then (the walk only reads ``msg``; nothing else may touch it meanwhile)."""
-    return part_bound(msg) >= STRUCTURE_IN_THREAD
+class _Walk:
+    """One walk's settings and what is left of its entity budget (None: no limit)."""
+
+    __slots__ = ("extensible", "left")
+
+    def __init__(self, extensible: bool, limit: int | None) -> None:
+        self.extensible = extensible
+        self.left = limit
+
+    def visit(self) -> None:
+        if self.left is not None:
+            self.left -= 1
+            if self.left < 0:
+                raise StructureTooLarge("too many MIME entities for the event loop")
 
 
 def _params(params: tuple[tuple[str, bytes], ...]) -> tuple[str | bytes | None, ...] | None:
@@ -83,9 +79,11 @@ def _extension(part: Part) -> tuple[Value, ...]:
     return (disposition, language, text_value(part.header_value("Content-Location")))
 
 
-def _part(part: Part, extensible: bool) -> Value:
+def _part(part: Part, walk: _Walk) -> Value:
+    walk.visit()
+    extensible = walk.extensible
     if part.is_multipart:
-        children = b"".join(serialize_value(_part(child, extensible)) for child in part.children)
+        children = b"".join(serialize_value(_part(child, walk)) for child in part.children)
         head: tuple[Value, ...] = (Raw(children), part.content_type.sub)
         if not extensible:
             return head
@@ -103,7 +101,7 @@ def _part(part: Part, extensible: bool) -> Value:
     )
     inner = part.message if part.is_message else None
     if inner is not None:
-        fields = (*fields, envelope_of(inner), _part(inner, extensible), part.body_lines)
+        fields = (*fields, envelope_of(inner), _part(inner, walk), part.body_lines)
     elif ct.maintype == "text":
         fields = (*fields, part.body_lines)
     if not extensible:
@@ -111,6 +109,13 @@ def _part(part: Part, extensible: bool) -> Value:
     return (*fields, text_value(part.header_value("Content-MD5")), *_extension(part))
 
 
-def bodystructure(msg: ParsedMessage, *, extensible: bool = True) -> Value:
-    """FETCH BODYSTRUCTURE (``extensible``) or BODY (RFC 9051 §7.5.2)."""
-    return _part(msg.root, extensible)
+def bodystructure(msg: ParsedMessage, *, extensible: bool = True, limit: int | None = None) -> Value:
+    """FETCH BODYSTRUCTURE (``extensible``) or BODY (RFC 9051 §7.5.2).
+
+    With ``limit``, raises StructureTooLarge once the walk meets more than ``limit`` MIME entities
+    (the root, multipart children and encapsulated messages), so an async caller can walk on the event
+    loop and retry without a limit in a worker thread only for the rare message with thousands of parts:
+    ``try: v = bodystructure(m, limit=STRUCTURE_IN_THREAD) except StructureTooLarge: v = await
+    trio.to_thread.run_sync(partial(bodystructure, m))``. Without one it always answers (the parser
+    stops splitting at ``MAX_MIME_PARTS``)."""
+    return _part(msg.root, _Walk(extensible, limit))
