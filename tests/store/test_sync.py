@@ -186,7 +186,7 @@ async def test_unchanged_snapshot_lists_no_directory(tmp_path: Path, monkeypatch
 def test_file_vsize_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, chunk: int
 ) -> None:
-    from maildird.store.maildir import sync
+    from maildird.store.maildir import listing as sync
 
     monkeypatch.setattr(sync, "READ_CHUNK", chunk)
     path = tmp_path / "m"

@@ -218,7 +218,7 @@ def _store(
                     return None  # a rename by someone else is left to the next sync (its modseq)
                 name = with_flags(mn, new_sys, new_letters)
                 os.rename(path, folder.path / "cur" / name)
-                return replace(rec, name=name, in_new=False, modseq=modseq)
+                return rec._replace(name=name, in_new=False, modseq=modseq)
 
             with contextlib.suppress(StoreError):  # gone meanwhile: the next sync expunges it
                 new = folder.locate(uid, rename)

@@ -17,6 +17,10 @@ Theory of operation (maildir-format.md §7.3, option D):
   µs clock (~1.8e15) stays far below 2^63, and a sidecar restored from an old backup, or lost, still
   yields values above everything handed out before, so HIGHESTMODSEQ never goes backwards for a
   UIDVALIDITY (RFC 7162 §3.1; the failure Dovecot shows in maildir-format.md E4c).
+* ``sync_mark`` (meta): the stamps of the last settled full sync, written in the same transaction as
+  its records; every other write clears it (``stamps`` module docstring: the restart fast path).
+* Loading 100,000 rows must be cheap (a restart's SELECT): ``Record`` is a ``NamedTuple`` made
+  straight from the row tuple, and ``in_new`` comes back as SQLite's 0/1 (it is only tested for truth).
 * The expunge log is pruned past ``EXPUNGE_LOG_LIMIT`` entries; ``expunge_floor`` records the
   highest modseq no longer fully known, and ``expunged_since`` answers None below it (the caller
   then reports every missing UID, as RFC 7162 §3.2.5.2 allows).
@@ -31,6 +35,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA_VERSION = 1
 """Bumped when the table layout changes; a different version is discarded like a foreign key."""
@@ -39,6 +44,7 @@ EXPUNGE_LOG_LIMIT = 100_000
 """Expunge records kept per mailbox for VANISHED (EARLIER); older ones are pruned."""
 
 STATE_SUFFIX = ".sqlite"
+SYNC_MARK_KEY = "sync_mark"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,9 +83,9 @@ def next_modseq(highest: int) -> int:
     return max(highest + 1, now_modseq())
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """What the sidecar knows of one message (module docstring)."""
+class Record(NamedTuple):
+    """What the sidecar knows of one message (module docstring). A ``NamedTuple``, not a dataclass:
+    a restart builds one per row of a 100,000-message folder, and this one costs a tuple."""
 
     uid: int
     base: str
@@ -104,6 +110,8 @@ class Loaded:
     fresh: bool
     max_uid: int = 0
     """The highest UID known to this incarnation, expunged ones included (never hand it out again)."""
+    sync_mark: str = ""
+    """The mark of the last settled full sync ("" when none is valid; ``stamps.SyncMark``)."""
 
 
 def state_path(state_dir: Path, guid: str) -> Path:
@@ -174,15 +182,21 @@ class MailboxState:
                     ],
                 )
             return Loaded({}, floor, floor, True)
-        records = {
-            row[0]: Record(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6])
-            for row in self._db.execute(
-                "SELECT uid, base, name, in_new, size, mtime_ns, modseq FROM message ORDER BY uid"
-            )
-        }
+        rows = self._db.execute(
+            "SELECT uid, base, name, in_new, size, mtime_ns, modseq FROM message ORDER BY uid"
+        ).fetchall()
+        make = Record._make
+        records = {row[0]: make(row) for row in rows}
         (max_gone,) = self._db.execute("SELECT COALESCE(MAX(uid), 0) FROM expunged").fetchone()
-        max_uid = max(max(records, default=0), int(max_gone))
-        return Loaded(records, int(meta["highestmodseq"]), int(meta["expunge_floor"]), False, max_uid)
+        max_uid = max(rows[-1][0] if rows else 0, int(max_gone))
+        return Loaded(
+            records,
+            int(meta["highestmodseq"]),
+            int(meta["expunge_floor"]),
+            False,
+            max_uid,
+            meta.get(SYNC_MARK_KEY, ""),
+        )
 
     def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         """UIDs expunged with a modseq above ``modseq``, or None if that history was pruned."""
@@ -200,11 +214,14 @@ class MailboxState:
         upserts: Iterable[Record] = (),
         expunged: Iterable[tuple[int, int]] = (),
         highestmodseq: int,
+        sync_mark: str = "",
     ) -> None:
-        """Store changed records, expunges ``(uid, modseq)`` and the new HIGHESTMODSEQ at once."""
+        """Store changed records, expunges ``(uid, modseq)`` and the new HIGHESTMODSEQ at once, and
+        replace the sync mark (cleared unless this commit is a settled full sync's)."""
         gone = list(expunged)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            self._set_mark(sync_mark)
             self._db.executemany(
                 "INSERT OR REPLACE INTO message (uid, base, name, in_new, size, mtime_ns, modseq) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -219,6 +236,15 @@ class MailboxState:
             )
             if gone:
                 self._prune()
+
+    def set_sync_mark(self, sync_mark: str) -> None:
+        """Replace the sync mark alone (a full sync that changed no record)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._set_mark(sync_mark)
+
+    def _set_mark(self, sync_mark: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (SYNC_MARK_KEY, sync_mark))
 
     def _prune(self) -> None:
         (count,) = self._db.execute("SELECT COUNT(*) FROM expunged").fetchone()

@@ -29,6 +29,12 @@ Theory of operation (maildir-format.md §3, §5.2, §5.3, §7.3):
 * The sidecar (``state.MailboxState``) caches per UID the file name, RFC822.SIZE and INTERNALDATE,
   so reopening a large folder reads no message file: sizes come from ``,W=`` or the cache, and a
   file without ``,W=`` is read once. Every observed change gets a clock-seeded modseq.
+* Restart (``_warm_start``): a fresh ``Folder`` (a restarted server) whose sidecar holds a
+  ``stamps.SyncMark`` equal to what new/, cur/, the uidlist and the keywords file show now takes
+  its records from the sidecar and lists no directory, reads only the uidlist's header line, and
+  parses the rest of the uidlist only when something needs its records (``uidlist``). The proof
+  that nothing can have changed unseen is in the ``stamps`` module docstring (Dovecot's
+  ``MAILDIR_SYNC_SECS`` rule made durable); a claim of \\Recent with files in new/ still lists.
 * ``locate`` implements "open by last known name" (§5.2 rule 4): on ENOENT it lists the directories
   again and looks the base up, up to ``RESYNC_RETRY_COUNT`` times, then ``MessageGone``.
 * ``crash_point(step)`` exits the process at a named step when ``MAILDIRD_CRASH_AT`` names it: the
@@ -38,30 +44,40 @@ Theory of operation (maildir-format.md §3, §5.2, §5.3, §7.3):
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import trio
 
-from maildird.store.base import MailboxNotFound, MessageGone, MessageInfo, PermissionDenied, Snapshot
-from maildird.store.maildir.filenames import (
-    INFO_SEP,
-    base_of,
-    is_message_name,
-    new_base_name,
-    parse_name,
-    sort_key,
-)
+from maildird.store.base import MailboxNotFound, MessageGone, MessageInfo, Snapshot
+from maildird.store.maildir.filenames import INFO_SEP, new_base_name, parse_name, sort_key, vsize_of
 from maildird.store.maildir.keywords import KEYWORDS_NAME, Keywords
+from maildird.store.maildir.listing import (
+    READ_CHUNK,
+    SUBDIRS,
+    Entry,
+    crlf_size,
+    file_vsize,
+    find_base,
+    list_dir,
+    open_message,
+)
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock, fsync_dir
+from maildird.store.maildir.stamps import (
+    NS_PER_SEC,
+    SYNC_SECS_NS,
+    Stamps,
+    SyncMark,
+    current_stamps,
+    file_stamp,
+)
 from maildird.store.maildir.state import MailboxState, Record, next_modseq, state_path
 from maildird.store.maildir.uidlist import (
     UIDLIST_NAME,
@@ -70,27 +86,41 @@ from maildird.store.maildir.uidlist import (
     UidRecord,
     append_records,
     quarantine_broken,
+    read_header,
     read_uidlist,
     rewrite_uidlist,
 )
 from maildird.store.maildir.uidvalidity import next_uidvalidity
 
+__all__ = [
+    "CRASH_ENV",
+    "CRASH_EXIT_CODE",
+    "MEMORY_DB",
+    "NS_PER_SEC",
+    "READ_CHUNK",
+    "SUBDIRS",
+    "SYNC_SECS_NS",
+    "Entry",
+    "Folder",
+    "Stamps",
+    "crash_point",
+    "crlf_size",
+    "file_vsize",
+    "find_base",
+    "list_dir",
+    "open_message",
+]
+
 T = TypeVar("T")
 log = logging.getLogger("maildird.store")
 
-NS_PER_SEC = 1_000_000_000
-SYNC_SECS_NS = NS_PER_SEC
-"""Dovecot's ``MAILDIR_SYNC_SECS``: a directory changed this close to our check is rescanned."""
 RESYNC_RETRY_COUNT = 10
 """Dovecot's ``MAILDIR_RESYNC_RETRY_COUNT``: rescans before a message counts as gone (§5.2 rule 4)."""
 TMP_DELETE_SECS = 36 * 60 * 60
 """Files in tmp/ older than this are leftovers of crashed deliveries (``MAILDIR_TMP_DELETE_SECS``)."""
 MEMORY_DB = ":memory:"
-READ_CHUNK = 1 << 20
-"""Bytes read at a time when a file's RFC822.SIZE must be counted."""
 CRASH_ENV = "MAILDIRD_CRASH_AT"
 CRASH_EXIT_CODE = 86
-SUBDIRS = ("new", "cur", "tmp")
 CONFIRM_SCANS = 3
 """Extra listings at most to confirm candidate expunges; past the first only while new/ or cur/ change."""
 
@@ -99,101 +129,6 @@ def crash_point(step: str) -> None:
     """Exit at once (no cleanup) if ``$MAILDIRD_CRASH_AT`` names this step: crash-safety tests only."""
     if os.environ.get(CRASH_ENV) == step:
         os._exit(CRASH_EXIT_CODE)
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A message file found by a listing: its full name and whether it lies in new/."""
-
-    name: str
-    in_new: bool
-
-    def path(self, folder: Path) -> Path:
-        return folder / ("new" if self.in_new else "cur") / self.name
-
-
-def crlf_size(data: bytes) -> int:
-    """RFC822.SIZE of raw message bytes: every bare LF counts as CRLF (RFC 9051 §6.4.5)."""
-    return len(data) + data.count(b"\n") - data.count(b"\r\n")
-
-
-def open_message(path: Path) -> BinaryIO:
-    """Open a message file for reading without following a symbolic link (see ``list_dir``)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise PermissionDenied(f"{path.name} is a symbolic link, not a message") from None
-        raise
-    return os.fdopen(fd, "rb")
-
-
-def file_vsize(path: Path) -> int:
-    """RFC822.SIZE of a message file, read in chunks (once: the result is cached in the sidecar)."""
-    total = 0
-    prev_cr = False
-    with open_message(path) as f:
-        while chunk := f.read(READ_CHUNK):
-            total += crlf_size(chunk)
-            if prev_cr and chunk[:1] == b"\n":
-                total -= 1  # a CRLF split between two chunks was counted as a bare LF
-            prev_cr = chunk[-1:] == b"\r"
-    return total
-
-
-def list_dir(folder: Path) -> tuple[dict[str, Entry], list[tuple[str, Entry]]]:
-    """List new/ then cur/ (§5.2 rule 1); returns base -> entry and the extra entries of bases seen
-    twice (normally renames in flight).
-
-    Symbolic links are not messages: the server may read files its users cannot, so a link to
-    another user's mail must not be served (``d_type`` tells, no extra ``stat``).
-    """
-    seen: dict[str, Entry] = {}
-    dups: list[tuple[str, Entry]] = []
-    for sub, in_new in (("new", True), ("cur", False)):
-        try:
-            with os.scandir(folder / sub) as it:
-                names = [e.name for e in it if not e.is_symlink()]
-        except FileNotFoundError:
-            if not folder.is_dir():
-                raise MailboxNotFound(f"{folder} no longer exists") from None
-            (folder / sub).mkdir(exist_ok=True)
-            continue
-        for name in names:
-            if not is_message_name(name):
-                continue
-            base = base_of(name)
-            entry = Entry(name, in_new)
-            if base in seen:
-                dups.append((base, entry))
-            else:
-                seen[base] = entry
-    return seen, dups
-
-
-def find_base(folder: Path, base: str) -> Entry | None:
-    """Look one base name up in new/ and cur/ (names may carry info in either directory)."""
-    seen, _ = list_dir(folder)
-    return seen.get(base)
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-@dataclass(frozen=True, slots=True)
-class Stamps:
-    """What the quick check compares (module docstring)."""
-
-    new_mtime: int
-    cur_mtime: int
-    uidlist: tuple[int, int, int] | None
-    keywords: tuple[int, int, int] | None
-    checked_ns: int
 
 
 class Folder:
@@ -214,7 +149,6 @@ class Folder:
         self.state_dir = state_dir
         self.fsync = fsync
         self.lock = trio.Lock()
-        self.uidlist: Uidlist | None = None
         self.uidvalidity = 0
         self.guid: str | None = None
         self.msgs: dict[int, Record] = {}
@@ -237,8 +171,14 @@ class Folder:
         self.hints: dict[int, Entry] = {}
         self._snapshot_cache: tuple[int, tuple[MessageInfo, ...]] = (-1, ())
         self._tmp_cleaned = False
+        self._uidlist: Uidlist | None = None
+        self._ul_deferred = False  # the uidlist's records are parsed on first use (``uidlist``)
+        self._ul_next = 1  # the uidlist's effective next UID, known even while it is deferred
         self._ul_stamp: tuple[int, int, int] | None = None
         self._ul_bases: tuple[Uidlist | None, dict[str, UidRecord]] = (None, {})
+        self._loaded_mark = ""  # the sync mark the sidecar held when it was loaded
+        self._mark_written: str | None = None  # the mark the sidecar holds now (None: unknown)
+        self._dir = os.fspath(path)
 
     @property
     def keywords(self) -> Keywords:
@@ -249,6 +189,45 @@ class Folder:
     def keywords(self, value: Keywords) -> None:
         self._keywords = value
         self._flag_cache.clear()
+
+    @property
+    def uidlist(self) -> Uidlist | None:
+        """The parsed ``dovecot-uidlist`` (None before the first sync). After a restart that trusted
+        the sidecar it is parsed here, on first use. That happens under the folder lock; the file is
+        the one whose stamp the restart checked, since only holders of the uidlist lock change it
+        and every write path re-checks the stamps first (``refresh_locked``). Should it differ
+        anyway, the next snapshot does a full sync (``dirty``)."""
+        if self._ul_deferred:
+            self._ul_deferred = False
+            try:
+                ul = read_uidlist(self.path)
+            except UidlistCorrupt:
+                ul = None
+            if ul is None or (ul.uidvalidity, ul.guid) != (self.uidvalidity, self.guid):
+                self.dirty = True
+                raise UidlistCorrupt(0, "dovecot-uidlist changed under a running sync; resyncing")
+            if _file_stamp_now(self.path) != self._ul_stamp or ul.needs_rewrite:
+                self.dirty = True
+            self._uidlist = ul
+            self._ul_next = max(self._ul_next, ul.effective_next_uid)
+        return self._uidlist
+
+    @uidlist.setter
+    def uidlist(self, value: Uidlist | None) -> None:
+        self._uidlist = value
+        self._ul_deferred = False
+        if value is not None:
+            self._ul_next = value.effective_next_uid
+
+    @property
+    def has_uidlist(self) -> bool:
+        """A uidlist was read (parsed or deferred): the folder was synced at least once."""
+        return self._uidlist is not None or self._ul_deferred
+
+    @property
+    def next_uid(self) -> int:
+        """The uidlist's effective next UID, without parsing a deferred uidlist."""
+        return self._ul_next
 
     def close(self) -> None:
         if self.state is not None:
@@ -280,30 +259,17 @@ class Folder:
             self.sync_locked(claim_recent=False)
 
     def _current_stamps(self) -> Stamps:
-        now = time.time_ns()
-        try:
-            new_m = os.stat(self.path / "new").st_mtime_ns
-            cur_m = os.stat(self.path / "cur").st_mtime_ns
-        except FileNotFoundError:
-            if not self.path.is_dir():
-                raise MailboxNotFound(f"{self.path} no longer exists") from None
-            new_m = cur_m = -1
-        return Stamps(new_m, cur_m, _stamp(self.path / UIDLIST_NAME), _stamp(self.path / KEYWORDS_NAME), now)
+        return current_stamps(self.path, uidlist=UIDLIST_NAME, keywords=KEYWORDS_NAME)
 
     def needs_sync(self, *, claim_recent: bool) -> bool:
         """True unless nothing can have changed since the last full scan (module docstring)."""
         old = self.stamps
-        if old is None or self.dirty or self.uidlist is None:
+        if old is None or self.dirty or not self.has_uidlist:
             return True
         if claim_recent and self.new_count:
             return True
         now = self._current_stamps()
-        if (now.new_mtime, now.cur_mtime, now.uidlist, now.keywords) != (
-            old.new_mtime,
-            old.cur_mtime,
-            old.uidlist,
-            old.keywords,
-        ):
+        if not now.same_disk(old):
             return True
         # The dirty window: a change in the same tick as the mtime we saw would be invisible.
         return any(old.checked_ns - m < SYNC_SECS_NS for m in (old.new_mtime, old.cur_mtime))
@@ -314,9 +280,14 @@ class Folder:
         """The uidlist as on disk (under the lock). A missing or broken one is replaced by a fresh
         list with a NEW UIDVALIDITY (§3.3.4); a broken file is kept as evidence. An unchanged file
         (same inode, size and mtime as after our last read or write) is not parsed again."""
-        stamp = _stamp(self.path / UIDLIST_NAME)
-        if self.uidlist is not None and stamp is not None and stamp == self._ul_stamp:
-            return self.uidlist
+        stamp = file_stamp(self.path / UIDLIST_NAME)
+        if self.has_uidlist and stamp is not None and stamp == self._ul_stamp:
+            try:
+                ul_now = self.uidlist
+            except UidlistCorrupt:
+                ul_now = None
+            if ul_now is not None and not ul_now.needs_rewrite:
+                return ul_now
         try:
             ul = read_uidlist(self.path)
         except UidlistCorrupt:
@@ -326,7 +297,7 @@ class Folder:
             ul = rewrite_uidlist(self.path, Uidlist.new(next_uidvalidity(self.root)), fsync=self.fsync)
         elif ul.guid is None or ul.needs_rewrite:
             ul = rewrite_uidlist(self.path, ul, fsync=self.fsync)  # adds a GUID, drops bad fields
-        self._ul_stamp = _stamp(self.path / UIDLIST_NAME)
+        self._ul_stamp = file_stamp(self.path / UIDLIST_NAME)
         return ul
 
     def _bases(self, ul: Uidlist) -> dict[str, UidRecord]:
@@ -335,32 +306,74 @@ class Folder:
             self._ul_bases = (ul, ul.by_base())
         return self._ul_bases[1]
 
-    def _load_incarnation(self, ul: Uidlist) -> None:
-        assert ul.guid is not None
+    def _load_incarnation(self, uidvalidity: int, guid: str) -> None:
         self.close()
         try:
-            self.state = MailboxState(state_path(self.state_dir, ul.guid))
+            self.state = MailboxState(state_path(self.state_dir, guid))
         except (OSError, sqlite3.Error):
             # No usable state directory: keep the cache in memory (sizes are re-read and modseqs
             # come from the clock after a restart, which is still correct).
             log.warning("cannot open the state cache in %s; using memory", self.state_dir, exc_info=True)
             self.state = MailboxState(Path(MEMORY_DB))
-        loaded = self.state.load(ul.guid, ul.uidvalidity)
-        self.uidvalidity, self.guid = ul.uidvalidity, ul.guid
-        self.msgs = dict(loaded.records)
-        self.by_base = {r.base: r.uid for r in self.msgs.values()}
+        loaded = self.state.load(guid, uidvalidity)
+        self.uidvalidity, self.guid = uidvalidity, guid
+        self.msgs = loaded.records
+        self.by_base = {r.base: uid for uid, r in self.msgs.items()}
         self.highestmodseq = loaded.highestmodseq
         self.max_uid = loaded.max_uid
+        self._loaded_mark = self._mark_written = loaded.sync_mark
         self.infos = {}
         self.hints = {}
         self.version += 1
 
+    def _warm_start(self, stamps: Stamps, *, claim_recent: bool) -> bool:
+        """On a fresh ``Folder``: adopt the sidecar's records without listing new/ and cur/ when its
+        sync mark trusts ``stamps`` (module docstring). False leaves the full sync to run (with the
+        sidecar already loaded when its incarnation matched)."""
+        try:
+            found = read_header(self.path)
+        except UidlistCorrupt:
+            return False
+        if found is None:
+            return False
+        head, ul_stamp = found
+        if head.guid is None or head.needs_rewrite or ul_stamp != stamps.uidlist:
+            return False
+        self._load_incarnation(head.uidvalidity, head.guid)
+        mark = SyncMark.decode(self._loaded_mark)
+        if mark is None or not mark.trusts(stamps):
+            return False
+        new_count = sum(1 for r in self.msgs.values() if r.in_new)
+        if claim_recent and new_count:
+            return False  # files to move to cur/: that needs the listing (§1.7)
+        keywords = Keywords.load(self.path)
+        if keywords.mtime_ns != (stamps.keywords[2] if stamps.keywords is not None else None):
+            return False  # replaced between the stat and the read
+        self.keywords = keywords
+        self._uidlist = None
+        self._ul_deferred = True
+        self._ul_next = max(mark.next_uid, head.effective_next_uid)
+        self._ul_stamp = ul_stamp
+        self.new_count = new_count
+        self._rebuild_infos()
+        if self.keywords.dirty:  # a letter without a name got ``unknown-N`` (we hold the lock)
+            self.keywords.save(self.path, fsync=self.fsync)
+            stamps = replace(stamps, keywords=file_stamp(self.path / KEYWORDS_NAME))
+        self.stamps = stamps
+        self.dirty = False
+        self._clean_tmp()
+        return True
+
     def sync_locked(self, *, claim_recent: bool) -> frozenset[int]:
         """The full locked sync (module docstring); returns the UIDs claimed as \\Recent."""
         stamps = self._current_stamps()
+        fresh_folder = self.state is None and not self.has_uidlist
+        if fresh_folder and self._warm_start(stamps, claim_recent=claim_recent):
+            return frozenset()
         ul = self.read_uidlist_locked()
         if (ul.uidvalidity, ul.guid) != (self.uidvalidity, self.guid) or self.state is None:
-            self._load_incarnation(ul)
+            assert ul.guid is not None
+            self._load_incarnation(ul.uidvalidity, ul.guid)
         if self.keywords.changed_on_disk(self.path) or not self.infos:
             self.keywords = Keywords.load(self.path)
             self.infos = {}  # letters may map to other names now: rebuild every MessageInfo
@@ -372,24 +385,34 @@ class Folder:
         for attempt in range(CONFIRM_SCANS):
             # A known base not listed is only a candidate expunge: list again to confirm (§5.2 rule 2),
             # and keep listing while the directories keep changing under us.
-            if all(b in seen for b in ul_bases) and all(b in seen for b in self.by_base):
+            if ul_bases.keys() <= seen.keys() and self.by_base.keys() <= seen.keys():
                 break
             if attempt and self._dir_mtimes() == (stamps.new_mtime, stamps.cur_mtime):
                 break
             again, more = list_dir(self.path)
             seen.update(again)
             dups.extend(more)
-        self._fix_duplicates(seen, dups)
+        if dups:
+            self._fix_duplicates(seen, dups)
 
         claimed: set[str] = set()
         if claim_recent:
             claimed = self._claim_new(seen)
         self.new_count = sum(1 for e in seen.values() if e.in_new)
 
-        live = [r for b, r in ul_bases.items() if b in seen]
-        dropped = [r for b, r in ul_bases.items() if b not in seen]
-        live_uids = {r.uid for r in live}
-        vanished = [uid for uid in self.msgs if uid not in live_uids]
+        live: list[tuple[str, UidRecord]] = []
+        dropped = False
+        for b, r in ul_bases.items():
+            if b in seen:
+                live.append((b, r))
+            else:
+                dropped = True
+        msgs = self.msgs
+        vanished: list[int] = []
+        # Equal sizes and every live UID known means the same UID sets (the common case, no set).
+        if len(live) != len(msgs) or not all(r.uid in msgs for _, r in live):
+            live_uids = {r.uid for _, r in live}
+            vanished = [uid for uid in msgs if uid not in live_uids]
         fresh = sorted((b for b in seen if b not in ul_bases), key=lambda b: cast(Any, sort_key(b)))
 
         next_uid = max(ul.effective_next_uid, self.max_uid + 1)
@@ -404,56 +427,77 @@ class Folder:
             next_uid += 1
         new_records = [a[0] for a in added]
         if dropped or new_records:
-            ul = self._write_records(ul, [r for r in live] + new_records, dropped=bool(dropped))
+            ul = self._write_records(ul, [r for _, r in live] + new_records, dropped=dropped)
         self.uidlist = ul
 
         # Records: compare with what we knew; every change gets one modseq for this sync.
         modseq = next_modseq(self.highestmodseq)
         upserts: list[Record] = []
-        for rec in live:
-            entry = seen[rec.base]
-            old = self.msgs.get(rec.uid)
-            if old is not None and old.base == rec.base:
+        for base, rec in live:
+            entry = seen[base]
+            old = msgs.get(rec.uid)
+            if old is not None and old.base == base:
                 if old.name == entry.name and old.in_new == entry.in_new:
                     continue
                 flags_changed = self._flags(old.name) != self._flags(entry.name)
                 seq = modseq if flags_changed else old.modseq
-                new = replace(old, name=entry.name, in_new=entry.in_new, modseq=seq)
+                new = old._replace(name=entry.name, in_new=entry.in_new, modseq=seq)
             else:
-                measured = self._measure(rec.base, entry)
+                measured = self._measure(base, entry)
                 if measured is None:
                     continue
                 entry, size, mtime_ns = measured
-                new = Record(rec.uid, rec.base, entry.name, entry.in_new, size, mtime_ns, modseq)
+                new = Record(rec.uid, base, entry.name, entry.in_new, size, mtime_ns, modseq)
             upserts.append(new)
         for urec, entry, size, mtime_ns in added:
-            upserts.append(Record(urec.uid, urec.base, entry.name, entry.in_new, size, mtime_ns, modseq))
-        expunged = [(uid, modseq) for uid in dict.fromkeys(vanished) if uid in self.msgs]
+            upserts.append(Record(urec.uid, urec.filename, entry.name, entry.in_new, size, mtime_ns, modseq))
+        expunged = [(uid, modseq) for uid in dict.fromkeys(vanished) if uid in msgs]
         # HIGHESTMODSEQ moves only when a message got this modseq or went away; a rename that
         # changes no flag (new/ -> cur/) is stored but is no change for RFC 7162.
         bumped = bool(expunged) or any(r.modseq == modseq for r in upserts)
         self._apply(upserts, [u for u, _ in expunged], modseq if bumped else None)
         if self.keywords.dirty:
             self.keywords.save(self.path, fsync=self.fsync)
-        if upserts or expunged:
-            self.persist(upserts, expunged)
         # Nobody else writes the control files while we hold the lock: remember our own writes.
         self.stamps = replace(
-            stamps, uidlist=_stamp(self.path / UIDLIST_NAME), keywords=_stamp(self.path / KEYWORDS_NAME)
+            stamps,
+            uidlist=file_stamp(self.path / UIDLIST_NAME),
+            keywords=file_stamp(self.path / KEYWORDS_NAME),
         )
+        # A settled sync is recorded with its records, for the next restart (``_warm_start``).
+        mark = SyncMark(self.stamps, self._ul_next).encode() if self.stamps.settled else ""
+        if upserts or expunged:
+            self.persist(upserts, expunged, mark)
+        elif mark != self._mark_written:
+            self._save_mark(mark)
         self.dirty = False
         self.hints.clear()
         return frozenset(self.by_base[b] for b in claimed if b in self.by_base)
 
-    def persist(self, upserts: list[Record], expunged: list[tuple[int, int]]) -> None:
-        """Store changes in the sidecar. A failure (disk full, broken file) must not fail an operation
+    def persist(self, upserts: list[Record], expunged: list[tuple[int, int]], mark: str = "") -> None:
+        """Store changes in the sidecar (and the sync mark: "" clears it, as every change other than
+        a settled full sync must). A failure (disk full, broken file) must not fail an operation
         that already happened on disk: the sidecar is a cache, rebuilt by the next diff, and modseqs
         stay monotonic through the clock term (module docstring of ``state``)."""
         if self.state is None:
             return
         try:
-            self.state.commit(upserts=upserts, expunged=expunged, highestmodseq=self.highestmodseq)
+            self.state.commit(
+                upserts=upserts, expunged=expunged, highestmodseq=self.highestmodseq, sync_mark=mark
+            )
+            self._mark_written = mark
         except sqlite3.Error:
+            self._mark_written = None
+            log.warning("cannot update the state cache %s", self.state.path, exc_info=True)
+
+    def _save_mark(self, mark: str) -> None:
+        if self.state is None:
+            return
+        try:
+            self.state.set_sync_mark(mark)
+            self._mark_written = mark
+        except sqlite3.Error:
+            self._mark_written = None
             log.warning("cannot update the state cache %s", self.state.path, exc_info=True)
 
     def _write_records(self, ul: Uidlist, records: list[UidRecord], *, dropped: bool) -> Uidlist:
@@ -462,13 +506,13 @@ class Folder:
             new = [r for r in records if r.uid > ul.last_uid]
             try:
                 append_records(self.path, new, fsync=self.fsync)
-                self._ul_stamp = _stamp(self.path / UIDLIST_NAME)  # we hold the lock: only we wrote
+                self._ul_stamp = file_stamp(self.path / UIDLIST_NAME)  # we hold the lock: only we wrote
                 return replace(ul, records=ul.records + tuple(new))
             except (UidlistCorrupt, FileNotFoundError):
                 pass  # a partial last line or no file: recreate instead
         crash_point("uidlist:before-rewrite")
         written = rewrite_uidlist(self.path, ul.with_records(records), fsync=self.fsync)
-        self._ul_stamp = _stamp(self.path / UIDLIST_NAME)
+        self._ul_stamp = file_stamp(self.path / UIDLIST_NAME)
         crash_point("uidlist:after-rewrite")
         return written
 
@@ -478,35 +522,58 @@ class Folder:
         ``infos`` mirrors ``msgs`` in UID order: new UIDs are the highest, so appending keeps the
         dict sorted; it is re-sorted in the (defensive) case where that does not hold.
         """
+        msgs, by_base, infos = self.msgs, self.by_base, self.infos
         for uid in expunged:
-            rec = self.msgs.pop(uid, None)
-            self.infos.pop(uid, None)
-            if rec is not None and self.by_base.get(rec.base) == uid:
-                del self.by_base[rec.base]
+            rec = msgs.pop(uid, None)
+            infos.pop(uid, None)
+            if rec is not None and by_base.get(rec.base) == uid:
+                del by_base[rec.base]
+        new_uids = 0
         for rec in upserts:
-            old = self.msgs.get(rec.uid)
-            if old is not None and old.base != rec.base and self.by_base.get(old.base) == rec.uid:
-                del self.by_base[old.base]
-            self.msgs[rec.uid] = rec
-            self.by_base[rec.base] = rec.uid
-            self.max_uid = max(self.max_uid, rec.uid)
-        if len(self.infos) != len(self.msgs) - sum(1 for r in upserts if r.uid not in self.infos):
-            self.infos = {}  # cleared (new incarnation, keywords re-read): rebuild all
-        if not self.infos:
-            self.infos = {uid: self._info(self.msgs[uid]) for uid in sorted(self.msgs)}
+            uid = rec.uid
+            old = msgs.get(uid)
+            if old is None:
+                new_uids += 1
+                if uid > self.max_uid:
+                    self.max_uid = uid
+            elif old.base != rec.base and by_base.get(old.base) == uid:
+                del by_base[old.base]
+            msgs[uid] = rec
+            by_base[rec.base] = uid
+        if not infos or len(infos) != len(msgs) - sum(1 for r in upserts if r.uid not in infos):
+            self._rebuild_infos()  # cleared (new incarnation, keywords re-read): rebuild all
         else:
-            top = next(reversed(self.infos), 0)
+            top = next(reversed(infos), 0)
             ordered = True
-            for rec in sorted(upserts, key=lambda r: r.uid):
-                if rec.uid not in self.infos and rec.uid < top:
+            info = self._info
+            for rec in sorted(upserts) if new_uids else upserts:
+                if rec.uid not in infos and rec.uid < top:
                     ordered = False
-                self.infos[rec.uid] = self._info(rec)
+                infos[rec.uid] = info(rec)
                 top = max(top, rec.uid)
             if not ordered:
-                self.infos = {uid: self.infos[uid] for uid in sorted(self.infos)}
+                self.infos = {uid: infos[uid] for uid in sorted(infos)}
         if modseq is not None:
             self.highestmodseq = max(self.highestmodseq, modseq)
             self.version += 1
+
+    def _rebuild_infos(self) -> None:
+        """Every ``MessageInfo`` from the records, in UID order. A restart does this for the whole
+        folder, so the per-message work is inlined: flags from the per-info-string cache, dates in
+        whole seconds (IMAP dates have no fractions)."""
+        cache, flags_of_name = self._flag_cache, self._flags
+        fromts, info = datetime.fromtimestamp, MessageInfo
+        msgs = self.msgs
+        out: dict[int, MessageInfo] = {}
+        for uid in sorted(msgs):
+            rec = msgs[uid]
+            name = rec.name
+            cut = name.rfind(INFO_SEP)
+            flags = cache.get(name[cut:] if cut >= 0 else "")
+            if flags is None:
+                flags = flags_of_name(name)
+            out[uid] = info(uid, flags, rec.size, fromts(rec.mtime_ns // NS_PER_SEC, UTC), rec.modseq)
+        self.infos = out
 
     def _flags(self, name: str) -> frozenset[str]:
         """IMAP flags of a file name. They depend only on the info after the LAST ``:`` (§1.5), and
@@ -526,24 +593,33 @@ class Folder:
 
     def message_guid(self, base: str) -> str:
         """A message's GUID: its uidlist ``G`` extension, else its base name (Dovecot, §3.3.2)."""
-        rec = self._bases(self.uidlist).get(base) if self.uidlist is not None else None
+        try:
+            ul = self.uidlist
+        except UidlistCorrupt:
+            ul = None
+        rec = self._bases(ul).get(base) if ul is not None else None
         guid = rec.ext("G") if rec is not None else None
         return guid or base
 
     def flags_of(self, uid: int) -> frozenset[str]:
         return self._flags(self.msgs[uid].name)
 
+    def file_path(self, entry: Entry) -> str:
+        """The path of a listed file as a string (cheaper than ``Entry.path`` in per-file loops)."""
+        return f"{self._dir}/{'new' if entry.in_new else 'cur'}/{entry.name}"
+
     def _measure(self, base: str, entry: Entry) -> tuple[Entry, int, int] | None:
         """(entry, RFC822.SIZE, mtime_ns) of a file, following renames (§5.2 rule 4)."""
         cached = self.msgs.get(self.by_base.get(base, 0))
         for _ in range(RESYNC_RETRY_COUNT):
+            path = self.file_path(entry)
             try:
-                st = os.stat(entry.path(self.path))
+                st = os.stat(path)
                 if cached is not None and cached.base == base:
                     return entry, cached.size, cached.mtime_ns
-                vsize = parse_name(entry.name).vsize
+                vsize = vsize_of(entry.name)
                 if vsize is None:
-                    vsize = file_vsize(entry.path(self.path))
+                    vsize = file_vsize(path)
                 return entry, vsize, st.st_mtime_ns
             except FileNotFoundError:
                 found = find_base(self.path, base)
@@ -580,12 +656,13 @@ class Folder:
     def _claim_new(self, seen: dict[str, Entry]) -> set[str]:
         """Move new/ files to cur/ (appending ``:2,`` to names without info, §1.7)."""
         claimed: set[str] = set()
+        new_dir, cur_dir = f"{self._dir}/new/", f"{self._dir}/cur/"
         for base, entry in list(seen.items()):
             if not entry.in_new:
                 continue
             name = entry.name if INFO_SEP in entry.name else entry.name + INFO_SEP + "2,"
             try:
-                os.rename(self.path / "new" / entry.name, self.path / "cur" / name)
+                os.rename(new_dir + entry.name, cur_dir + name)
             except FileNotFoundError:
                 found = find_base(self.path, base)  # someone else moved it: still recent (Dovecot)
                 if found is not None:
@@ -637,7 +714,7 @@ class Folder:
         if ver != self.version or len(messages) != len(self.infos):
             messages = tuple(self.infos.values())
             self._snapshot_cache = (self.version, messages)
-        ul_next = self.uidlist.effective_next_uid if self.uidlist is not None else 1
+        ul_next = self._ul_next if self.has_uidlist else 1
         return Snapshot(
             uidvalidity=self.uidvalidity,
             uidnext=max(ul_next, self.max_uid + 1),
@@ -663,7 +740,7 @@ class Folder:
         entry = self.hints.get(uid) or Entry(rec.name, rec.in_new)
         for _ in range(RESYNC_RETRY_COUNT):
             try:
-                return action(entry.path(self.path), entry)
+                return action(Path(self.file_path(entry)), entry)
             except FileNotFoundError:
                 found = find_base(self.path, rec.base)
                 if found is None:
@@ -673,3 +750,7 @@ class Folder:
                 self.hints[uid] = found
                 self.dirty = True  # its flags may have changed: the next snapshot rescans
         raise MessageGone(f"file name of UID {uid} keeps changing")
+
+
+def _file_stamp_now(folder: Path) -> tuple[int, int, int] | None:
+    return file_stamp(folder / UIDLIST_NAME)
