@@ -82,7 +82,7 @@ class ClientConnection:
         self.state = state
         self.limits = services.config.limits
         self.core = ServerConnection(core_limits(services))
-        self.ctx = Context(services, transport, self._send_untagged)
+        self.ctx = Context(services, transport, self._send_untagged, send_bytes=self._send_serialized)
         self._send_lock = trio.Lock()
         self._outbuf: list[bytes] = []
         self._outbuf_size = 0
@@ -133,6 +133,14 @@ class ClientConnection:
         octets (a FETCH of 100,000 messages must not make 100,000 system calls); the tagged reply,
         a continuation or an IDLE push flushes them."""
         data = self.core.send(response)
+        self._outbuf.append(data)
+        self._outbuf_size += len(data)
+        if self._outbuf_size >= OUTPUT_CHUNK:
+            await self.flush()
+
+    async def _send_serialized(self, data: bytes) -> None:
+        """``Context.send_bytes``: untagged responses the handler serialized itself (a FETCH's lines),
+        buffered like ``_send_untagged``'s. Untagged data implies no state change in the core."""
         self._outbuf.append(data)
         self._outbuf_size += len(data)
         if self._outbuf_size >= OUTPUT_CHUNK:

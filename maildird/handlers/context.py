@@ -107,6 +107,7 @@ class Selected:
 
 
 SendFn = Callable[["Response"], Awaitable[None]]
+SendBytesFn = Callable[[bytes], Awaitable[None]]
 
 
 class Context:
@@ -114,6 +115,7 @@ class Context:
 
     __slots__ = (
         "_send",
+        "_send_bytes",
         "client_id",
         "enabled",
         "log",
@@ -131,11 +133,13 @@ class Context:
         transport: TransportInfo,
         send: SendFn,
         *,
+        send_bytes: SendBytesFn | None = None,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         self.services = services
         self.transport = transport
         self._send = send
+        self._send_bytes = send_bytes
         self.user: str | None = None
         self.user_record: Any = None
         self.store: Store | None = None
@@ -173,6 +177,20 @@ class Context:
     async def send(self, response: Response) -> None:
         """Write one untagged response now (the runtime serializes and sends it)."""
         await self._send(response)
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Write untagged responses already serialized: one or more whole ``* ...`` lines, CRLF
+        included (a FETCH formats thousands of lines itself, ``handlers.fetch_lines``). The runtime
+        buffers them like ``send``'s. Without a ``send_bytes`` of its own (a test's Context) the data goes
+        through ``send`` as one verbatim response, which serializes to the same octets."""
+        if self._send_bytes is not None:
+            await self._send_bytes(data)
+            return
+        if not (data.startswith(b"* ") and data.endswith(b"\r\n")):
+            raise ValueError("send_bytes takes whole untagged responses")
+        from maildird.imap.responses import Raw, Untagged
+
+        await self._send(Untagged((Raw(data[2:-2]),)))
 
     def capabilities(self) -> list[str]:
         """The capability list for this session's state, transport and config (handlers.any_state)."""

@@ -10,7 +10,9 @@ Theory of operation
    item needs the message text, the batch's files are
    read at once by at most ``READ_CONCURRENCY`` tasks, and each message is parsed once (big ones in
    a worker thread). Items that need only the snapshot (FLAGS, UID, INTERNALDATE, RFC822.SIZE,
-   MODSEQ) never touch a file.
+   MODSEQ) never touch a file. When every item needs at most the snapshot and the top-level header
+   (a message list), ``fetch_lines.LinePlan`` formats each response line straight to bytes in larger
+   rounds and sends them with ``Context.send_bytes``; the header blocks are read without parsing.
 3. If an item implicitly sets ``\\Seen`` (BODY[...] without PEEK, BINARY[...], RFC822, RFC822.TEXT;
    the seed missed the last two, peers.md §1.7 item 6) and the mailbox is read-write, one STORE for
    the batch adds it, and those messages' responses carry the new FLAGS (RFC 9051 §6.4.5).
@@ -24,12 +26,12 @@ served as an empty body (Thunderbird deletes such mail, peers.md §5): the reply
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import trio
 
 from maildird.handlers.context import Context, Selected
+from maildird.handlers.fetch_lines import SECTION_BUDGET_FACTOR, SECTION_BUDGET_SLACK, LinePlan, section_label
 from maildird.handlers.updates import (
     RangeSet,
     enable_condstore,
@@ -52,6 +54,7 @@ from maildird.message import (
 )
 from maildird.message.bodystructure import bodystructure
 from maildird.message.envelope import envelope
+from maildird.message.parse import header_block, to_crlf
 from maildird.store.base import MessageGone, MessageInfo, StoreError
 
 BATCH = 32
@@ -65,12 +68,6 @@ PARSE_IN_THREAD = 1 << 20
 PARSE_THREADS = trio.CapacityLimiter(4)
 """Worker threads parsing big messages, server-wide."""
 
-SECTION_BUDGET_FACTOR = 2
-SECTION_BUDGET_SLACK = 64 * 1024
-"""One message's BODY/BINARY/RFC822 data in one FETCH may add up to twice the message plus 64 KiB
-(BODY[] beside BODY[TEXT] is fine); past that the FETCH is refused with ``BAD [LIMIT]``, so 64 partials
-of a 50 MiB message cannot make the server hold gigabytes."""
-
 MAX_SECTIONS = 64
 """BODY[...]/BINARY[...] items in one FETCH. Each copies part of the message into the response, so
 their number bounds the memory one response can take (a 1 MiB command could name thousands)."""
@@ -79,7 +76,6 @@ SEEN = "\\Seen"
 _TEXT_ATTS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 _SEEN_ATTS = frozenset({"RFC822", "RFC822.TEXT"})
 _WHOLE, _HEADER, _TEXT = cmd.Section(), cmd.Section(text="HEADER"), cmd.Section(text="TEXT")
-_ATOM_FIELD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
 
 
 def batches(
@@ -130,26 +126,6 @@ def _sets_seen(item: cmd.FetchItem) -> bool:
     return not item.peek
 
 
-def _field_name(name: str) -> str:
-    """A header field name as the client can match it: an atom, or a quoted string with ``"`` and
-    ``\\`` escaped (the grammar already refused control characters)."""
-    if _ATOM_FIELD.fullmatch(name):
-        return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def section_label(section: cmd.Section) -> bytes:
-    """The section spec as the response names it: ``1.2.HEADER.FIELDS (FROM TO)``."""
-    parts = [".".join(str(n) for n in section.part)] if section.part else []
-    if section.text is not None:
-        text: str = section.text
-        if section.fields:
-            names = " ".join(_field_name(f) for f in section.fields)
-            text += f" ({names})"
-        parts.append(text)
-    return ".".join(parts).encode("ascii", "replace")
-
-
 def _partial(data: bytes, partial: tuple[int, int] | None) -> tuple[bytes, bytes]:
     """The data and the ``<origin>`` label: only the origin, never ``<origin.count>`` (RFC 3501
     §7.4.2; the seed's bug, peers.md §1.7 item 4)."""
@@ -180,26 +156,27 @@ class Outcome:
         self.error: StoreError | None = None
 
 
-async def read_batch(
+async def read_raw(
     sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome, *, header: bool = False
-) -> dict[int, ParsedMessage]:
-    """Read and parse the batch's files with bounded concurrency; missing ones are left out. With
-    ``header`` only each message's header is parsed (``ParsedMessage.parse_header``)."""
-    parsed: dict[int, ParsedMessage] = {}
+) -> dict[int, bytes]:
+    """The batch's files (with ``header`` their header blocks, as stored) by UID, read with bounded
+    concurrency; missing ones are left out and noted in ``outcome``, as are empty files of messages
+    whose size is not zero (never served as an empty message)."""
+    raws: dict[int, bytes] = {}
     bulk = getattr(sel.mailbox, "read_messages", None)
     if bulk is not None:  # one thread hop for the whole batch (the Maildir store has it)
         wanted = [info for _seq, info in batch if not sel.view.is_expunged(info.uid)]
         outcome.gone = outcome.gone or len(wanted) < len(batch)
-        raws: dict[int, bytes] = await bulk([info.uid for info in wanted], header_only=header)
+        found: dict[int, bytes] = await bulk([info.uid for info in wanted], header_only=header)
         for info in wanted:
-            raw = raws.get(info.uid)
+            raw = found.get(info.uid)
             if raw is None:
                 outcome.gone = True
             elif not raw and info.size > 0:
                 outcome.broken = True
             else:
-                parsed[info.uid] = await _parse(raw, header=header)
-        return parsed
+                raws[info.uid] = raw
+        return raws
     limiter = trio.CapacityLimiter(READ_CONCURRENCY)
 
     async def one(info: MessageInfo) -> None:
@@ -215,7 +192,7 @@ async def read_batch(
         if not raw and info.size > 0:
             outcome.broken = True
             return
-        parsed[info.uid] = await _parse(raw, header=header)
+        raws[info.uid] = raw
 
     async with trio.open_nursery() as nursery:
         for _seq, info in batch:
@@ -225,7 +202,24 @@ async def read_batch(
             nursery.start_soon(one, info)
     if outcome.error is not None:
         raise outcome.error
-    return parsed
+    return raws
+
+
+async def read_batch(
+    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome, *, header: bool = False
+) -> dict[int, ParsedMessage]:
+    """Read and parse the batch's files (``read_raw``); missing ones are left out. With ``header``
+    only each message's header is parsed (``ParsedMessage.parse_header``)."""
+    raws = await read_raw(sel, batch, outcome, header=header)
+    return {uid: await _parse(raw, header=header) for uid, raw in raws.items()}
+
+
+async def read_headers(
+    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome
+) -> dict[int, bytes]:
+    """The batch's header blocks in CRLF form (what ``ParsedMessage.parse_header`` would hold)."""
+    raws = await read_raw(sel, batch, outcome, header=True)
+    return {uid: to_crlf(header_block(raw)) for uid, raw in raws.items()}
 
 
 def _render(
@@ -336,6 +330,39 @@ async def _vanished(ctx: Context, sel: Selected, c: cmd.Fetch) -> None:
         await ctx.send(Untagged((Atom("VANISHED"), (Atom("EARLIER"),), Atom(gone))))
 
 
+async def _send_lines(
+    ctx: Context,
+    sel: Selected,
+    plan: LinePlan,
+    batch: list[tuple[int, MessageInfo]],
+    headers: dict[int, bytes] | None,
+    changed: dict[int, MessageInfo],
+    uid_first: bool,
+    wants_modseq: bool,
+) -> None:
+    """One round of ``LinePlan`` lines, written at once. If a message's line fails (``BAD [LIMIT]``), the
+    lines before it still go out first, as they would one by one on the general path."""
+    view = sel.view
+    recent = view.is_recent if not ctx.rev2 and view.recent_count else None
+    lines: list[bytes] = []
+    rendered = plan.render(
+        batch,
+        headers,
+        changed,
+        recent,
+        uid_first=uid_first,
+        condstore=ctx.condstore,
+        wants_modseq=wants_modseq,
+    )
+    try:
+        for line in rendered:
+            lines.append(line)
+    finally:
+        if lines:
+            await ctx.send_bytes(b"".join(lines))
+    await trio.lowlevel.checkpoint()
+
+
 async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     """RFC 9051 §6.4.5 (module docstring)."""
     sel = require_selected(ctx)
@@ -362,8 +389,13 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     sets_seen = not sel.readonly and any(_sets_seen(i) for i in items)
     outcome = Outcome()
 
-    for batch in batches(targets, text=needs_text):
-        parsed = await read_batch(sel, batch, outcome, header=header) if needs_text else {}
+    plan = LinePlan.for_items(items)
+    for batch in batches(targets, text=needs_text, count=plan.batch if plan is not None else BATCH):
+        if plan is not None:
+            headers = await read_headers(sel, batch, outcome) if plan.header else None
+            parsed: dict[int, ParsedMessage] | dict[int, bytes] = headers or {}
+        else:
+            parsed = await read_batch(sel, batch, outcome, header=header) if needs_text else {}
         changed: dict[int, MessageInfo] = {}
         if sets_seen:
             unseen = [i.uid for _s, i in batch if SEEN not in i.flags and (not needs_text or i.uid in parsed)]
@@ -371,10 +403,14 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
                 result = await sel.mailbox.store_flags(unseen, "add", frozenset({SEEN}))
                 sel.view.note_changes(result.changed)
                 changed = {i.uid: i for i in result.changed}
+        if plan is not None:
+            await _send_lines(ctx, sel, plan, batch, headers, changed, uid_first, wants_modseq)
+            continue
         for seq, info in batch:
             msg = parsed.get(info.uid)
             if needs_text and msg is None:
                 continue
+            assert msg is None or isinstance(msg, ParsedMessage)
             info = changed.get(info.uid, info)
             data = _render(
                 ctx,

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from maildird.handlers.context import Context, Selected
 from maildird.imap.errors import Bye, No
-from maildird.imap.responses import Atom, Code, Status, Untagged, Value
+from maildird.imap.responses import Atom, Code, Status, Untagged, Value, serialize_value
 from maildird.store.base import SYSTEM_FLAGS, MailboxNotFound, MessageInfo
 from maildird.store.view import UidValidityChanged
 
@@ -56,6 +56,25 @@ def flag_atoms(flags: Iterable[str], *, recent: bool = False) -> tuple[Atom, ...
         out.append(Atom(RECENT))
     out.extend(Atom(f) for f in sorted(flags - SYSTEM_FLAGS - {RECENT}))
     return tuple(out)
+
+
+FLAG_BYTES_CACHE_SIZE = 4096
+"""Distinct (flag set, recent) pairs whose wire form is kept; a mailbox has a few dozen in practice."""
+
+_FLAG_BYTES: dict[tuple[frozenset[str], bool], bytes] = {}
+
+
+def flag_list_bytes(flags: frozenset[str], recent: bool) -> bytes:
+    """``serialize_value(flag_atoms(flags, recent=recent))``, cached per flag set: a FETCH FLAGS of
+    10,000 messages formats each of the mailbox's few distinct flag lists once."""
+    key = (flags, recent)
+    data = _FLAG_BYTES.get(key)
+    if data is None:
+        data = serialize_value(flag_atoms(flags, recent=recent))
+        if len(_FLAG_BYTES) >= FLAG_BYTES_CACHE_SIZE:
+            _FLAG_BYTES.clear()
+        _FLAG_BYTES[key] = data
+    return data
 
 
 def message_flags(ctx: Context, sel: Selected, info: MessageInfo) -> tuple[Atom, ...]:

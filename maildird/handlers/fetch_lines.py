@@ -1,0 +1,185 @@
+"""FETCH responses formatted straight to bytes, for the items a message list asks for
+(RFC 9051 §6.4.5, §7.5.2).
+
+Theory of operation
+-------------------
+``UID FETCH 1:* (UID FLAGS)`` and Thunderbird's header fetch name only items that come from the snapshot
+(UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ) or from the message's top-level header
+(``BODY[HEADER]``, ``BODY[HEADER.FIELDS (...)]``, ``.NOT``, ``RFC822.HEADER``). For those the general
+path (``fetch._render``: a list of ``Atom``/``Raw``/``Literal`` values per message, then
+``responses.serialize``) spends more time building and walking values than the data is worth, so
+``LinePlan`` works out once per command what each item becomes and writes each ``* n FETCH (...)`` line
+as bytes: flag lists come from a cache per flag set (``updates.flag_list_bytes``), header sections from
+``message.header_fields``, which reads the CRLF header block without a ``ParsedMessage``.
+
+The lines are byte for byte what ``_render`` + ``serialize`` give (``tests/handlers/test_fetch_lines.py``
+compares both over many messages, flags, keywords, CONDSTORE, UTF8=ACCEPT, NUL and 8-bit headers): the
+same item order, UID first when asked, FLAGS/MODSEQ added after an implicit ``\\Seen``, literals for header
+data (never quoted), the same section labels and ``<origin>`` of a partial, the same per-message budget
+for section data (``BAD [LIMIT]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from maildird.handlers.updates import flag_list_bytes, internaldate
+from maildird.imap import commands as cmd
+from maildird.imap.errors import Bad
+from maildird.message.header_fields import header_section
+from maildird.message.sections import apply_partial
+from maildird.store.base import MessageInfo
+
+SECTION_BUDGET_FACTOR = 2
+SECTION_BUDGET_SLACK = 64 * 1024
+"""One message's BODY/BINARY/RFC822 data in one FETCH may add up to twice the message plus 64 KiB
+(BODY[] beside BODY[TEXT] is fine); past that the FETCH is refused with ``BAD [LIMIT]``, so 64 partials
+of a 50 MiB message cannot make the server hold gigabytes."""
+
+SNAPSHOT_BATCH = 2048
+"""Messages formatted per round when no file is read (each round is one write and one checkpoint)."""
+HEADER_BATCH = 256
+"""Messages per round when their header blocks are read (one store call per round)."""
+
+_FLAGS, _INTERNALDATE, _SIZE, _MODSEQ, _SECTION = range(5)
+_SNAPSHOT_KINDS = {"FLAGS": _FLAGS, "INTERNALDATE": _INTERNALDATE, "RFC822.SIZE": _SIZE, "MODSEQ": _MODSEQ}
+_HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One FETCH item as the plan renders it: ``kind``; for a section its label (``BODY[HEADER]<0>``,
+    ``RFC822.HEADER``), section text, field names and partial."""
+
+    kind: int
+    label: bytes = b""
+    text: str = ""
+    fields: tuple[str, ...] = ()
+    partial: tuple[int, int] | None = None
+
+
+class LinePlan:
+    """The items of one FETCH, ready to be written per message (module docstring)."""
+
+    __slots__ = ("has_flags", "has_modseq", "header", "items")
+
+    def __init__(self, items: tuple[_Item, ...]) -> None:
+        self.items = items
+        self.header = any(i.kind == _SECTION for i in items)
+        """True when the header block of each message is needed."""
+        self.has_flags = any(i.kind == _FLAGS for i in items)
+        self.has_modseq = any(i.kind == _MODSEQ for i in items)
+
+    @property
+    def batch(self) -> int:
+        return HEADER_BATCH if self.header else SNAPSHOT_BATCH
+
+    @classmethod
+    def for_items(cls, items: tuple[cmd.FetchItem, ...]) -> LinePlan | None:
+        """The plan, or None when an item needs more than the snapshot and the top-level header (then
+        the general path renders the command)."""
+        out: list[_Item] = []
+        for item in items:
+            if isinstance(item, cmd.FetchAtt):
+                if item.name == "UID":
+                    continue  # always first, see ``render``
+                kind = _SNAPSHOT_KINDS.get(item.name)
+                if kind is not None:
+                    out.append(_Item(kind))
+                elif item.name == "RFC822.HEADER":
+                    out.append(_Item(_SECTION, b"RFC822.HEADER", "HEADER"))
+                else:
+                    return None
+            elif isinstance(item, cmd.FetchBody) and not item.section.part:
+                section = item.section
+                if section.text not in _HEADER_TEXTS:
+                    return None
+                origin = b"" if item.partial is None else b"<%d>" % item.partial[0]
+                name = b"BODY[" + section_label(section) + b"]" + origin
+                out.append(_Item(_SECTION, name, section.text, section.fields, item.partial))
+            else:
+                return None
+        return cls(tuple(out))
+
+    def render(
+        self,
+        batch: list[tuple[int, MessageInfo]],
+        headers: dict[int, bytes] | None,
+        changed: dict[int, MessageInfo],
+        recent: Callable[[int], bool] | None,
+        *,
+        uid_first: bool,
+        condstore: bool,
+        wants_modseq: bool,
+    ) -> Iterator[bytes]:
+        """``* seq FETCH (...)`` lines, CRLF included, for the messages of ``batch`` (those missing from
+        ``headers`` when sections are asked are skipped). ``changed`` holds the new state of messages
+        this FETCH marked ``\\Seen``; ``recent`` tells this session's \\Recent (None: none is)."""
+        items = self.items
+        has_flags, has_modseq = self.has_flags, self.has_modseq
+        for seq, info in batch:
+            uid = info.uid
+            header = None
+            if headers is not None:
+                header = headers.get(uid)
+                if header is None:
+                    continue
+            seen_now = uid in changed
+            if seen_now:
+                info = changed[uid]
+            flags = flag_list_bytes(info.flags, recent is not None and recent(uid))
+            # A FETCH that set \Seen under CONDSTORE carries UID and MODSEQ too (fetch.fetch).
+            parts: list[bytes] = [b"UID %d" % uid] if uid_first or (condstore and seen_now) else []
+            budget = SECTION_BUDGET_FACTOR * len(header) + SECTION_BUDGET_SLACK if header is not None else 0
+            for item in items:
+                kind = item.kind
+                if kind == _FLAGS:
+                    parts.append(b"FLAGS " + flags)
+                elif kind == _SIZE:
+                    parts.append(b"RFC822.SIZE %d" % info.size)
+                elif kind == _SECTION:
+                    assert header is not None
+                    data = header_section(header, item.text, item.fields)
+                    if item.partial is not None:
+                        data = apply_partial(data, *item.partial)
+                    budget -= len(data)
+                    if budget < 0:
+                        raise Bad(
+                            "FETCH asks for more message data than twice the message; ask in fewer pieces.",
+                            "LIMIT",
+                        )
+                    parts.append(b"%s {%d}\r\n%s" % (item.label, len(data), data))
+                elif kind == _INTERNALDATE:
+                    parts.append(b'INTERNALDATE "%s"' % internaldate(info.internaldate).encode("ascii"))
+                else:
+                    parts.append(b"MODSEQ (%d)" % info.modseq)
+            if seen_now and not has_flags:
+                parts.append(b"FLAGS " + flags)
+            if (wants_modseq or (condstore and seen_now)) and not has_modseq:
+                parts.append(b"MODSEQ (%d)" % info.modseq)
+            yield b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+
+
+_ATOM_FIELD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
+
+
+def _field_name(name: str) -> str:
+    """A header field name as the client can match it: an atom, or a quoted string with ``"`` and
+    ``\\`` escaped (the grammar already refused control characters)."""
+    if _ATOM_FIELD.fullmatch(name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def section_label(section: cmd.Section) -> bytes:
+    """The section spec as the response names it: ``1.2.HEADER.FIELDS (FROM TO)``."""
+    parts = [".".join(str(n) for n in section.part)] if section.part else []
+    if section.text is not None:
+        text: str = section.text
+        if section.fields:
+            names = " ".join(_field_name(f) for f in section.fields)
+            text += f" ({names})"
+        parts.append(text)
+    return ".".join(parts).encode("ascii", "replace")
