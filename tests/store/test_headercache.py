@@ -273,3 +273,18 @@ async def test_closing_the_folder_closes_its_cache_file(tmp_path: Path) -> None:
     assert cache is not None and cache.is_open
     await store.close()  # the test registry keeps no idle folders: the folder is closed
     assert mb.folder.state is None and not cache.is_open
+
+
+async def test_an_unusable_cache_file_is_skipped_not_destroyed(tmp_path: Path) -> None:
+    store, mb = await open_inbox(tmp_path)
+    uids = list((await mb.append([NewMessage(CASES["LF"]), NewMessage(CASES["CRLF"])])).uids)
+    blocker = cache_file(tmp_path, mb)
+    blocker.mkdir()  # SQLite cannot open a directory: SQLITE_CANTOPEN, which says nothing of contents
+    (blocker / "keep").write_bytes(b"someone else's")
+    want = {uids[0]: header_block(CASES["LF"]), uids[1]: header_block(CASES["CRLF"])}
+    assert await headers(mb, uids) == want
+    await store.close()
+    store, mb = await reopen(tmp_path)
+    assert await headers(mb, uids) == want
+    assert (blocker / "keep").read_bytes() == b"someone else's"
+    await store.close()

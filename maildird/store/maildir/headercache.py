@@ -20,15 +20,16 @@ Theory of operation:
   The file is opened lazily in a worker thread and only when the folder has an on-disk sidecar.
 * Failure: the cache is never an error to the client. A file SQLite finds damaged (corrupt, not a
   database, a short read) is deleted and rebuilt; an error that says nothing about its contents
-  (busy, locked, read-only, cannot open, disk full: ``_PASSING``) turns the cache off for that
-  call, and the messages are read from their files.
+  (busy, locked, read-only, cannot open, disk full: ``_PASSING``) turns the folder's cache file
+  off for ``RETRY_SECONDS``, and the messages are read from their files meanwhile.
 * Memory layer: a process-wide LRU (``MemoryLayer``) of recently read blocks, bounded by
   ``MEMORY_BYTES`` including a per-entry overhead estimate, keyed by the folder's cache object and
   ``(guid, uidvalidity, uid)``. It is touched from the Trio thread only, so it needs no lock, and
   a request it fully answers needs no folder lock and no thread hop (one client's FETCH of 10
   message headers while other sessions hold the folder).
-* Invalidation: ``MaildirMailbox.expunge``/``move`` call ``forget`` with the UIDs they removed
-  (both layers); a new incarnation (GUID or UIDVALIDITY) empties the file and changes the memory key.
+* Invalidation: ``MaildirMailbox.expunge``/``move`` drop the UIDs they removed from both layers
+  (``forget_locked``, ``forget_memory``); a new incarnation (GUID or UIDVALIDITY) empties the file
+  and changes the memory key.
 * Threads: ``FolderHeaders``' blocking methods run in worker threads under the folder's lock, like
   ``state.MailboxState``; ``recall``/``remember``/``forget_memory`` and ``for_folder`` run in the
   Trio thread.
@@ -39,6 +40,7 @@ from __future__ import annotations
 import itertools
 import logging
 import sqlite3
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -76,6 +78,10 @@ the kernel caches the file anyway; a small cache keeps a server with many folder
 BUSY_TIMEOUT_MS = 1000
 """How long a statement waits for another process's write lock before the cache is skipped."""
 
+RETRY_SECONDS = 60.0
+"""After an error that leaves the file unusable (read-only or full disk, locked, cannot open), the
+folder's cache is not tried again for this long: one warning, not one per batch."""
+
 _PASSING = (
     "SQLITE_BUSY",
     "SQLITE_LOCKED",
@@ -107,8 +113,10 @@ def cache_path(state_path: Path) -> Path | None:
 
 
 def _is_corrupt(exc: sqlite3.Error) -> bool:
-    name = str(getattr(exc, "sqlite_errorname", "") or "")
-    return not name.startswith(_PASSING)
+    """True for an error SQLite reports about the file (it carries a result code) other than the
+    ``_PASSING`` ones; misuse errors without a code (a closed connection) are not the file's fault."""
+    name = getattr(exc, "sqlite_errorname", None)
+    return isinstance(name, str) and bool(name) and not name.startswith(_PASSING)
 
 
 class HeaderFile:
@@ -236,6 +244,7 @@ class FolderHeaders:
         self.memory = memory
         self.token = next(_tokens)  # tells this folder's memory entries from another's
         self._file: HeaderFile | None = None
+        self._resting_until = 0.0  # time.monotonic() before which the file is not tried (RETRY_SECONDS)
 
     # -- Trio thread: the memory layer ------------------------------------------------------------
 
@@ -284,8 +293,12 @@ class FolderHeaders:
             log.warning("header cache %s is corrupt; rebuilding it", path, exc_info=True)
             self._discard(path)
         else:
-            log.warning("header cache %s unusable: %s", path, exc)
-            self.close()
+            self._rest(path, exc)
+
+    def _rest(self, path: Path, exc: Exception) -> None:
+        log.warning("header cache %s unusable for %.0f s: %s", path, RETRY_SECONDS, exc)
+        self.close()
+        self._resting_until = time.monotonic() + RETRY_SECONDS
 
     def _open_file(self, folder: Folder) -> HeaderFile | None:
         """The cache file for the folder's current incarnation (opened, re-bound or None)."""
@@ -298,20 +311,23 @@ class FolderHeaders:
         if f is not None and (f.path, f.guid, f.uidvalidity) == (path, folder.guid, folder.uidvalidity):
             return f
         self.close()
+        if time.monotonic() < self._resting_until:
+            return None
         try:
             f = HeaderFile(path, folder.guid, folder.uidvalidity)
         except sqlite3.Error as exc:
             if not _is_corrupt(exc):
-                log.warning("cannot open the header cache %s: %s", path, exc)
+                self._rest(path, exc)
                 return None
+            log.warning("header cache %s is corrupt; rebuilding it", path, exc_info=True)
             self._discard(path)
             try:
                 f = HeaderFile(path, folder.guid, folder.uidvalidity)
-            except sqlite3.Error:
-                log.warning("cannot rebuild the header cache %s", path, exc_info=True)
+            except sqlite3.Error as again:
+                self._rest(path, again)
                 return None
         except OSError as exc:
-            log.warning("cannot open the header cache %s: %s", path, exc)
+            self._rest(path, exc)
             return None
         self._file = f
         try:
