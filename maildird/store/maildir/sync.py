@@ -529,6 +529,7 @@ class Folder:
             if rec is not None and by_base.get(rec.base) == uid:
                 del by_base[rec.base]
         new_uids = 0
+        same_date: set[int] = set()  # flag changes keep the INTERNALDATE object: no datetime per message
         for rec in upserts:
             uid = rec.uid
             old = msgs.get(uid)
@@ -536,8 +537,11 @@ class Folder:
                 new_uids += 1
                 if uid > self.max_uid:
                     self.max_uid = uid
-            elif old.base != rec.base and by_base.get(old.base) == uid:
-                del by_base[old.base]
+            else:
+                if old.base != rec.base and by_base.get(old.base) == uid:
+                    del by_base[old.base]
+                if old.mtime_ns == rec.mtime_ns:
+                    same_date.add(uid)
             msgs[uid] = rec
             by_base[rec.base] = uid
         if not infos or len(infos) != len(msgs) - sum(1 for r in upserts if r.uid not in infos):
@@ -545,12 +549,19 @@ class Folder:
         else:
             top = next(reversed(infos), 0)
             ordered = True
-            info = self._info
+            info, flags_of = self._info, self._flags
             for rec in sorted(upserts) if new_uids else upserts:
-                if rec.uid not in infos and rec.uid < top:
-                    ordered = False
-                infos[rec.uid] = info(rec)
-                top = max(top, rec.uid)
+                uid = rec.uid
+                prev = infos.get(uid)
+                if prev is None:
+                    if uid < top:
+                        ordered = False
+                    infos[uid] = info(rec)
+                    top = max(top, uid)
+                elif uid in same_date:
+                    infos[uid] = MessageInfo(uid, flags_of(rec.name), rec.size, prev.internaldate, rec.modseq)
+                else:
+                    infos[uid] = info(rec)
             if not ordered:
                 self.infos = {uid: infos[uid] for uid in sorted(infos)}
         if modseq is not None:
