@@ -40,12 +40,15 @@ def _b64(data: bytes) -> bytes:
 
 
 _QP_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|$)")
+_BLANKS = (b" ", b"\t")
 
 
 def _qp(data: bytes) -> bytes:
     """Quoted-printable (RFC 2045 §6.7): soft line breaks removed, ``=XX`` decoded, transport padding
     (blanks at line ends, rule 3) dropped, malformed ``=`` sequences kept literally."""
-    return binascii.a2b_qp(_QP_TRAILING_SPACE.sub(b"", data))
+    if b" \n" in data or b"\t\n" in data or b" \r\n" in data or b"\t\r\n" in data or data.endswith(_BLANKS):
+        data = _QP_TRAILING_SPACE.sub(b"", data)  # only when some line ends in blanks: the scan is slow
+    return binascii.a2b_qp(data)
 
 
 def decode_transfer(body: bytes, encoding: bytes | str | None) -> bytes:
@@ -128,4 +131,98 @@ _SPACE_RUN = re.compile(r"\s+")
 def normalize(text: str) -> str:
     """Search normalisation (RFC 9051 §6.4.4 "case-insensitive"): Unicode case folding, and every run of
     whitespace (including unfolded line breaks) as one space, so a phrase matches across a folded line."""
-    return _SPACE_RUN.sub(" ", text.casefold())
+    folded = text.casefold()
+    words = folded.split()  # splits on exactly the characters ``\s`` matches (str.isspace)
+    if not words:
+        return " " if folded else ""
+    joined = " ".join(words)
+    if folded[0].isspace():
+        joined = " " + joined
+    if folded[-1].isspace():
+        joined += " "
+    return joined
+
+
+# --------------------------------------------------------------------------------------------------
+# Proving a miss from the raw octets (the SEARCH fast path)
+#
+# Every text SEARCH compares against (header values, text parts, attached messages' headers) is decoded
+# from a region of the message's octets. Three things can make decoded text hold characters that are not
+# the region's own octets: an RFC 2047 encoded word (``=?``), a base64 or quoted-printable transfer
+# encoding, and a charset whose ASCII octets do not stand for themselves (UTF-7, UTF-16, EBCDIC,
+# ISO-2022). A fourth, case folding, maps a few non-ASCII characters to ASCII ones (long s to "s", the
+# Kelvin sign to "k"), so it only matters when there are non-ASCII octets. An octet string with none of
+# the four is *transparent*: each decoded, case-folded text is the lower-cased ASCII of its region, so an
+# ASCII word absent from ``raw.lower()`` is absent from all of them.
+
+_SAFE_LABELS = (
+    "us-ascii",
+    "utf-8",
+    *(f"iso-8859-{n}" for n in range(1, 17)),
+    *(f"windows-{n}" for n in range(1250, 1259)),
+)
+"""Charset labels whose ASCII octets decode to themselves (checked at import, below)."""
+
+
+def _ascii_stands_for_itself(label: str) -> bool:
+    codec = lookup_charset(label)
+    if codec is None:
+        return False
+    ascii_octets = bytes(range(128))
+    return decode_charset(ascii_octets, label) == ascii_octets.decode("ascii")
+
+
+_SAFE_CHARSET = re.compile(
+    rb'charset=("?)(?:'
+    + b"|".join(re.escape(label.encode()) for label in _SAFE_LABELS if _ascii_stands_for_itself(label))
+    + rb")\1(?=;|\r?\n(?![ \t])|\Z)"
+)
+"""A ``charset=`` parameter (lower-cased octets) whose value the MIME parser reads as exactly one safe
+label: nothing but ``;`` or the end of the field (a line end not followed by a continuation) after it."""
+
+
+def _charsets_safe(low: bytes) -> bool:
+    """True when every ``charset`` in ``low`` (lower-cased octets) is a safe ``charset=label``. A text
+    part's charset parameter is an atom spelled ``charset`` (RFC 2045 §5.1; RFC 2231 forms add ``*``), so
+    any charset the parser can find is one of these occurrences; the odd spellings count as unsafe."""
+    pos = low.find(b"charset")
+    while pos >= 0:
+        if _SAFE_CHARSET.match(low, pos) is None:
+            return False
+        pos = low.find(b"charset", pos + 7)
+    return True
+
+
+def needle_tokens(needle: str) -> tuple[bytes, ...] | None:
+    """The blank-free runs of an already normalised ASCII needle, as octets; None for a non-ASCII or an
+    all-blank needle. A needle found in a whitespace-collapsed text has each of its runs in the text
+    before collapsing, so one absent run proves a miss."""
+    if not needle.isascii():
+        return None
+    tokens = needle.split()
+    return tuple(t.encode("ascii") for t in tokens) if tokens else None
+
+
+def plain(raw: bytes) -> bool:
+    """True when header text decoded from ``raw`` is ``raw``'s own octets: ASCII, no encoded word."""
+    return raw.isascii() and b"=?" not in raw
+
+
+def may_have_base64(raw: bytes) -> bool:
+    """True when ``raw`` may say ``base64`` in any case (False is certain), found without lower-casing
+    all of it: every spelling holds the octets ``64``, rare outside base64 data, and the label comes
+    before the data it labels, so a big attachment answers at its own header."""
+    pos = raw.find(b"64", 4)
+    while pos >= 0:
+        if raw[pos - 4 : pos].lower() == b"base":
+            return True
+        pos = raw.find(b"64", pos + 2)
+    return False
+
+
+def declarations_safe(low: bytes) -> bool:
+    """True when no part of the message whose lower-cased octets are ``low`` can declare a transfer
+    encoding that changes octets (base64, quoted-printable: the names are compared lower-cased,
+    RFC 2045 §6.1) or a charset whose ASCII octets do not stand for themselves. Such declarations sit
+    in headers, but a part's header may be anywhere in the message, so all of it is looked at."""
+    return b"base64" not in low and b"quoted-printable" not in low and _charsets_safe(low)

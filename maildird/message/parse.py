@@ -21,6 +21,8 @@ single ``text/plain`` leaf (``Part.degraded``), so FETCH BODYSTRUCTURE always ha
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 from maildird.message.fields import ContentType, parse_content_type
@@ -41,6 +43,14 @@ _CRLF = b"\r\n"
 _DEFAULT_TYPE = ContentType("text", "plain", (("charset", b"us-ascii"),), defaulted=True)
 """RFC 2045 §5.2: a part without (usable) Content-Type is text/plain; charset=us-ascii."""
 _DIGEST_DEFAULT = ContentType("message", "rfc822", (), defaulted=True)
+
+
+CONTENT_TYPE_CACHE = 1024
+"""Distinct Content-Type values whose parse is kept: most parts of a mailbox say one of a few dozen
+things (``text/plain; charset=utf-8``), and tokenizing the value was a tenth of a SEARCH TEXT."""
+
+_content_type = functools.lru_cache(maxsize=CONTENT_TYPE_CACHE)(parse_content_type)
+"""``fields.parse_content_type`` remembered by value (its result is frozen, so sharing it is safe)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +96,49 @@ def header_block(raw: bytes) -> bytes:
     return raw if lf < 0 else raw[: lf + 2]
 
 
-def _parse_fields(buf: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
-    """Header fields in ``buf[start:end]`` (whole CRLF-terminated lines). Lines that are neither a field nor
-    a continuation (an mbox ``From `` line, garbage) are skipped; they stay in the raw header."""
-    fields: list[HeaderField] = []
+_FIELD = re.compile(rb"^([^ \t:\r\n]+)[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*(?:\r\n)?)", re.MULTILINE)
+"""One field in a header without bare CRs: a name (no blanks, no colon) at a line start, optional blanks,
+the colon, then the rest of the line and every continuation line (one starting with a blank)."""
+
+
+FieldSpan = tuple[bytes, bytes, bytes, bytes]
+"""A header field before it becomes a ``HeaderField``: (name, raw, value, key)."""
+
+
+TARGETED_LOOKUPS = 4
+"""Lookups by name served by a targeted search before the header is scanned whole (``Part.header``)."""
+
+_NAME_BLOCKERS = frozenset(b" \t:\r\n")
+"""Octets no field name holds: a key with one of them names no field."""
+
+
+@functools.lru_cache(maxsize=256)
+def _named_field(key: bytes) -> re.Pattern[bytes]:
+    """``_FIELD`` for the one name ``key`` (ASCII case-insensitive, as ``bytes.upper`` compares)."""
+    return re.compile(
+        rb"^(" + re.escape(key) + rb")[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*(?:\r\n)?)",
+        re.MULTILINE | re.IGNORECASE,
+    )
+
+
+def _scan_fields(buf: bytes, start: int, end: int) -> list[FieldSpan]:
+    """Header fields in ``buf[start:end]`` (whole CRLF-terminated lines) as ``FieldSpan``. Lines that are
+    neither a field nor a continuation (an mbox ``From `` line, garbage) are skipped; they stay in the raw
+    header.
+
+    A header whose every CR and LF belong to a CRLF (all but broken mail) is read with one regular
+    expression (``_FIELD``); ``_scan_fields_slow`` walks the lines one by one and gives the same fields
+    for it (tests/message/test_search_fast.py holds them together)."""
+    region = buf[start:end]
+    crlf = region.count(b"\r\n")
+    if region.count(b"\r") != crlf or region.count(b"\n") != crlf:
+        return _scan_fields_slow(buf, start, end)
+    return [(m[1], m[0], m[2], m[1].upper()) for m in _FIELD.finditer(region)]
+
+
+def _scan_fields_slow(buf: bytes, start: int, end: int) -> list[FieldSpan]:
+    """``_scan_fields`` line by line (any input, bare CRs included)."""
+    fields: list[FieldSpan] = []
     name = b""
     field_start = -1
     value_start = 0
@@ -102,7 +151,7 @@ def _parse_fields(buf: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
             pos = line_end  # continuation of the current field (or of nothing)
             continue
         if field_start >= 0:
-            fields.append(HeaderField(name, buf[field_start:pos], buf[value_start:pos], name.upper()))
+            fields.append((name, buf[field_start:pos], buf[value_start:pos], name.upper()))
             field_start = -1
         colon = buf.find(b":", pos, line_end)
         if colon > pos:
@@ -111,8 +160,13 @@ def _parse_fields(buf: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
                 name, field_start, value_start = candidate, pos, colon + 1
         pos = line_end
     if field_start >= 0:
-        fields.append(HeaderField(name, buf[field_start:end], buf[value_start:end], name.upper()))
-    return tuple(fields)
+        fields.append((name, buf[field_start:end], buf[value_start:end], name.upper()))
+    return fields
+
+
+def _parse_fields(buf: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
+    """Header fields in ``buf[start:end]`` as ``HeaderField`` values (``_scan_fields``)."""
+    return tuple(HeaderField(*span) for span in _scan_fields(buf, start, end))
 
 
 class Part:
@@ -127,7 +181,10 @@ class Part:
         "_degraded",
         "_fields",
         "_index",
+        "_made",
         "_message",
+        "_named",
+        "_spans",
         "_type",
         "body_start",
         "buf",
@@ -155,8 +212,11 @@ class Part:
                 self.header_end = self.body_start = end
             else:
                 self.header_end, self.body_start = blank + 2, blank + 4
+        self._spans: list[FieldSpan] | None = None
+        self._made: dict[int, HeaderField] | None = None
         self._fields: tuple[HeaderField, ...] | None = None
-        self._index: dict[bytes, HeaderField] | None = None
+        self._index: dict[bytes, int] | None = None
+        self._named: dict[bytes, HeaderField | None] | None = None
         self._children: tuple[Part, ...] | None = None
         self._message: Part | None = None
         self._degraded = False
@@ -165,21 +225,68 @@ class Part:
 
     # -- header ------------------------------------------------------------------------------------
 
+    # Fields are scanned into spans once; a ``HeaderField`` is made only for a field somebody asks for
+    # (making one per line cost more than finding them), and made once, so repeated lookups and
+    # ``fields`` hand out the same objects. The first few lookups by name in a clean header (every CR
+    # and LF in a CRLF) do not scan at all: one regular expression finds the field (``_named_field``);
+    # SEARCH and the MIME tree ask for two or three fields of a header of twenty.
+
+    def _field_spans(self) -> list[FieldSpan]:
+        if self._spans is None:
+            self._spans = _scan_fields(self.buf, self.start, self.header_end)
+        return self._spans
+
+    def _field_at(self, i: int) -> HeaderField:
+        made = self._made
+        if made is None:
+            made = self._made = {}
+        field = made.get(i)
+        if field is None:
+            field = made[i] = HeaderField(*self._field_spans()[i])
+        return field
+
     @property
     def fields(self) -> tuple[HeaderField, ...]:
         if self._fields is None:
-            self._fields = _parse_fields(self.buf, self.start, self.header_end)
+            self._fields = tuple(self._field_at(i) for i in range(len(self._field_spans())))
         return self._fields
+
+    def _clean(self) -> bool:
+        buf, start, end = self.buf, self.start, self.header_end
+        crlf = buf.count(_CRLF, start, end)
+        return buf.count(b"\r", start, end) == crlf and buf.count(b"\n", start, end) == crlf
 
     def header(self, name: str) -> HeaderField | None:
         """The first field called ``name`` (case-insensitive), or None."""
-        index = self._index
-        if index is None:
-            index = {}
-            for f in self.fields:
-                index.setdefault(f.key, f)
-            self._index = index
-        return index.get(name.upper().encode("ascii", "replace"))
+        key = name.upper().encode("ascii", "replace")
+        named = self._named
+        if named is None:
+            named = self._named = {}
+        elif key in named:
+            return named[key]
+        field: HeaderField | None
+        if self._index is None and len(named) < TARGETED_LOOKUPS and self._spans is None and self._clean():
+            field = None
+            if _NAME_BLOCKERS.isdisjoint(key) and key:
+                m = _named_field(key).search(self.buf, self.start, self.header_end)
+                if m is not None:
+                    field = HeaderField(m[1], m[0], m[2], m[1].upper())
+        else:
+            index = self._index
+            if index is None:
+                index = {}
+                for n, span in enumerate(self._field_spans()):
+                    index.setdefault(span[3], n)
+                self._index = index
+            i = index.get(key)
+            field = None if i is None else self._field_at(i)
+        named[key] = field
+        return field
+
+    def fields_named(self, name: str) -> list[HeaderField]:
+        """Every field called ``name`` (case-insensitive), in order."""
+        key = name.upper().encode("ascii", "replace")
+        return [self._field_at(i) for i, span in enumerate(self._field_spans()) if span[3] == key]
 
     def header_value(self, name: str) -> bytes | None:
         """The first ``name`` field's unfolded value, or None when the field is absent."""
@@ -209,7 +316,7 @@ class Part:
 
     def _effective_type(self) -> ContentType:
         value = self.header_value("Content-Type")
-        ct = parse_content_type(value) if value is not None else None
+        ct = _content_type(value) if value is not None else None
         if ct is None:
             if self.in_digest:
                 return _DIGEST_DEFAULT

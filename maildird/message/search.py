@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from maildird.imap.commands import (
     SearchAll,
@@ -36,17 +37,103 @@ from maildird.imap.commands import (
 )
 from maildird.message.decode import (
     UnknownTransferEncoding,
+    declarations_safe,
     decode_charset,
     decode_header,
     decode_transfer,
+    may_have_base64,
+    needle_tokens,
     normalize,
+    plain,
 )
 from maildird.message.envelope import header_date
-from maildird.message.parse import ParsedMessage, Part
+from maildird.message.parse import ParsedMessage, Part, header_block
 
 RECENT = "\\Recent"
 
 Loader = Callable[[], "ParsedMessage | bytes"]
+
+
+BIG_OCTETS = 256 * 1024
+"""Octets past which ``Octets`` first looks for a base64 label before lower-casing the message: a
+message that size is mostly an attachment, which the exact path skips without reading it."""
+
+
+class Octets:
+    """A message's octets as stored (the whole file, or for a search of header keys only its header
+    block), with what the fast path asks of them computed once. The *header* region is the top-level
+    header block (RFC 5322 §2.1, ``parse.header_block``): every header key compares against text from
+    it. The *body* region is the rest: BODY, and TEXT besides the top-level header, compare against
+    text from it, decoded as declared in headers that may be in either region."""
+
+    __slots__ = ("_body_ok", "_header_low", "_header_plain", "_header_text", "_low", "_split", "raw")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._split = -1
+        self._low: bytes | None = None
+        self._header_low: bytes | None = None
+        self._header_plain: bool | None = None
+        self._body_ok: bool | None = None
+        self._header_text: str | None = None
+
+    @property
+    def split(self) -> int:
+        """Where the header region ends."""
+        if self._split < 0:
+            self._split = len(header_block(self.raw))
+        return self._split
+
+    @property
+    def low(self) -> bytes:
+        """All the octets with ASCII letters lower-cased."""
+        if self._low is None:
+            self._low = self.raw.lower()
+        return self._low
+
+    def header_lacks(self, tokens: tuple[bytes, ...]) -> bool:
+        """True when some token is absent from the header region (ASCII case-insensitively)."""
+        if self._low is not None:
+            low, end = self._low, self.split
+        else:
+            if self._header_low is None:
+                self._header_low = self.raw[: self.split].lower()
+            low = self._header_low
+            end = len(low)
+        return any(low.find(t, 0, end) < 0 for t in tokens)
+
+    @property
+    def header_plain(self) -> bool:
+        """``decode.plain`` for the header region: its header text is its own octets."""
+        if self._header_plain is None:
+            self._header_plain = plain(self.raw[: self.split])
+        return self._header_plain
+
+    def body_lacks(self, tokens: tuple[bytes, ...]) -> bool:
+        """True when some token is absent from the body region (ASCII case-insensitively)."""
+        low, start = self.low, self.split
+        return any(low.find(t, start) < 0 for t in tokens)
+
+    @property
+    def body_transparent(self) -> bool:
+        """True when every text from the body region is the region's own octets: no declaration
+        anywhere changes them (``decode.declarations_safe``), and the region is ASCII without encoded
+        words (attached messages' headers)."""
+        if self._body_ok is None:
+            raw, start = self.raw, self.split
+            self._body_ok = (
+                not (len(raw) >= BIG_OCTETS and may_have_base64(raw))
+                and raw.find(b"=?", start) < 0
+                and (raw.isascii() or raw[start:].isascii())
+                and declarations_safe(self.low)
+            )
+        return self._body_ok
+
+    def header_text(self) -> str:
+        """``SearchContext.whole_header_text`` from the header region alone."""
+        if self._header_text is None:
+            self._header_text = _header_text(ParsedMessage.parse_header(self.raw).root)
+        return self._header_text
 
 
 class SearchContext:
@@ -57,9 +144,12 @@ class SearchContext:
         "_body",
         "_folded",
         "_headers",
+        "_loaded",
         "_message",
+        "_octets",
         "_text",
         "flags",
+        "header_only",
         "internaldate",
         "largest_seq",
         "largest_uid",
@@ -88,6 +178,8 @@ class SearchContext:
         load: Loader | None = None,
         saved: frozenset[int] = frozenset(),
         now: datetime | None = None,
+        header_only: bool = False,
+        octets: Octets | None = None,
     ) -> None:
         self.seq = seq
         self.uid = uid
@@ -101,35 +193,57 @@ class SearchContext:
         self.load = load
         self.saved = saved
         self.now = now
+        self.header_only = header_only
+        self._loaded = octets is not None
         self._message: ParsedMessage | None = None
-        self._headers: dict[bytes, str] | None = None
+        self._octets = octets
+        self._headers: dict[bytes, str | None] = {}
         self._body: str | None = None
         self._text: str | None = None
         self._folded: dict[bool, str] = {}
 
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        if self.load is None:
+            raise LookupError("this search needs the message but the context has no loader")
+        loaded = self.load()
+        self._loaded = True
+        if isinstance(loaded, ParsedMessage):
+            self._message = loaded
+        else:
+            self._octets = Octets(loaded)
+
+    def octets(self) -> Octets | None:
+        """The message's octets as stored, when the loader gave octets (not a parsed message)."""
+        self._load()
+        return self._octets
+
     def message(self) -> ParsedMessage:
-        """The parsed message, loaded and parsed on first use only."""
+        """The parsed message, loaded and parsed on first use only (with ``header_only`` the loader
+        gives the header block and only that is parsed, ``ParsedMessage.parse_header``)."""
         if self._message is None:
-            if self.load is None:
-                raise LookupError("this search needs the message but the context has no loader")
-            loaded = self.load()
-            self._message = loaded if isinstance(loaded, ParsedMessage) else ParsedMessage.parse(loaded)
+            self._load()
+        if self._message is None:
+            assert self._octets is not None
+            raw = self._octets.raw
+            self._message = ParsedMessage.parse_header(raw) if self.header_only else ParsedMessage.parse(raw)
         return self._message
 
     # -- cached normalised texts -------------------------------------------------------------------
 
     def header_text(self, name: str) -> str | None:
-        """All ``name`` fields of the top-level header, decoded and normalised, joined; None if absent."""
-        if self._headers is None:
-            headers: dict[bytes, list[str]] = {}
-            for field in self.message().root.fields:
-                headers.setdefault(field.key, []).append(decode_header(field.unfolded()))
-            self._headers = {k: normalize("\n".join(v)) for k, v in headers.items()}
-        return self._headers.get(name.upper().encode("ascii", "replace"))
+        """All ``name`` fields of the top-level header, decoded and normalised, joined; None if absent.
+        Only the fields asked for are decoded (a message has a dozen, a search asks for one or two)."""
+        key = name.upper().encode("ascii", "replace")
+        if key in self._headers:
+            return self._headers[key]
+        values = [decode_header(f.unfolded()) for f in self.message().root.fields_named(name)]
+        text = self._headers[key] = normalize("\n".join(values)) if values else None
+        return text
 
     def whole_header_text(self) -> str:
-        root = self.message().root
-        return normalize(decode_header(root.buf[root.start : root.header_end].replace(b"\r\n", b"\n")))
+        return _header_text(self.message().root)
 
     def folded_body_text(self, *, with_headers: bool = False) -> str:
         """``body_text`` case-folded but with its whitespace as it is: enough to look for a needle that
@@ -152,6 +266,11 @@ class SearchContext:
             else:
                 self._body = cached
         return cached
+
+
+def _header_text(root: Part) -> str:
+    """The top-level header decoded and normalised, as TEXT compares against it."""
+    return normalize(decode_header(root.buf[root.start : root.header_end].replace(b"\r\n", b"\n")))
 
 
 def _collect_text(part: Part, out: list[str], with_headers: bool) -> None:
@@ -303,6 +422,10 @@ def _eval(key: SearchKey, ctx: SearchContext, load: bool) -> bool | None:
     if isinstance(key, SearchDate):
         sent = header_date(ctx.message())
         return sent is not None and _date_test(key.op, sent, key.when)
+    if isinstance(key, SearchHeader | SearchText):
+        octets = ctx.octets()
+        if octets is not None and _misses(key, octets):
+            return False
     if isinstance(key, SearchHeader):
         text = ctx.header_text(key.field)
         if key.value == "":
@@ -317,6 +440,43 @@ def _eval(key: SearchKey, ctx: SearchContext, load: bool) -> bool | None:
             return needle in body()
         return needle in ctx.whole_header_text() or needle in body(with_headers=True)
     raise TypeError(f"unknown search key {type(key).__name__}")
+
+
+@lru_cache(maxsize=256)
+def _tokens(value: str) -> tuple[bytes, ...] | None:
+    return needle_tokens(normalize(value))
+
+
+def _misses(key: SearchHeader | SearchText, octets: Octets) -> bool:
+    """True when the octets alone prove that ``key`` does not match: an ASCII word of the needle is
+    absent from the region the key compares against, and nothing decodes that region to other
+    characters (``Octets``). TEXT whose body region settles it but whose header has encoded words
+    decodes that header alone (no full parse)."""
+    if isinstance(key, SearchHeader) and key.value == "":
+        return False
+    tokens = _tokens(key.value)
+    if tokens is None:
+        return False
+    if isinstance(key, SearchHeader):
+        return octets.header_lacks(tokens) and octets.header_plain
+    if not (octets.body_transparent and octets.body_lacks(tokens)):
+        return False
+    if key.body_only or (octets.header_lacks(tokens) and octets.header_plain):
+        return True
+    return normalize(key.value) not in octets.header_text()
+
+
+def misses(key: SearchKey, octets: Octets) -> bool:
+    """True when the message whose octets (as stored: the whole file, or its header block when ``key``
+    needs no body) are ``octets`` certainly does not match ``key``: a cheap test before parsing. False
+    means "maybe" (evaluate with ``matches``)."""
+    if isinstance(key, SearchHeader | SearchText):
+        return _misses(key, octets)
+    if isinstance(key, SearchAnd):
+        return any(misses(k, octets) for k in key.keys)
+    if isinstance(key, SearchOr):
+        return misses(key.left, octets) and misses(key.right, octets)
+    return False
 
 
 def prefilter(key: SearchKey, ctx: SearchContext) -> bool | None:
