@@ -226,18 +226,25 @@ async def serve(
                     pass
             await trio.aclose_forcefully(stream)
 
-        async def refuse_ws(stream: trio.abc.Stream, status: tuple[int, str], text: str) -> None:
-            with trio.move_on_after(REFUSAL_TIMEOUT):
-                await refuse_connection(stream, *status, text)
-            await trio.aclose_forcefully(stream)
+        async def turn_away(
+            stream: trio.abc.Stream, spec: Listener, bye: bytes, status: tuple[int, str], text: str
+        ) -> None:
+            """Refuse a client at accept: ``bye`` on a plain IMAP port, HTTP ``status`` with ``text`` on
+            a plain WebSocket port (after its request head), nothing on a TLS port (IMAP or WebSocket:
+            refused before the handshake, so silent clients cost nothing); then close."""
+            if spec.tls == "implicit":
+                await trio.aclose_forcefully(stream)
+            elif spec.kind == "ws":
+                with trio.move_on_after(REFUSAL_TIMEOUT):
+                    await refuse_connection(stream, *status, text)
+                await trio.aclose_forcefully(stream)
+            else:
+                await refuse(stream, bye)
 
         async def admit(stream: trio.abc.Stream, transport: TransportInfo, spec: Listener) -> bool:
             """The listener's access list, then the connection limits (maildird.access), at accept for
-            every listener kind. A refused client gets ``* BYE`` on a plain IMAP port, an HTTP 403/503 on
-            a plain WebSocket port, and is just closed on a TLS port (IMAP or WebSocket: refused before
-            the handshake, so silent clients cost nothing)."""
+            every listener kind, before any TLS or WebSocket handshake; ``turn_away`` refuses."""
             ip = peer_host(transport.peer)
-            ws, silent = spec.kind == "ws", spec.tls == "implicit"
             refusal = access[spec].check(ip) if spec in access else None
             if refusal is not None:
                 name = await peer_name(ip, reverse_lookups=config.server.reverse_lookups)
@@ -248,22 +255,12 @@ async def serve(
                     spec.url(),
                     refusal,
                 )
-                if silent:
-                    await trio.aclose_forcefully(stream)
-                elif ws:
-                    await refuse_ws(stream, HTTP_FORBIDDEN, ACCESS_DENIED_TEXT)
-                else:
-                    await refuse(stream, access_denied_bye())
+                await turn_away(stream, spec, access_denied_bye(), HTTP_FORBIDDEN, ACCESS_DENIED_TEXT)
                 return False
             hit = limits.try_acquire(ip)
             if hit is not None:
                 log.warning("%s reached: refused %s", hit, transport.peer)
-                if silent:
-                    await trio.aclose_forcefully(stream)
-                elif ws:
-                    await refuse_ws(stream, HTTP_UNAVAILABLE, limits.message(hit))
-                else:
-                    await refuse(stream, limits.bye(hit))
+                await turn_away(stream, spec, limits.bye(hit), HTTP_UNAVAILABLE, limits.message(hit))
                 return False
             return True
 
