@@ -14,27 +14,25 @@ to its parameters; a missing transfer encoding is ``"7bit"``; a part with no par
 from __future__ import annotations
 
 from maildird.imap.responses import Raw, Value, serialize_value
-from maildird.message.envelope import envelope_of, text_value
+from maildird.message.envelope import StructureTooLarge, envelope_cost, envelope_of, text_value
 from maildird.message.fields import parse_disposition, parse_language
 from maildird.message.parse import ParsedMessage, Part
+
+__all__ = ["DEFAULT_ENCODING", "STRUCTURE_IN_THREAD", "StructureTooLarge", "bodystructure"]
 
 DEFAULT_ENCODING = "7bit"
 """RFC 2045 §6.1: no Content-Transfer-Encoding means 7bit."""
 
 STRUCTURE_IN_THREAD = 256
-"""MIME entities after which ``bodystructure(..., limit=STRUCTURE_IN_THREAD)`` gives up so the caller can
-build the structure in a worker thread. Parsing is lazy (``maildird.message.parse``), so the walk is where
-each part's header and parameters get parsed: ~70 µs per part here, so 10,000 parts (``MAX_MIME_PARTS``)
-held the event loop ~0.7 s; 256 parts cost under 20 ms, and a thread hop ~0.1 ms."""
-
-
-class StructureTooLarge(Exception):
-    """``bodystructure`` met more MIME entities than its ``limit``. What it parsed so far stays cached in
-    the message, so the retry (in a thread) picks up from there."""
+"""MIME entities after which ``bodystructure(..., limit=STRUCTURE_IN_THREAD)`` (and ``envelope``, in the
+same units) gives up so the caller can build the value in a worker thread. Parsing is lazy
+(``maildird.message.parse``), so the walk is where each part's header and parameters get parsed: ~70 µs
+per part on a quiet machine, so 10,000 parts (``MAX_MIME_PARTS``) held the event loop ~0.7 s; 256 parts
+cost under 20 ms, and a thread hop ~0.1 ms."""
 
 
 class _Walk:
-    """One walk's settings and what is left of its entity budget (None: no limit)."""
+    """One walk's settings and what is left of its budget in entity units (None: no limit)."""
 
     __slots__ = ("extensible", "left")
 
@@ -42,9 +40,9 @@ class _Walk:
         self.extensible = extensible
         self.left = limit
 
-    def visit(self) -> None:
+    def visit(self, cost: int = 1) -> None:
         if self.left is not None:
-            self.left -= 1
+            self.left -= cost
             if self.left < 0:
                 raise StructureTooLarge("too many MIME entities for the event loop")
 
@@ -101,6 +99,7 @@ def _part(part: Part, walk: _Walk) -> Value:
     )
     inner = part.message if part.is_message else None
     if inner is not None:
+        walk.visit(envelope_cost(inner))
         fields = (*fields, envelope_of(inner), _part(inner, walk), part.body_lines)
     elif ct.maintype == "text":
         fields = (*fields, part.body_lines)
@@ -112,8 +111,9 @@ def _part(part: Part, walk: _Walk) -> Value:
 def bodystructure(msg: ParsedMessage, *, extensible: bool = True, limit: int | None = None) -> Value:
     """FETCH BODYSTRUCTURE (``extensible``) or BODY (RFC 9051 §7.5.2).
 
-    With ``limit``, raises StructureTooLarge once the walk meets more than ``limit`` MIME entities
-    (the root, multipart children and encapsulated messages), so an async caller can walk on the event
+    With ``limit``, raises StructureTooLarge once the walk has cost more than ``limit`` units: one per
+    MIME entity (the root, multipart children, encapsulated messages) plus each encapsulated message's
+    ``envelope_cost``, so an async caller can walk on the event
     loop and retry without a limit in a worker thread only for the rare message with thousands of parts:
     ``try: v = bodystructure(m, limit=STRUCTURE_IN_THREAD) except StructureTooLarge: v = await
     trio.to_thread.run_sync(partial(bodystructure, m))``. Without one it always answers (the parser

@@ -1,6 +1,8 @@
-"""``bodystructure(msg, limit=N)``: gives up with StructureTooLarge after N MIME entities, so FETCH can
-walk on the event loop and move only the rare message with thousands of parts to a worker thread
-(session note, stop 10: 10,000 parts held the event loop ~0.6 s). Under the limit the answer is the
+"""``bodystructure(msg, limit=N)``: gives up with StructureTooLarge after N units of work (a MIME entity,
+or ADDRESS_OCTETS_PER_ENTITY octets of an encapsulated message's address fields), so FETCH can walk on
+the event loop and move only the rare message with thousands of parts to a worker thread (session note,
+stop 10: 10,000 parts held the event loop ~0.6 s). ``envelope(msg, limit=N)`` likewise for huge address
+fields (20,000 addresses: ~2 s). Under the limit the answer is the
 unlimited one; after a give-up, the retry on the same (partly parsed, lazily cached) message gives the
 same bytes as a fresh parse.
 """
@@ -13,17 +15,20 @@ from hypothesis import strategies as st
 
 from maildird.imap.responses import Value, serialize_value
 from maildird.message.bodystructure import STRUCTURE_IN_THREAD, StructureTooLarge, bodystructure
+from maildird.message.envelope import ADDRESS_OCTETS_PER_ENTITY, envelope, envelope_cost
 from maildird.message.parse import MAX_MIME_PARTS, ParsedMessage, Part
 
 HEAD = b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+ADDRESSES = b", ".join(b"User %d <user%d@example.org>" % (i, i) for i in range(300))
 
 
 def walked(part: Part) -> int:
-    """The entities bodystructure() visits below and including ``part`` (its own recursion)."""
+    """What bodystructure() spends below and including ``part``, in its units (its own recursion): one
+    per entity, plus each encapsulated message's envelope_cost."""
     if part.is_multipart:
         return 1 + sum(walked(child) for child in part.children)
     inner = part.message if part.is_message else None
-    return 1 + (walked(inner) if inner is not None else 0)
+    return 1 + (envelope_cost(inner) + walked(inner) if inner is not None else 0)
 
 
 def multipart(subtype: bytes, boundary: bytes, parts: list[bytes], *, eol: bytes = b"\r\n") -> bytes:
@@ -56,6 +61,10 @@ CASES = {
     "rfc822 chain ending in a bare header": HEAD
     + b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\nX-Only: header",
     "digest of empty and headerless parts": HEAD + multipart(b"digest", b"d", [b"", b"\r\nbody", b"\r\n"]),
+    "rfc822 with a long address list": HEAD
+    + multipart(
+        b"mixed", b"o", [b"Content-Type: message/rfc822\r\n\r\n" + HEAD + b"To: " + ADDRESSES + b"\r\n\r\nx"]
+    ),
     "rfc822 holding a multipart": HEAD
     + multipart(b"mixed", b"o", [message(multipart(b"mixed", b"i", [leaf()] * 3))]),
 }
@@ -112,6 +121,31 @@ def test_thousands_of_parts_give_up_early_and_the_retry_matches() -> None:
     retry = wire(bodystructure(msg))
     assert retry == fresh(raw, True)
     assert retry.count(b'("text" "plain"') == MAX_MIME_PARTS  # the parser's own cap still holds
+
+
+def test_envelope_limit_is_exact_and_the_retry_matches() -> None:
+    for raw in (
+        HEAD + b"\r\nbody",
+        HEAD + b"To: " + ADDRESSES + b"\r\nCc: " + ADDRESSES[:5000] + b"\r\n\r\nbody",
+    ):
+        cost = envelope_cost(ParsedMessage.parse(raw).root)
+        expected = wire(envelope(ParsedMessage.parse(raw)))
+        assert wire(envelope(ParsedMessage.parse(raw), limit=cost)) == expected
+        msg = ParsedMessage.parse(raw)
+        with pytest.raises(StructureTooLarge):
+            envelope(msg, limit=cost - 1)
+        assert wire(envelope(msg)) == expected
+
+
+def test_thousands_of_addresses_leave_the_event_loop() -> None:
+    many = b", ".join(
+        b"<u%d@example.org>" % i for i in range(STRUCTURE_IN_THREAD * ADDRESS_OCTETS_PER_ENTITY // 10)
+    )
+    msg = ParsedMessage.parse(HEAD + b"To: " + many + b"\r\n\r\nbody")
+    with pytest.raises(StructureTooLarge):
+        envelope(msg, limit=STRUCTURE_IN_THREAD)
+    small = ParsedMessage.parse(HEAD + b"To: " + ADDRESSES[:2000] + b"\r\n\r\nbody")
+    assert envelope(small, limit=STRUCTURE_IN_THREAD) == envelope(small)
 
 
 _BOUNDARIES = st.sampled_from([b"a", b"b", b"ab", b"a-b"])
