@@ -288,3 +288,35 @@ async def test_an_unusable_cache_file_is_skipped_not_destroyed(tmp_path: Path) -
     assert await headers(mb, uids) == want
     assert (blocker / "keep").read_bytes() == b"someone else's"
     await store.close()
+
+
+async def _answered_while_locked(mb: MaildirMailbox, uids: list[int]) -> bool:
+    """Whether a header read of ``uids`` completes while the folder lock is held elsewhere (the
+    memory layer answered it), then lets it finish."""
+    got: dict[int, bytes] = {}
+
+    async def fetch() -> None:
+        got.update(await headers(mb, uids))
+
+    async with trio.open_nursery() as nursery, mb.folder.lock:
+        nursery.start_soon(fetch)
+        await trio.testing.wait_all_tasks_blocked()
+        answered = bool(got)
+    assert len(got) == len(uids)
+    return answered
+
+
+async def test_a_large_read_from_the_cache_file_does_not_fill_memory(tmp_path: Path) -> None:
+    store, mb = await open_inbox(tmp_path)
+    n = headercache.MEMORY_FILL_MAX + 4
+    uids = list((await mb.append([NewMessage(CASES["LF"] + b"%d" % i) for i in range(n)])).uids)
+    await headers(mb, uids)  # from the files: new mail, kept in memory whatever the request size
+    assert await _answered_while_locked(mb, uids)
+    await store.close()
+    store, mb = await reopen(tmp_path)
+    await headers(mb, uids)  # a message list's batch from the cache file: not worth the memory
+    assert not await _answered_while_locked(mb, uids)
+    small = uids[: headercache.MEMORY_FILL_MAX]
+    await headers(mb, small)  # a client scrolling: kept
+    assert await _answered_while_locked(mb, small)
+    await store.close()

@@ -24,9 +24,10 @@ Theory of operation:
   off for ``RETRY_SECONDS``, and the messages are read from their files meanwhile.
 * Memory layer: a process-wide LRU (``MemoryLayer``) of recently read blocks, bounded by
   ``MEMORY_BYTES`` including a per-entry overhead estimate, keyed by the folder's cache object and
-  ``(guid, uidvalidity, uid)``. It is touched from the Trio thread only, so it needs no lock, and
-  a request it fully answers needs no folder lock and no thread hop (one client's FETCH of 10
-  message headers while other sessions hold the folder).
+  ``(guid, uidvalidity, uid)``; a large request fills it only with blocks read from message files
+  (``MEMORY_FILL_MAX``), so a full header fetch does not churn it. It is touched from the Trio
+  thread only, so it needs no lock, and a request it fully answers needs no folder lock and no
+  thread hop (one client's FETCH of 10 message headers while other sessions hold the folder).
 * Invalidation: ``MaildirMailbox.expunge``/``move`` drop the UIDs they removed from both layers
   (``forget_locked``, ``forget_memory``); a new incarnation (GUID or UIDVALIDITY) empties the file
   and changes the memory key.
@@ -70,6 +71,10 @@ MEMORY_BYTES = 2 * 1024 * 1024
 ENTRY_OVERHEAD = 220
 """Python's cost of one memory entry beyond its octets (bytes object, key tuple, ordered-dict slot;
 measured with tracemalloc: 212 octets on CPython 3.11)."""
+
+MEMORY_FILL_MAX = 16
+"""Requests of at most this many messages put every block they read into the memory layer; larger
+ones (FETCH reads a message list in batches of 32) only the blocks read from message files."""
 
 PAGE_CACHE_KIB = 256
 """SQLite's page cache per open cache file (its default is 2 MiB). Rows are read once per FETCH and
@@ -265,8 +270,13 @@ class FolderHeaders:
                 hits[uid] = data
         return hits, missing
 
-    def remember(self, folder: Folder, blocks: dict[int, bytes]) -> None:
-        for uid, data in blocks.items():
+    def remember(self, folder: Folder, blocks: dict[int, bytes], files: Sequence[int]) -> None:
+        """Keep blocks just read in memory: all of them for a small request (a client scrolling,
+        or several sessions fetching the newest messages), only those that came from message files
+        (new mail) for a large one (a batch of a whole message list's header fetch would only
+        push everything else out of the LRU)."""
+        chosen = blocks if len(blocks) <= MEMORY_FILL_MAX else {u: blocks[u] for u in files if u in blocks}
+        for uid, data in chosen.items():
             if 0 < len(data) <= MAX_CACHED_BLOCK:
                 self.memory.put(self._mem_key(folder, uid), data)
 
@@ -341,9 +351,11 @@ class FolderHeaders:
             return None
         return f
 
-    def read_locked(self, folder: Folder, uids: Sequence[int], reader: Reader) -> dict[int, bytes]:
+    def read_locked(
+        self, folder: Folder, uids: Sequence[int], reader: Reader
+    ) -> tuple[dict[int, bytes], list[int]]:
         """Header blocks of ``uids`` (gone ones left out): cached rows first, then the files,
-        whose blocks are stored in one transaction."""
+        whose blocks are stored in one transaction. Also returns the UIDs read from files."""
         f = self._open_file(folder)
         cached: dict[int, bytes] = {}
         known = [u for u in uids if u in folder.msgs]
@@ -354,6 +366,7 @@ class FolderHeaders:
                 self._failed(exc, f.path)
                 f = None
         out: dict[int, bytes] = {}
+        files: list[int] = []
         fill: list[tuple[int, bytes]] = []
         for uid in uids:
             data = cached.get(uid)
@@ -362,6 +375,7 @@ class FolderHeaders:
                     data = folder.locate(uid, reader)
                 except MessageGone:
                     continue
+                files.append(uid)
                 if 0 < len(data) <= MAX_CACHED_BLOCK:
                     fill.append((uid, data))
             out[uid] = data
@@ -370,7 +384,7 @@ class FolderHeaders:
                 f.put_many(fill)
             except sqlite3.Error as exc:
                 self._failed(exc, f.path)
-        return out
+        return out, files
 
     def forget_locked(self, folder: Folder, uids: Sequence[int]) -> None:
         """Drop the rows of expunged UIDs (nothing to do when no cache file exists)."""

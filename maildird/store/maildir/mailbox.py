@@ -269,8 +269,10 @@ class MaildirMailbox(Mailbox):
         if not missing:  # all in memory: no lock, no thread hop
             return hits
         async with f.lock:
-            read: dict[int, bytes] = await run_fs(cache.read_locked, f, missing, _read_header)
-        cache.remember(f, read)
+            read: dict[int, bytes]
+            files: list[int]
+            read, files = await run_fs(cache.read_locked, f, missing, _read_header)
+        cache.remember(f, read, files)
         if not hits:
             return read
         hits.update(read)
