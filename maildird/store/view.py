@@ -22,10 +22,21 @@ send EXPUNGE, because the client's message numbers would shift under the command
 mail may still be announced with EXISTS (new messages always get numbers past the held-back ones),
 and the EXPUNGEs come out on the next refresh that allows them.
 
-UID order is sequence order: the map is a sorted list of UIDs, so ``seq_of`` is a bisection.
+UID order is sequence order: the view's messages are a sorted run, so ``seq_of`` is a bisection.
 A snapshot UID below the highest UID the client already knows, but never shown to it, cannot be
 given a sequence number without renumbering; it cannot happen with a correct store (UIDs are
 assigned ascending under a lock) and is ignored defensively.
+
+Sharing (memory per session): a thousand idle sessions on one 10,000-message folder must not hold
+a thousand copies of its map. The messages a view shows live in a ``_Run`` (the infos plus their
+UIDs for bisection). While the view shows exactly the snapshot's messages (the usual state) its run
+is the one shared by every view of that very ``Snapshot.messages`` tuple (``_shared``: built once,
+kept while some view uses it); the view itself holds only what is its own: ``_told`` (infos it
+reported differently from the run: its own STORE's results from ``note_changes``), ``_gone``, its
+\\Recent UIDs and ``saved``. Only a view that differs from the snapshot in which messages it shows
+(held-back expunges, ignored lower UIDs) builds a private run, and goes back to the shared one on
+the refresh after which it matches the snapshot again. A diff between two shared runs (the flag
+changes a new snapshot brings) is computed once and reused by every view making the same step.
 
 ``\\Recent`` (RFC 3501 §2.3.2) is owned by the connection whose read-write ``snapshot`` call moved the
 file from new/ to cur/: only UIDs in ``Snapshot.recent`` of this view's own calls (and the
@@ -40,7 +51,8 @@ There is no I/O here; tests are table-driven.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from maildird.imap.commands import SequenceSet
@@ -89,8 +101,85 @@ class Updates:
         )
 
 
+# --------------------------------------------------------------------------------------------------
+# Runs: the messages a view shows, shared between views while they show the same snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What changes from a run to a successor whose UIDs begin with the run's UIDs (no expunges):
+    positions (0-based) whose flags or modseq differ (``changed``: to report), and positions whose
+    info differs in other fields only (``other``: a view keeps the info it had, as it reports
+    flag and modseq changes only)."""
+
+    changed: list[int]
+    other: list[int]
+
+
+class _Run:
+    """Messages in UID order with their UIDs (for bisection). Never mutated once built."""
+
+    __slots__ = ("__weakref__", "_step", "infos", "uids")
+
+    def __init__(self, infos: Sequence[MessageInfo], uids: list[int] | None = None) -> None:
+        self.infos = infos
+        self.uids: list[int] = [m.uid for m in infos] if uids is None else uids
+        self._step: tuple[_Run, _Step | None] | None = None
+        """The last ``step_to`` answer: every view moving between the same two runs reuses it."""
+
+    def index(self, uid: int) -> int | None:
+        """The 0-based position of ``uid``, or None."""
+        uids = self.uids
+        i = bisect.bisect_left(uids, uid)
+        return i if i < len(uids) and uids[i] == uid else None
+
+    def step_to(self, new: _Run) -> _Step | None:
+        """The changes to ``new`` when this run's UIDs are a prefix of its UIDs, else None."""
+        cached = self._step
+        if cached is not None and cached[0] is new:
+            return cached[1]
+        n = len(self.uids)
+        step: _Step | None = None
+        if n <= len(new.uids) and self.uids == new.uids[:n]:
+            changed: list[int] = []
+            other: list[int] = []
+            for i, (a, b) in enumerate(zip(self.infos, new.infos, strict=False)):  # new may be longer
+                if a is not b:  # the store keeps the MessageInfo of an unchanged message
+                    if a.flags != b.flags or a.modseq != b.modseq:
+                        changed.append(i)
+                    elif a != b:
+                        other.append(i)
+            step = _Step(changed, other)
+        self._step = (new, step)
+        return step
+
+
+_TOLD_WALK_RATIO = 8
+"""A view that told its own state of more than 1/8 of its messages (a STORE on many) compares them
+all in one walk instead of looking each up by bisection."""
+
+_SHARED: weakref.WeakValueDictionary[int, _Run] = weakref.WeakValueDictionary()
+"""The run of each ``Snapshot.messages`` tuple some view shows, by the tuple's id. A run holds its
+tuple, so an id cannot be reused while its entry lives; the entry goes with the last view using it."""
+
+
+def _shared(messages: tuple[MessageInfo, ...]) -> _Run:
+    run = _SHARED.get(id(messages))
+    if run is None or run.infos is not messages:
+        run = _Run(messages)
+        _SHARED[id(messages)] = run
+    return run
+
+
+# --------------------------------------------------------------------------------------------------
+
+
 class SelectedView:
     """What one connection has been told of its selected mailbox (contracts.md §3)."""
+
+    __slots__ = (
+        "_gone", "_keywords", "_recent", "_run", "_snapshot", "_told", "mailbox", "readonly", "saved",
+    )  # fmt: skip
 
     def __init__(
         self, mailbox: Mailbox, snapshot: Snapshot, *, readonly: bool, recent: frozenset[int] = frozenset()
@@ -98,10 +187,12 @@ class SelectedView:
         self.mailbox = mailbox
         self.readonly = readonly
         self._snapshot = snapshot
-        self._uids: list[int] = [m.uid for m in snapshot.messages]
-        self._infos: dict[int, MessageInfo] = {m.uid: m for m in snapshot.messages}
+        self._run = _shared(snapshot.messages)
+        self._told: dict[int, MessageInfo] = {}
+        """Infos this view shows instead of its run's (module docstring)."""
         self._gone: set[int] = set()
-        self._recent: set[int] = set((recent | snapshot.recent) & self._infos.keys())
+        run = self._run
+        self._recent: set[int] = {u for u in recent | snapshot.recent if run.index(u) is not None}
         self._keywords = snapshot.keywords
         self.saved: list[int] = []
         """The SEARCHRES result variable (RFC 5182), as UIDs."""
@@ -120,7 +211,7 @@ class SelectedView:
     @property
     def exists(self) -> int:
         """The message count the client knows (held-back expunged messages included)."""
-        return len(self._uids)
+        return len(self._run.uids)
 
     @property
     def recent_count(self) -> int:
@@ -129,28 +220,33 @@ class SelectedView:
     @property
     def messages(self) -> list[MessageInfo]:
         """Every message in sequence order (index + 1 = sequence number)."""
-        return [self._infos[uid] for uid in self._uids]
+        told = self._told
+        if not told:
+            return list(self._run.infos)
+        return [told.get(m.uid, m) for m in self._run.infos]
 
     @property
     def uids(self) -> list[int]:
         """Every UID in sequence order."""
-        return list(self._uids)
+        return list(self._run.uids)
 
     def uid_at(self, seq: int) -> int:
         """The UID of message number ``seq`` (1-based). Raises ``BadSequence`` past EXISTS."""
-        if not 1 <= seq <= len(self._uids):
-            raise BadSequence(f"no message {seq} (EXISTS is {len(self._uids)})")
-        return self._uids[seq - 1]
+        uids = self._run.uids
+        if not 1 <= seq <= len(uids):
+            raise BadSequence(f"no message {seq} (EXISTS is {len(uids)})")
+        return uids[seq - 1]
 
     def seq_of(self, uid: int) -> int | None:
         """The sequence number of ``uid``, or None if the client does not know that UID."""
-        i = bisect.bisect_left(self._uids, uid)
-        if i < len(self._uids) and self._uids[i] == uid:
-            return i + 1
-        return None
+        i = self._run.index(uid)
+        return None if i is None else i + 1
 
     def info(self, uid: int) -> MessageInfo | None:
-        return self._infos.get(uid)
+        i = self._run.index(uid)
+        if i is None:
+            return None
+        return self._told.get(uid) or self._run.infos[i]
 
     def is_recent(self, uid: int) -> bool:
         return uid in self._recent
@@ -158,6 +254,14 @@ class SelectedView:
     def is_expunged(self, uid: int) -> bool:
         """True for a message that is gone from the store but still held back in this view."""
         return uid in self._gone
+
+    def _span(self, lo: int, hi: int) -> list[tuple[int, MessageInfo]]:
+        """``(seq, info)`` for the 0-based positions ``lo`` to ``hi`` (exclusive)."""
+        infos = self._run.infos[lo:hi]
+        told = self._told
+        if told:
+            infos = [told.get(m.uid, m) for m in infos]
+        return list(zip(range(lo + 1, hi + 1), infos, strict=True))
 
     def resolve(self, seqset: SequenceSet, *, uid: bool) -> list[tuple[int, MessageInfo]]:
         """The messages a sequence set names, as ``(seq, info)`` in ascending order, each once.
@@ -167,35 +271,42 @@ class SelectedView:
         message-number set a number past EXISTS is an error (``BadSequence``), as is any set on an
         empty mailbox. ``$`` (RFC 5182) resolves through ``saved``.
         """
+        run = self._run
+        out: list[tuple[int, MessageInfo]] = []
         if seqset.saved:
-            wanted = set(self.saved)
-            return [(i + 1, self._infos[u]) for i, u in enumerate(self._uids) if u in wanted]
-        if uid:
-            largest = self._uids[-1] if self._uids else 0
-            out: list[tuple[int, MessageInfo]] = []
-            for u in seqset.iter_in(self._uids, largest):
-                seq = self.seq_of(u)
-                assert seq is not None
-                out.append((seq, self._infos[u]))
+            for u in sorted(set(self.saved)):
+                i = run.index(u)
+                if i is not None:
+                    out += self._span(i, i + 1)
             return out
-        count = len(self._uids)
+        uids = run.uids
+        if uid:
+            # resolve() gives sorted, disjoint, merged ranges: the slices come out in order, once each.
+            for low, high in seqset.resolve(uids[-1] if uids else 0):
+                out += self._span(bisect.bisect_left(uids, low), bisect.bisect_right(uids, high))
+            return out
+        count = len(uids)
         if count == 0:
             raise BadSequence("no messages")
-        chosen: set[int] = set()
-        for low, high in seqset.resolve(count):
-            if high > count:
-                raise BadSequence(f"no message {high} (EXISTS is {count})")
-            chosen.update(range(max(low, 1), high + 1))
-        return [(seq, self._infos[self._uids[seq - 1]]) for seq in sorted(chosen)]
+        ranges = seqset.resolve(count)
+        if ranges and ranges[-1][1] > count:
+            raise BadSequence(f"no message {ranges[-1][1]} (EXISTS is {count})")
+        for low, high in ranges:
+            out += self._span(max(low, 1) - 1, high)
+        return out
 
     # -- updates -------------------------------------------------------------------------------
 
     def note_changes(self, infos: Iterable[MessageInfo]) -> None:
         """Record state this connection already reported itself (its own STORE's FETCH
         responses), so the next refresh does not report it again."""
-        for info in infos:
-            if info.uid in self._infos and info.uid not in self._gone:
-                self._infos[info.uid] = info
+        # Unknown UIDs may go in (a STORE resolves its UIDs from this view, so there are none in
+        # practice): ``_told`` is read only for UIDs of the run, and the next refresh drops the rest.
+        gone = self._gone
+        if gone:
+            self._told.update((m.uid, m) for m in infos if m.uid not in gone)
+        else:
+            self._told.update((m.uid, m) for m in infos)
 
     def refresh(self, snapshot: Snapshot, *, allow_expunge: bool) -> Updates:
         """Move the view to ``snapshot`` and return what to tell the client (module docstring)."""
@@ -211,58 +322,124 @@ class SelectedView:
             # cost O(1) instead of a walk over the whole mailbox.
             self._snapshot = snapshot
             return Updates([], [], None, None, [], None)
-        current = {m.uid: m for m in snapshot.messages}
+        new = _shared(snapshot.messages)
+        step = None if self._gone else self._run.step_to(new)
+        if step is not None:
+            updates = self._advance(snapshot, new, step)
+        else:
+            updates = self._rebuild(snapshot, new, allow_expunge)
         self._snapshot = snapshot
+        return updates
+
+    def _keyword_update(self, snapshot: Snapshot) -> frozenset[str] | None:
+        """4. The keyword list (a new * FLAGS response)."""
+        if snapshot.keywords == self._keywords:
+            return None
+        self._keywords = snapshot.keywords
+        return self._keywords
+
+    def _advance(self, snapshot: Snapshot, new: _Run, step: _Step) -> Updates:
+        """The usual refresh: nothing held back, nothing expunged, the view's UIDs begin the new
+        snapshot's. The view takes the new shared run; the shared ``step`` says which flags changed."""
+        old, told = self._run, self._told
+        known = len(old.uids)
+        # 2. New messages and this view's own new \Recent ones.
+        recent_before = len(self._recent)
+        self._recent.update(u for u in snapshot.recent if new.index(u) is not None)
+        arrived = len(new.uids) > known
+        exists = len(new.uids) if arrived else None
+        recent = len(self._recent) if arrived or len(self._recent) > recent_before else None
+        # 3. Flag (and modseq) changes: against what this view told where it told its own.
+        reported: list[int] = []
+        keep: dict[int, MessageInfo] = {}
+        if not told:
+            reported = step.changed
+            keep = {old.uids[i]: old.infos[i] for i in step.other}
+        elif len(told) * _TOLD_WALK_RATIO >= known:  # its own STORE on many: one walk over them all
+            for i, u, was, now in zip(range(known), old.uids, old.infos, new.infos, strict=False):
+                before = told.get(u, was)
+                if before is now:  # unchanged, or the usual echo: the store's own object
+                    continue
+                if before.flags != now.flags or before.modseq != now.modseq:
+                    reported.append(i)
+                elif before != now:
+                    keep[u] = before
+        else:
+            for u, before in told.items():
+                i = bisect.bisect_left(new.uids, u)
+                if i >= known or new.uids[i] != u:
+                    continue  # not a UID this view knew: dropped
+                now = new.infos[i]
+                if before is now:
+                    continue
+                if before.flags != now.flags or before.modseq != now.modseq:
+                    reported.append(i)
+                elif before != now:
+                    keep[u] = before
+            reported += [i for i in step.changed if old.uids[i] not in told]
+            reported.sort()
+            keep.update((old.uids[i], old.infos[i]) for i in step.other if old.uids[i] not in told)
+        self._run, self._told = new, keep
+        flags = [(i + 1, new.infos[i]) for i in reported]
+        return Updates([], [], exists, recent, flags, self._keyword_update(snapshot))
+
+    def _rebuild(self, snapshot: Snapshot, new: _Run, allow_expunge: bool) -> Updates:
+        """A refresh with expunges (held back or sent) or ignored lower UIDs: the diff in full."""
+        run, told, gone = self._run, self._told, self._gone
+        uids = list(run.uids)
+        infos = [told.get(m.uid, m) for m in run.infos] if told else list(run.infos)
+        current = dict(zip(new.uids, new.infos, strict=True))
 
         # 1. Messages the client knows that the store no longer has.
-        for u in self._uids:
-            if u not in current:
-                self._gone.add(u)
+        gone.update(u for u in uids if u not in current)
         expunged: list[int] = []
         vanished: list[int] = []
-        if allow_expunge and self._gone:
-            keep: list[int] = []
-            for i, u in enumerate(self._uids):
-                if u in self._gone:
+        if allow_expunge and gone:
+            keep_uids: list[int] = []
+            keep_infos: list[MessageInfo] = []
+            for i, u in enumerate(uids):
+                if u in gone:
                     expunged.append(i + 1)
                     vanished.append(u)
-                    del self._infos[u]
                 else:
-                    keep.append(u)
+                    keep_uids.append(u)
+                    keep_infos.append(infos[i])
             expunged.reverse()  # highest first: each number stays right while earlier ones are sent
-            self._uids = keep
+            uids, infos = keep_uids, keep_infos
             self._recent.difference_update(vanished)
-            gone = set(vanished)
-            self.saved = [u for u in self.saved if u not in gone]
-            self._gone.clear()
+            removed = set(vanished)
+            self.saved = [u for u in self.saved if u not in removed]
+            gone.clear()
 
         # 2. New messages: only above the highest UID the client knows (module docstring).
-        last = self._uids[-1] if self._uids else 0
-        new = [m for m in snapshot.messages if m.uid > last]
+        start = bisect.bisect_right(new.uids, uids[-1] if uids else 0)
         recent_before = len(self._recent)
-        self._recent.update(u for u in snapshot.recent if u in current and u not in self._gone)
-        for m in new:
-            self._uids.append(m.uid)
-            self._infos[m.uid] = m
+        self._recent.update(u for u in snapshot.recent if u in current and u not in gone)
+        known = len(uids)
+        uids += new.uids[start:]
+        infos += new.infos[start:]
         # EXPUNGE already lowers the count the client keeps; EXISTS goes out for arrivals only.
-        exists = len(self._uids) if new else None
-        recent = len(self._recent) if new or len(self._recent) > recent_before else None
+        arrived = start < len(new.uids)
+        exists = len(uids) if arrived else None
+        recent = len(self._recent) if arrived or len(self._recent) > recent_before else None
 
         # 3. Flag (and modseq) changes of messages the client already knew.
         flags: list[tuple[int, MessageInfo]] = []
-        known = len(self._uids) - len(new)
         for i in range(known):
-            u = self._uids[i]
-            if u in self._gone:
+            u = uids[i]
+            if u in gone:
                 continue  # held back: frozen until its EXPUNGE is sent
             now = current[u]
-            before = self._infos[u]
-            if now.flags != before.flags or now.modseq != before.modseq:
-                self._infos[u] = now
+            before = infos[i]
+            if now is not before and (now.flags != before.flags or now.modseq != before.modseq):
+                infos[i] = now
                 flags.append((i + 1, now))
 
-        # 4. The keyword list (a new * FLAGS response).
-        keywords = None
-        if snapshot.keywords != self._keywords:
-            keywords = self._keywords = snapshot.keywords
-        return Updates(expunged, vanished, exists, recent, flags, keywords)
+        if not gone and len(uids) == len(new.uids):
+            # Every UID shown is in the snapshot and as many: the same messages. Back to sharing.
+            self._run = new
+            self._told = {m.uid: m for m, n in zip(infos, new.infos, strict=True) if m is not n and m != n}
+        else:
+            self._run = _Run(infos, uids)
+            self._told = {}
+        return Updates(expunged, vanished, exists, recent, flags, self._keyword_update(snapshot))
