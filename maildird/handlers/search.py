@@ -1,9 +1,19 @@
 """SEARCH and UID SEARCH (RFC 9051 §6.4.4), ESEARCH (RFC 4731), SEARCHRES (RFC 5182), MODSEQ
 (RFC 7162 §3.1.5).
 
-Every message is first judged from the snapshot alone (``message.search.prefilter``): flags, sets,
-sizes, internal dates and modseqs never open a file. Only the messages still undecided are read, in
-batches with bounded concurrency (``fetch.read_batch``), and parsed once.
+Theory of operation
+-------------------
+1. The keys of the top-level AND that need no message (flags, sets, sizes, internal dates, modseqs)
+   filter the whole snapshot first, each as one compiled test over a list
+   (``message.search.snapshot_test``): ``UNSEEN SINCE d`` costs two comprehensions, not a
+   ``SearchContext`` per message.
+2. If content keys remain, the candidates are read in batches, one store call per batch
+   (``read_messages``: one thread hop, or one header-cache query, for many files), only their header
+   block when no key needs a body. When the remaining key still holds snapshot leaves (``OR FROM x
+   SEEN``), ``prefilter`` first decides what it can without reading.
+3. Each batch is matched in one worker-thread hop (``_match_batch``), so the event loop never decodes
+   mail: ``search.misses`` rejects most messages from their raw octets, the rest are parsed and
+   evaluated exactly (``search.matches``).
 
 Result forms: ``* SEARCH n...`` for the plain form (with ``(MODSEQ m)`` when a MODSEQ key was used);
 ``* ESEARCH (TAG "t") [UID] MIN MAX COUNT ALL [MODSEQ]`` with RETURN, and for every SEARCH after
@@ -17,21 +27,39 @@ from datetime import UTC, datetime
 
 import trio
 
-from maildird.handlers.context import Context
-from maildird.handlers.fetch import PARSE_IN_THREAD, PARSE_THREADS, Outcome, batches, read_batch
+from maildird.handlers.context import Context, Selected
+from maildird.handlers.fetch import PARSE_THREADS, batches
 from maildird.handlers.updates import enable_condstore, require_selected, uid_set
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
 from maildird.imap.responses import Atom, Code, Tagged, Untagged, Value
-from maildird.message.search import SearchContext, matches, needs_body, needs_message, prefilter
-from maildird.store.base import MessageInfo
+from maildird.message.search import (
+    Mailbox,
+    Octets,
+    SearchContext,
+    conjuncts,
+    content_only,
+    matches,
+    misses,
+    needs_body,
+    needs_message,
+    prefilter,
+    snapshot_test,
+)
+from maildird.store.base import MessageGone, MessageInfo
 
 CHARSETS = ("UTF-8", "US-ASCII")
 """What CHARSET may name (RFC 9051 §6.4.4 requires UTF-8; US-ASCII is its subset)."""
 MAX_KEYS = 1000
 """Search keys in one SEARCH; evaluation costs keys x messages."""
 BATCH = 64
-"""Messages read per round for content searches; a checkpoint after each round."""
+"""Messages read and matched per round when bodies are needed (and at most ``fetch.BATCH_BYTES``)."""
+HEADER_BATCH = 512
+"""Messages per round when only headers are read: a header is a few KB, and each round costs a store
+call and two thread hops."""
+
+Candidate = tuple[int, MessageInfo]
+"""(sequence number, snapshot info)."""
 
 
 def _count_keys(key: cmd.SearchKey) -> int:
@@ -42,19 +70,6 @@ def _count_keys(key: cmd.SearchKey) -> int:
     if isinstance(key, cmd.SearchAnd):
         return 1 + sum(_count_keys(k) for k in key.keys)
     return 1
-
-
-def _content_keys(key: cmd.SearchKey) -> int:
-    """How many keys read the message's text: each one scans it again (for the thread decision)."""
-    if isinstance(key, cmd.SearchText | cmd.SearchHeader):
-        return 1
-    if isinstance(key, cmd.SearchNot):
-        return _content_keys(key.key)
-    if isinstance(key, cmd.SearchOr):
-        return _content_keys(key.left) + _content_keys(key.right)
-    if isinstance(key, cmd.SearchAnd):
-        return sum(_content_keys(k) for k in key.keys)
-    return 0
 
 
 def _uses_modseq(key: cmd.SearchKey) -> bool:
@@ -90,60 +105,7 @@ async def search(ctx: Context, c: cmd.Search) -> Tagged:
             raise Bad("CONDSTORE is not enabled on this server.")
         await enable_condstore(ctx)  # RFC 7162 §3.1: a CONDSTORE enabling command
 
-    messages = view.messages
-    largest_uid = messages[-1].uid if messages else 0
-    now = datetime.now(UTC)
-    content = needs_message(c.key)
-    header = content and not needs_body(c.key)  # header keys only: parse just the header
-    # The cost of matching one message grows with its size times the keys that scan its text: 499
-    # "NOT TEXT x" keys on a 1 MB message take seconds, which must not run on the event loop.
-    weight = max(1, _content_keys(c.key))
-    hits: list[tuple[int, MessageInfo]] = []
-    outcome = Outcome()
-    for start in range(0, len(messages), BATCH):
-        batch = list(enumerate(messages[start : start + BATCH], start + 1))
-        undecided: list[tuple[int, MessageInfo, SearchContext]] = []
-        batch_hits: list[tuple[int, MessageInfo]] = []
-        for seq, info in batch:
-            sctx = SearchContext(
-                seq=seq,
-                uid=info.uid,
-                flags=info.flags,
-                size=info.size,
-                internaldate=info.internaldate,
-                modseq=info.modseq,
-                recent=view.is_recent(info.uid),
-                largest_seq=len(messages),
-                largest_uid=largest_uid,
-                saved=saved,
-                now=now,
-            )
-            verdict = prefilter(c.key, sctx) if content else matches(c.key, sctx)
-            if verdict is None:
-                undecided.append((seq, info, sctx))
-            elif verdict:
-                batch_hits.append((seq, info))
-        contexts = {info.uid: sctx for _s, info, sctx in undecided}
-        for part in batches([(s, i) for s, i, _ in undecided], text=True):
-            parsed = await read_batch(sel, part, outcome, header=header)
-            for seq, info in part:
-                msg = parsed.get(info.uid)
-                if msg is None:
-                    continue  # gone meanwhile: it cannot match
-                sctx = contexts[info.uid]
-                sctx.load = lambda msg=msg: msg
-                if info.size * weight >= PARSE_IN_THREAD:
-                    # Decoding a big message's text parts takes long enough to stall other sessions.
-                    hit = await trio.to_thread.run_sync(matches, c.key, sctx, limiter=PARSE_THREADS)
-                else:
-                    hit = matches(c.key, sctx)
-                    await trio.lowlevel.checkpoint()  # let other sessions run between messages
-                if hit:
-                    batch_hits.append((seq, info))
-        if undecided:
-            batch_hits.sort(key=lambda h: h[0])
-        hits.extend(batch_hits)
-        await trio.lowlevel.checkpoint()
+    hits = await _evaluate(sel, c.key, saved)
 
     numbers = [info.uid if c.uid else seq for seq, info in hits]
     top_modseq = max((info.modseq for _s, info in hits), default=None) if modseq_key else None
@@ -193,3 +155,111 @@ def _esearch(
     if top_modseq is not None and numbers:
         out += [Atom("MODSEQ"), top_modseq]
     return tuple(out)
+
+
+async def _evaluate(sel: Selected, key: cmd.SearchKey, saved: frozenset[int]) -> list[Candidate]:
+    """The messages of the view that match ``key``, in sequence order (module docstring)."""
+    view = sel.view
+    messages = view.messages
+    box = Mailbox(
+        largest_seq=len(messages),
+        largest_uid=messages[-1].uid if messages else 0,
+        saved=saved,
+        now=datetime.now(UTC),
+        recent=view.is_recent,
+    )
+    candidates: list[Candidate] = list(enumerate(messages, 1))
+    content: list[cmd.SearchKey] = []
+    for sub in conjuncts(key):
+        if needs_message(sub):
+            content.append(sub)
+        else:
+            test = snapshot_test(sub, box)
+            candidates = [m for m in candidates if test(m[0], m[1])]
+    if not content:
+        return candidates
+    rest = content[0] if len(content) == 1 else cmd.SearchAnd(tuple(content))
+    header = not needs_body(rest)
+    mixed = not content_only(rest)
+    hits: list[Candidate] = []
+    for batch in batches(candidates, text=not header, count=HEADER_BATCH if header else BATCH):
+        if mixed:  # decide from the snapshot what can be decided before reading anything
+            undecided: list[Candidate] = []
+            for seq, info in batch:
+                verdict = prefilter(rest, _context(seq, info, box, header=header))
+                if verdict is None:
+                    undecided.append((seq, info))
+                elif verdict:
+                    hits.append((seq, info))
+            batch = undecided
+        if batch:
+            raws = await _read(sel, batch, header=header)
+            recent = box.recent  # asked here, on the event loop: the view is not the thread's to read
+            work = [(seq, info, raws[info.uid], recent(info.uid)) for seq, info in batch if info.uid in raws]
+            found = await trio.to_thread.run_sync(
+                _match_batch, rest, work, box, header, limiter=PARSE_THREADS
+            )
+            hits.extend(found)
+        await trio.lowlevel.checkpoint()
+    if mixed:
+        hits.sort(key=lambda h: h[0])
+    return hits
+
+
+def _context(
+    seq: int,
+    info: MessageInfo,
+    box: Mailbox,
+    *,
+    header: bool,
+    raw: bytes | None = None,
+    recent: bool | None = None,
+) -> SearchContext:
+    return SearchContext(
+        seq=seq,
+        uid=info.uid,
+        flags=info.flags,
+        size=info.size,
+        internaldate=info.internaldate,
+        modseq=info.modseq,
+        recent=box.recent(info.uid) if recent is None else recent,
+        largest_seq=box.largest_seq,
+        largest_uid=box.largest_uid,
+        saved=box.saved,
+        now=box.now,
+        header_only=header,
+        octets=None if raw is None else Octets(raw),
+    )
+
+
+def _match_batch(
+    key: cmd.SearchKey, work: list[tuple[int, MessageInfo, bytes, bool]], box: Mailbox, header: bool
+) -> list[Candidate]:
+    """The matching messages of one batch (runs in a worker thread). A message whose file reads as
+    empty although its size is not (a broken file) cannot match, as a vanished one cannot."""
+    hits: list[Candidate] = []
+    for seq, info, raw, recent in work:
+        if not raw and info.size > 0:
+            continue
+        sctx = _context(seq, info, box, header=header, raw=raw, recent=recent)
+        octets = sctx.octets()
+        assert octets is not None
+        if not misses(key, octets) and matches(key, sctx):
+            hits.append((seq, info))
+    return hits
+
+
+async def _read(sel: Selected, batch: list[Candidate], *, header: bool) -> dict[int, bytes]:
+    """The octets (just the header block with ``header``) of the batch's messages still on disk."""
+    uids = [info.uid for _seq, info in batch if not sel.view.is_expunged(info.uid)]
+    bulk = getattr(sel.mailbox, "read_messages", None)
+    if bulk is not None:  # one thread hop (or one header-cache query) for the whole batch
+        raws: dict[int, bytes] = await bulk(uids, header_only=header)
+        return raws
+    out: dict[int, bytes] = {}
+    for uid in uids:
+        try:
+            out[uid] = await sel.mailbox.read_message(uid)
+        except MessageGone:
+            continue
+    return out

@@ -15,13 +15,29 @@ import base64
 import quopri
 import random
 import re
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.generate import _people, _Writer
-from maildird.imap.commands import SearchAnd, SearchHeader, SearchKey, SearchNot, SearchOr, SearchText
+from maildird.imap.commands import (
+    SearchAll,
+    SearchAnd,
+    SearchDate,
+    SearchFlag,
+    SearchHeader,
+    SearchKey,
+    SearchModSeq,
+    SearchNot,
+    SearchOr,
+    SearchSet,
+    SearchSize,
+    SearchText,
+    SearchWithin,
+    SequenceSet,
+)
 from maildird.message.decode import normalize
 from maildird.message.parse import (
     ParsedMessage,
@@ -30,7 +46,17 @@ from maildird.message.parse import (
     header_block,
     to_crlf,
 )
-from maildird.message.search import Octets, SearchContext, matches, misses, needs_body
+from maildird.message.search import (
+    Mailbox,
+    Octets,
+    SearchContext,
+    conjuncts,
+    content_only,
+    matches,
+    misses,
+    needs_body,
+    snapshot_test,
+)
 from tests.message.corpus import corpus
 
 NOW = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
@@ -263,3 +289,88 @@ def test_field_lookup_by_name_equals_full_scan() -> None:
             _ = scanned.fields  # the index over the full scan
             assert fresh.header(name) == scanned.header(name)
             assert fresh.fields_named(name) == [f for f in scanned.fields if f.key == name.upper().encode()]
+
+
+# -- snapshot keys as compiled tests ---------------------------------------------------------------
+
+_FLAGS = ["\\Seen", "\\Flagged", "\\Recent", "$Junk", "$junk", "\\Deleted"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Info:
+    uid: int
+    flags: frozenset[str]
+    size: int
+    internaldate: datetime
+    modseq: int
+
+
+def _snapshot_keys() -> st.SearchStrategy[SearchKey]:
+    day = st.dates(min_value=date(2024, 5, 8), max_value=date(2024, 5, 12))
+    leaves = st.one_of(
+        st.just(SearchAll()),
+        st.builds(SearchFlag, st.sampled_from(_FLAGS), st.booleans()),
+        st.builds(SearchSize, st.booleans(), st.integers(0, 300)),
+        st.builds(SearchModSeq, st.integers(0, 12)),
+        st.builds(SearchWithin, st.booleans(), st.integers(0, 200_000)),
+        st.builds(SearchDate, st.sampled_from(["before", "on", "since"]), day),
+        st.builds(
+            SearchSet,
+            st.sampled_from([SequenceSet(((1, 3),)), SequenceSet(((2, None),)), SequenceSet((), saved=True)]),
+            st.booleans(),
+        ),
+    )
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.builds(SearchNot, inner),
+            st.builds(SearchOr, inner, inner),
+            st.builds(lambda ks: SearchAnd(tuple(ks)), st.lists(inner, min_size=1, max_size=3)),
+        ),
+        max_leaves=6,
+    )
+
+
+_INFOS = st.builds(
+    _Info,
+    st.integers(1, 9),
+    st.frozensets(st.sampled_from([f for f in _FLAGS if f != "\\Recent"] + ["$JUNK"])),
+    st.integers(0, 300),
+    st.datetimes(
+        min_value=datetime(2024, 5, 8),
+        max_value=datetime(2024, 5, 12),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-8)), timezone(timedelta(hours=9))]),
+    ),
+    st.integers(1, 12),
+)
+
+
+@settings(max_examples=1500)
+@given(_snapshot_keys(), _INFOS, st.integers(1, 9), st.booleans(), st.frozensets(st.integers(1, 9)))
+def test_snapshot_test_equals_matches(
+    key: SearchKey, info: _Info, seq: int, recent: bool, saved: frozenset[int]
+) -> None:
+    box = Mailbox(largest_seq=9, largest_uid=9, saved=saved, now=NOW, recent=lambda uid: recent)
+    ctx = SearchContext(
+        seq=seq,
+        uid=info.uid,
+        flags=info.flags,
+        size=info.size,
+        internaldate=info.internaldate,
+        modseq=info.modseq,
+        recent=recent,
+        largest_seq=9,
+        largest_uid=9,
+        saved=saved,
+        now=NOW,
+    )
+    assert snapshot_test(key, box)(seq, info) == matches(key, ctx)
+    assert content_only(key) is False
+
+
+def test_conjuncts_flatten_nested_ands_and_content_only() -> None:
+    a, b, c = SearchText("x"), SearchFlag("\\Seen", False), SearchHeader("From", "y")
+    assert conjuncts(SearchAnd((a, SearchAnd((b, SearchAnd((c,))))))) == [a, b, c]
+    assert conjuncts(SearchOr(a, b)) == [SearchOr(a, b)]
+    assert content_only(SearchOr(a, SearchNot(c)))
+    assert not content_only(SearchOr(a, b))
