@@ -56,11 +56,6 @@ RECENT = "\\Recent"
 Loader = Callable[[], "ParsedMessage | bytes"]
 
 
-BIG_OCTETS = 256 * 1024
-"""Octets past which ``Octets`` first looks for a base64 label before lower-casing the message: a
-message that size is mostly an attachment, which the exact path skips without reading it."""
-
-
 class Octets:
     """A message's octets as stored (the whole file, or for a search of header keys only its header
     block), with what the fast path asks of them computed once. The *header* region is the top-level
@@ -124,7 +119,7 @@ class Octets:
         if self._body_ok is None:
             raw, start = self.raw, self.split
             self._body_ok = (
-                not (len(raw) >= BIG_OCTETS and may_have_base64(raw))
+                not may_have_base64(raw)
                 and raw.find(b"=?", start) < 0
                 and (raw.isascii() or raw[start:].isascii())
                 and declarations_safe(self.low)
@@ -132,9 +127,9 @@ class Octets:
         return self._body_ok
 
     def header_text(self) -> str:
-        """``SearchContext.whole_header_text`` from the header region alone."""
+        """``SearchContext.folded_header_text`` from the header region alone."""
         if self._header_text is None:
-            self._header_text = _header_text(ParsedMessage.parse_header(self.raw).root)
+            self._header_text = _folded_header(ParsedMessage.parse_header(self.raw).root)
         return self._header_text
 
 
@@ -145,6 +140,7 @@ class SearchContext:
     __slots__ = (
         "_body",
         "_folded",
+        "_folded_header",
         "_headers",
         "_loaded",
         "_message",
@@ -203,6 +199,7 @@ class SearchContext:
         self._body: str | None = None
         self._text: str | None = None
         self._folded: dict[bool, str] = {}
+        self._folded_header: str | None = None
 
     def _load(self) -> None:
         if self._loaded:
@@ -244,8 +241,15 @@ class SearchContext:
         text = self._headers[key] = normalize("\n".join(values)) if values else None
         return text
 
+    def folded_header_text(self) -> str:
+        """The top-level header decoded and case-folded, whitespace as it is (``folded_body_text``)."""
+        if self._folded_header is None:
+            self._folded_header = _folded_header(self.message().root)
+        return self._folded_header
+
     def whole_header_text(self) -> str:
-        return _header_text(self.message().root)
+        """The top-level header decoded and normalised (whitespace runs collapsed)."""
+        return normalize(self.folded_header_text())
 
     def folded_body_text(self, *, with_headers: bool = False) -> str:
         """``body_text`` case-folded but with its whitespace as it is: enough to look for a needle that
@@ -270,9 +274,10 @@ class SearchContext:
         return cached
 
 
-def _header_text(root: Part) -> str:
-    """The top-level header decoded and normalised, as TEXT compares against it."""
-    return normalize(decode_header(root.buf[root.start : root.header_end].replace(b"\r\n", b"\n")))
+def _folded_header(root: Part) -> str:
+    """The top-level header decoded and case-folded, as TEXT compares against it (``normalize`` of this
+    is the collapsed form; a needle without blanks is found in either or in neither)."""
+    return decode_header(root.buf[root.start : root.header_end].replace(b"\r\n", b"\n")).casefold()
 
 
 def _collect_text(part: Part, out: list[str], with_headers: bool) -> None:
@@ -440,7 +445,8 @@ def _eval(key: SearchKey, ctx: SearchContext, load: bool) -> bool | None:
         body = ctx.folded_body_text if " " not in needle else ctx.body_text
         if key.body_only:
             return needle in body()
-        return needle in ctx.whole_header_text() or needle in body(with_headers=True)
+        header = ctx.folded_header_text if " " not in needle else ctx.whole_header_text
+        return needle in header() or needle in body(with_headers=True)
     raise TypeError(f"unknown search key {type(key).__name__}")
 
 
@@ -465,7 +471,9 @@ def _misses(key: SearchHeader | SearchText, octets: Octets) -> bool:
         return False
     if key.body_only or (octets.header_lacks(tokens) and octets.header_plain):
         return True
-    return normalize(key.value) not in octets.header_text()
+    needle = normalize(key.value)
+    header = octets.header_text()
+    return needle not in (header if " " not in needle else normalize(header))
 
 
 def misses(key: SearchKey, octets: Octets) -> bool:

@@ -39,11 +39,13 @@ from maildird.imap.commands import (
     SequenceSet,
 )
 from maildird.message.decode import normalize
+from maildird.message.fields import parse_content_type
 from maildird.message.parse import (
     ParsedMessage,
     _scan_fields,
     _scan_fields_slow,
     header_block,
+    quick_content_type,
     to_crlf,
 )
 from maildird.message.search import (
@@ -278,6 +280,12 @@ _HEADER_PIECES += [b"Subject: hi", b"\r\n ", b"\r\n\t", b"::", b"\x00"]
 def test_field_scanner_regex_path_equals_line_walk(pieces: list[bytes]) -> None:
     data = to_crlf(b"".join(pieces))
     assert _scan_fields(data, 0, len(data)) == _scan_fields_slow(data, 0, len(data))
+    message = data + b"\r\n\r\nbody"
+    for name in ("From", "TO", "subject", "x", "a b", "Fro"):
+        targeted, scanned = ParsedMessage(message).root, ParsedMessage(message).root
+        expected = [f for f in scanned.fields if f.key == name.upper().encode()]
+        assert targeted.fields_named(name) == expected
+        assert targeted.header(name) == (expected[0] if expected else None)
 
 
 def test_field_lookup_by_name_equals_full_scan() -> None:
@@ -374,3 +382,42 @@ def test_conjuncts_flatten_nested_ands_and_content_only() -> None:
     assert conjuncts(SearchOr(a, b)) == [SearchOr(a, b)]
     assert content_only(SearchOr(a, SearchNot(c)))
     assert not content_only(SearchOr(a, b))
+
+
+_CT_PIECES = [
+    b"text",
+    b"/",
+    b"plain",
+    b";",
+    b" ",
+    b"\t",
+    b"charset",
+    b"=",
+    b"utf-8",
+    b'"',
+    b"a b",
+    b"*0",
+    b"(",
+]
+_CT_PIECES += [b")", b"\\", b"\xc3\xa9", b"boundary", b'"=_x;y=z"', b"Multi", b"part", b",", b"@", b"?", b"*"]
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.sampled_from(_CT_PIECES), max_size=14))
+def test_quick_content_type_equals_tokenizer(pieces: list[bytes]) -> None:
+    value = b"".join(pieces)
+    quick = quick_content_type(value)
+    if quick is not None:
+        assert quick == parse_content_type(value)
+
+
+def test_quick_content_type_answers_the_usual_shapes() -> None:
+    for value in (
+        b"text/plain; charset=utf-8; format=flowed",
+        b'multipart/alternative; boundary="=_bench_0123"',
+        b' Text/HTML ; Charset = "UTF-8" ;',
+        b'text/plain; a="b;c=d"; e=f',
+    ):
+        assert quick_content_type(value) == parse_content_type(value) is not None
+    assert quick_content_type(b"text/plain (comment)") is None
+    assert quick_content_type(b"text/plain; name*0=a") is None
