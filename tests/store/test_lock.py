@@ -217,3 +217,25 @@ def test_keep_fresh_touches_from_a_thread(tmp_path: Path) -> None:
             while os.stat(lk.path).st_mtime == before and time.monotonic() < deadline:
                 time.sleep(0.02)
         assert os.stat(lk.path).st_mtime > before
+
+
+def test_keep_fresh_stops_touching_when_the_block_ends(tmp_path: Path) -> None:
+    """After ``keep_fresh`` exits nothing touches the lock any more (the shared toucher thread has
+    forgotten it), so a release can never be followed by a touch of the next holder's file."""
+    lk = UidlistLock(tmp_path)
+    with lk:
+        with lk.keep_fresh(interval=0.01):
+            pass
+        age(lk.path, 100)
+        before = os.stat(lk.path).st_mtime
+        time.sleep(0.2)
+        assert os.stat(lk.path).st_mtime == before
+    (tmp_path / "sub").mkdir()
+    other = UidlistLock(tmp_path / "sub")
+    with other, other.keep_fresh(interval=0.05):  # the shared thread still serves the next lock
+        age(other.path, 100)
+        first = os.stat(other.path).st_mtime
+        deadline = time.monotonic() + 10
+        while os.stat(other.path).st_mtime == first and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.stat(other.path).st_mtime > first

@@ -41,6 +41,14 @@ def set_mtime(path: Path, mtime_ns: int) -> None:
     os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
+def file_of(root: Path, uid: int, sub: str = "cur") -> str:
+    """The file name of a UID (by the uidlist: names do not sort by UID, M<usec> is unpadded)."""
+    ul = read_uidlist(root)
+    assert ul is not None
+    base = next(r.filename for r in ul.records if r.uid == uid)
+    return next(n for n in os.listdir(root / sub) if n.split(":")[0] == base)
+
+
 def view(snap: Snapshot) -> tuple[Any, ...]:
     return (
         snap.uidvalidity,
@@ -130,7 +138,7 @@ async def test_unsettled_sync_records_no_mark(tmp_path: Path) -> None:
     await store.close()
     # Another program flags a message; the tick did not move, so cur/ keeps its mtime.
     cur_mtime = os.stat(root / "cur").st_mtime_ns
-    name = sorted(os.listdir(root / "cur"))[0]
+    name = file_of(root, 1)
     os.rename(root / "cur" / name, root / "cur" / (name.split(":")[0] + ":2,FS"))
     set_mtime(root / "cur", cur_mtime)
     store, _, snap = await reopen(tmp_path)
@@ -157,7 +165,7 @@ async def test_plain_rename_after_the_mark_is_seen(tmp_path: Path) -> None:
     """A flag change by a program that takes no lock (mutt, mbsync): cur/'s mtime moves."""
     root = tmp_path / "Maildir"
     await settled_folder(tmp_path)
-    name = sorted(os.listdir(root / "cur"))[0]
+    name = file_of(root, 1)
     os.rename(root / "cur" / name, root / "cur" / (name.split(":")[0] + ":2,T"))
     store, _, snap = await reopen(tmp_path)
     assert snap.messages[0].flags == {"\\Deleted"}
@@ -169,7 +177,10 @@ async def test_delivery_and_unlink_after_the_mark_are_seen(tmp_path: Path) -> No
     before, _ = await settled_folder(tmp_path)
     (root / "tmp" / "1700000000.M1P1.mda").write_bytes(MSG)
     os.rename(root / "tmp" / "1700000000.M1P1.mda", root / "new" / "1700000000.M1P1.mda")
-    os.unlink(root / "cur" / sorted(os.listdir(root / "cur"))[-1])
+    ul = read_uidlist(root)
+    assert ul is not None
+    last = ul.records[-1].filename  # the newest message (names do not sort by UID: M<usec> is unpadded)
+    os.unlink(root / "cur" / next(n for n in os.listdir(root / "cur") if n.split(":")[0] == last))
     store, _, snap = await reopen(tmp_path)
     uids = [m.uid for m in snap.messages]
     assert uids == [*[m.uid for m in before.messages][:-1], before.uidnext]
@@ -182,7 +193,7 @@ async def test_change_with_the_mtime_put_back_but_directory_replaced(tmp_path: P
     await settled_folder(tmp_path)
     cur_mtime = os.stat(root / "cur").st_mtime_ns
     shutil.copytree(root / "cur", root / "cur.restored")
-    victim = sorted(os.listdir(root / "cur.restored"))[0]
+    victim = file_of(root, 1, "cur.restored")
     os.unlink(root / "cur.restored" / victim)
     set_mtime(root / "cur.restored", cur_mtime)
     os.rename(root / "cur", root / "cur.old")

@@ -16,7 +16,7 @@ Theory of operation:
   (the protocol answers ``NO [INUSE]``).
 * The holder touches the lock at least every ``TOUCH_SECS`` during long operations, so that rule
   (b) never fires against a live holder: call ``maybe_refresh()`` in loops, or wrap the work in
-  ``with lock.keep_fresh():`` which touches from a helper thread.
+  ``with lock.keep_fresh():`` which touches from the process's toucher thread.
 * Release unlinks the lock only if it is still ours (same inode); a lock taken over meanwhile is
   left alone.
 
@@ -28,6 +28,7 @@ directory, directory fsync).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import socket
@@ -288,23 +289,67 @@ class UidlistLock:
 
     @contextlib.contextmanager
     def keep_fresh(self, interval: float = TOUCH_INTERVAL) -> Iterator[None]:
-        """Touch the lock from a helper thread every ``interval`` seconds while the block runs."""
-        stop = threading.Event()
-
-        def toucher() -> None:
-            while not stop.wait(interval):
-                try:
-                    self.refresh()
-                except (LockLost, OSError):
-                    return
-
-        thread = threading.Thread(target=toucher, name=f"touch {self.path}", daemon=True)
-        thread.start()
+        """Touch the lock every ``interval`` seconds while the block runs (from the process's one
+        toucher thread: a thread per lock cost more than a short APPEND itself)."""
+        key = _TOUCHER.add(self, interval)
         try:
             yield
         finally:
-            stop.set()
-            thread.join()
+            _TOUCHER.remove(key)
+
+
+class _Toucher:
+    """One daemon thread that touches every lock held inside a ``keep_fresh`` block when due.
+
+    It touches while holding its condition's lock, and ``remove`` takes that lock too, so once
+    ``remove`` returns no touch of that lock is running or will run: the lock may then be released
+    (a touch after the release could otherwise land on the next holder's file).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[int, tuple[UidlistLock, float, float]] = {}
+        self._next_key = 0
+        self._thread: threading.Thread | None = None
+        self._wake_at = 0.0  # when the thread wakes by itself (inf: only when notified)
+
+    def add(self, lock: UidlistLock, interval: float) -> int:
+        with self._cond:
+            self._next_key += 1
+            when = time.monotonic() + interval
+            self._due[self._next_key] = (lock, interval, when)
+            if self._thread is None or not self._thread.is_alive():  # first use, or after fork()
+                self._thread = threading.Thread(target=self._run, name="uidlist lock toucher", daemon=True)
+                self._thread.start()
+            elif when < self._wake_at:
+                self._cond.notify()  # only when it sleeps past this one's first touch (no GIL ping-pong)
+            return self._next_key
+
+    def remove(self, key: int) -> None:
+        with self._cond:
+            self._due.pop(key, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                if not self._due:
+                    self._wake_at = math.inf
+                    self._cond.wait()
+                    continue
+                key, (lock, interval, when) = min(self._due.items(), key=lambda kv: kv[1][2])
+                now = time.monotonic()
+                if when > now:
+                    self._wake_at = when
+                    self._cond.wait(when - now)
+                    continue
+                try:
+                    lock.refresh()
+                    self._due[key] = (lock, interval, now + interval)
+                except (LockLost, OSError):
+                    self._due.pop(key, None)  # gone or taken over: the holder finds out on release
+
+
+_TOUCHER = _Toucher()
 
 
 def check_held_by_us(dirpath: Path, name: str = LOCK_NAME) -> bool:

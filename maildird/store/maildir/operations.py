@@ -76,7 +76,8 @@ def _nospace(exc: OSError) -> StoreError | OSError:
 
 def _write_tmp(folder: Path, data: bytes, mtime_ns: int, fsync: bool) -> Prepared:
     """Write one message into ``folder/tmp`` (O_EXCL, fsync, mtime = INTERNALDATE)."""
-    base = new_base_name(len(data), crlf_size(data))
+    vsize = crlf_size(data)
+    base = new_base_name(len(data), vsize)
     path = folder / "tmp" / base
     # Mode from the folder directory (& 0666), as Dovecot's mailbox_get_permissions (§3.4).
     mode = dir_file_mode(folder)
@@ -85,16 +86,16 @@ def _write_tmp(folder: Path, data: bytes, mtime_ns: int, fsync: bool) -> Prepare
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        os.utime(fd, ns=(mtime_ns, mtime_ns))  # before the fsync: INTERNALDATE must be durable too
         if fsync:
             os.fsync(fd)
-        os.utime(fd, ns=(mtime_ns, mtime_ns))
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(path)
         raise
     os.close(fd)
-    return Prepared(path, base, frozenset(), crlf_size(data), mtime_ns)
+    return Prepared(path, base, frozenset(), vsize, mtime_ns)
 
 
 def _discard(items: Sequence[Prepared]) -> None:
@@ -116,7 +117,7 @@ def allocate_letters(folder: Folder, keywords: frozenset[str]) -> frozenset[str]
 def deliver(folder: Folder, items: Sequence[Prepared], step: str) -> tuple[int, ...]:
     """Publish tmp/ files with UIDs under the lock (blocking; hold ``folder.lock``). All or nothing."""
     with folder.dotlock():
-        folder.refresh_locked()
+        folder.refresh_for_delivery_locked()
         assert folder.uidlist is not None
         targets: list[tuple[Prepared, Entry]] = []
         for it in items:
@@ -145,7 +146,7 @@ def deliver(folder: Folder, items: Sequence[Prepared], step: str) -> tuple[int, 
                 for sub in {"new" if e.in_new else "cur" for _, e in targets}:
                     fsync_dir(folder.path / sub)
             crash_point(f"{step}:after-rename")
-            folder.uidlist = folder._write_records(ul, [*ul.records, *records], dropped=False)
+            folder.uidlist = folder.add_records(ul, records)
         except OSError as exc:
             for path in published:
                 with contextlib.suppress(OSError):
