@@ -268,9 +268,9 @@ class Folder:
         ``needs_sync``) is what this saves."""
         if self.stamps is None or not self.has_uidlist or self.state is None:
             self.refresh_locked()
-        elif file_stamp(self.path / UIDLIST_NAME) != self._ul_stamp or self.keywords.changed_on_disk(
-            self.path
-        ):
+            return
+        uidlist_changed = file_stamp(self.path / UIDLIST_NAME) != self._ul_stamp
+        if uidlist_changed or self.keywords.changed_on_disk(self.path):
             self.sync_locked(claim_recent=False)
 
     def _current_stamps(self) -> Stamps:
