@@ -44,7 +44,7 @@ from maildird.message.search import (
     needs_body,
     needs_message,
     prefilter,
-    snapshot_test,
+    snapshot_filter,
 )
 from maildird.store.base import MessageGone, MessageInfo
 
@@ -168,14 +168,9 @@ async def _evaluate(sel: Selected, key: cmd.SearchKey, saved: frozenset[int]) ->
         now=datetime.now(UTC),
         recent=view.is_recent,
     )
-    candidates: list[Candidate] = list(enumerate(messages, 1))
-    content: list[cmd.SearchKey] = []
-    for sub in conjuncts(key):
-        if needs_message(sub):
-            content.append(sub)
-        else:
-            test = snapshot_test(sub, box)
-            candidates = [m for m in candidates if test(m[0], m[1])]
+    parts = conjuncts(key)
+    content = [k for k in parts if needs_message(k)]
+    candidates = snapshot_filter([k for k in parts if not needs_message(k)], box, messages)
     if not content:
         return candidates
     rest = content[0] if len(content) == 1 else cmd.SearchAnd(tuple(content))
@@ -212,7 +207,7 @@ def _context(
     box: Mailbox,
     *,
     header: bool,
-    raw: bytes | None = None,
+    octets: Octets | None = None,
     recent: bool | None = None,
 ) -> SearchContext:
     return SearchContext(
@@ -228,7 +223,7 @@ def _context(
         saved=box.saved,
         now=box.now,
         header_only=header,
-        octets=None if raw is None else Octets(raw),
+        octets=octets,
     )
 
 
@@ -241,10 +236,11 @@ def _match_batch(
     for seq, info, raw, recent in work:
         if not raw and info.size > 0:
             continue
-        sctx = _context(seq, info, box, header=header, raw=raw, recent=recent)
-        octets = sctx.octets()
-        assert octets is not None
-        if not misses(key, octets) and matches(key, sctx):
+        octets = Octets(raw, header_only=header)
+        if misses(key, octets):
+            continue
+        sctx = _context(seq, info, box, header=header, octets=octets, recent=recent)
+        if matches(key, sctx):
             hits.append((seq, info))
     return hits
 

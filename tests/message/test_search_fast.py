@@ -57,6 +57,7 @@ from maildird.message.search import (
     matches,
     misses,
     needs_body,
+    snapshot_filter,
     snapshot_test,
 )
 from tests.message.corpus import corpus
@@ -421,3 +422,37 @@ def test_quick_content_type_answers_the_usual_shapes() -> None:
         assert quick_content_type(value) == parse_content_type(value) is not None
     assert quick_content_type(b"text/plain (comment)") is None
     assert quick_content_type(b"text/plain; name*0=a") is None
+
+
+@settings(max_examples=300)
+@given(st.lists(_snapshot_keys(), max_size=4), st.lists(_INFOS, max_size=8), st.frozensets(st.integers(1, 9)))
+def test_snapshot_filter_equals_matches(
+    keys: list[SearchKey], infos: list[_Info], recent: frozenset[int]
+) -> None:
+    box = Mailbox(
+        largest_seq=len(infos), largest_uid=9, saved=frozenset({2}), now=NOW, recent=recent.__contains__
+    )
+    expected = [
+        (seq, info)
+        for seq, info in enumerate(infos, 1)
+        if all(
+            matches(
+                key,
+                SearchContext(
+                    seq=seq,
+                    uid=info.uid,
+                    flags=info.flags,
+                    size=info.size,
+                    internaldate=info.internaldate,
+                    modseq=info.modseq,
+                    recent=info.uid in recent,
+                    largest_seq=len(infos),
+                    largest_uid=9,
+                    saved=frozenset({2}),
+                    now=NOW,
+                ),
+            )
+            for key in keys
+        )
+    ]
+    assert snapshot_filter(keys, box, infos) == expected
