@@ -35,8 +35,9 @@ Theory of operation (maildir-format.md §3, §5.2, §5.3, §7.3):
   parses the rest of the uidlist only when something needs its records (``uidlist``). The proof
   that nothing can have changed unseen is in the ``stamps`` module docstring (Dovecot's
   ``MAILDIR_SYNC_SECS`` rule made durable); a claim of \\Recent with files in new/ still lists.
-* ``locate`` implements "open by last known name" (§5.2 rule 4): on ENOENT it lists the directories
-  again and looks the base up, up to ``RESYNC_RETRY_COUNT`` times, then ``MessageGone``.
+* Modules: ``listing`` (new/ and cur/ listings), ``stamps`` (the quick check and the restart
+  rule), ``memory`` (records, MessageInfo, snapshots) and ``files`` (locate, sizes, new/ -> cur/)
+  hold the parts; ``Folder`` here derives from ``files.FolderFiles`` and runs the sync.
 * ``crash_point(step)`` exits the process at a named step when ``MAILDIRD_CRASH_AT`` names it: the
   crash-safety tests kill the server between every two steps of APPEND, COPY and EXPUNGE.
 """
@@ -47,17 +48,16 @@ import contextlib
 import logging
 import os
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import trio
 
-from maildird.store.base import MailboxNotFound, MessageGone, MessageInfo, Snapshot
-from maildird.store.maildir.filenames import INFO_SEP, new_base_name, parse_name, sort_key, vsize_of
+from maildird.store.base import MailboxNotFound
+from maildird.store.maildir.filenames import sort_key
+from maildird.store.maildir.files import RESYNC_RETRY_COUNT, FolderFiles
 from maildird.store.maildir.keywords import KEYWORDS_NAME, Keywords
 from maildird.store.maildir.listing import (
     READ_CHUNK,
@@ -69,7 +69,7 @@ from maildird.store.maildir.listing import (
     list_dir,
     open_message,
 )
-from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock, fsync_dir
+from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
 from maildird.store.maildir.stamps import (
     NS_PER_SEC,
     SYNC_SECS_NS,
@@ -100,6 +100,7 @@ __all__ = [
     "READ_CHUNK",
     "SUBDIRS",
     "SYNC_SECS_NS",
+    "RESYNC_RETRY_COUNT",
     "Entry",
     "Folder",
     "Stamps",
@@ -111,13 +112,8 @@ __all__ = [
     "open_message",
 ]
 
-T = TypeVar("T")
 log = logging.getLogger("maildird.store")
 
-RESYNC_RETRY_COUNT = 10
-"""Dovecot's ``MAILDIR_RESYNC_RETRY_COUNT``: rescans before a message counts as gone (§5.2 rule 4)."""
-TMP_DELETE_SECS = 36 * 60 * 60
-"""Files in tmp/ older than this are leftovers of crashed deliveries (``MAILDIR_TMP_DELETE_SECS``)."""
 MEMORY_DB = ":memory:"
 CRASH_ENV = "MAILDIRD_CRASH_AT"
 CRASH_EXIT_CODE = 86
@@ -131,7 +127,7 @@ def crash_point(step: str) -> None:
         os._exit(CRASH_EXIT_CODE)
 
 
-class Folder:
+class Folder(FolderFiles):
     """One folder's shared state (module docstring). All methods block; hold ``lock``."""
 
     def __init__(
@@ -143,52 +139,21 @@ class Folder:
         fsync: bool = True,
         lock_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.path = path
+        super().__init__(path, fsync=fsync)
         self.lock_timeout = lock_timeout
         self.root = root
         self.state_dir = state_dir
-        self.fsync = fsync
         self.lock = trio.Lock()
-        self.uidvalidity = 0
         self.guid: str | None = None
-        self.msgs: dict[int, Record] = {}
-        self.by_base: dict[str, int] = {}
-        self.infos: dict[int, MessageInfo] = {}
-        # UIDs that arrived through this process (APPEND, COPY, MOVE) and that no read-write session
-        # has claimed as \Recent yet (RFC 3501 §2.3.2, §6.3.11). Files still in new/ are unclaimed
-        # too; they are found by their place. In memory only: after a restart only new/ counts.
-        self.unclaimed: set[int] = set()
-        self._in_new_cache: tuple[int, frozenset[int]] = (-1, frozenset())
-        self._keywords = Keywords()
-        self._flag_cache: dict[str, frozenset[str]] = {}
-        self.highestmodseq = 1
-        self.max_uid = 0
-        self.version = 0
         self.state: MailboxState | None = None
         self.stamps: Stamps | None = None
         self.new_count = 0
-        self.dirty = True
-        self.hints: dict[int, Entry] = {}
-        self._snapshot_cache: tuple[int, tuple[MessageInfo, ...]] = (-1, ())
-        self._tmp_cleaned = False
         self._uidlist: Uidlist | None = None
         self._ul_deferred = False  # the uidlist's records are parsed on first use (``uidlist``)
-        self._ul_next = 1  # the uidlist's effective next UID, known even while it is deferred
         self._ul_stamp: tuple[int, int, int] | None = None
         self._ul_bases: tuple[Uidlist | None, dict[str, UidRecord]] = (None, {})
         self._loaded_mark = ""  # the sync mark the sidecar held when it was loaded
         self._mark_written: str | None = None  # the mark the sidecar holds now (None: unknown)
-        self._dir = os.fspath(path)
-
-    @property
-    def keywords(self) -> Keywords:
-        """The folder's dovecot-keywords mapping (replacing it forgets the flags computed with it)."""
-        return self._keywords
-
-    @keywords.setter
-    def keywords(self, value: Keywords) -> None:
-        self._keywords = value
-        self._flag_cache.clear()
 
     @property
     def uidlist(self) -> Uidlist | None:
@@ -540,100 +505,6 @@ class Folder:
         crash_point("uidlist:after-rewrite")
         return written
 
-    def _apply(self, upserts: list[Record], expunged: list[int], modseq: int | None) -> None:
-        """Put records into memory (and their MessageInfo), drop expunged ones.
-
-        ``infos`` mirrors ``msgs`` in UID order: new UIDs are the highest, so appending keeps the
-        dict sorted; it is re-sorted in the (defensive) case where that does not hold.
-        """
-        msgs, by_base, infos = self.msgs, self.by_base, self.infos
-        for uid in expunged:
-            rec = msgs.pop(uid, None)
-            infos.pop(uid, None)
-            if rec is not None and by_base.get(rec.base) == uid:
-                del by_base[rec.base]
-        new_uids = 0
-        same_date: set[int] = set()  # flag changes keep the INTERNALDATE object: no datetime per message
-        for rec in upserts:
-            uid = rec.uid
-            old = msgs.get(uid)
-            if old is None:
-                new_uids += 1
-                if uid > self.max_uid:
-                    self.max_uid = uid
-            else:
-                if old.base != rec.base and by_base.get(old.base) == uid:
-                    del by_base[old.base]
-                if old.mtime_ns == rec.mtime_ns:
-                    same_date.add(uid)
-            msgs[uid] = rec
-            by_base[rec.base] = uid
-        if not infos or len(infos) != len(msgs) - sum(1 for r in upserts if r.uid not in infos):
-            self._rebuild_infos()  # cleared (new incarnation, keywords re-read): rebuild all
-        else:
-            top = next(reversed(infos), 0)
-            ordered = True
-            info, flags_of = self._info, self._flags
-            for rec in sorted(upserts) if new_uids else upserts:
-                uid = rec.uid
-                prev = infos.get(uid)
-                if prev is None:
-                    if uid < top:
-                        ordered = False
-                    infos[uid] = info(rec)
-                    top = max(top, uid)
-                elif uid in same_date:
-                    infos[uid] = MessageInfo(uid, flags_of(rec.name), rec.size, prev.internaldate, rec.modseq)
-                else:
-                    infos[uid] = info(rec)
-            if not ordered:
-                self.infos = {uid: infos[uid] for uid in sorted(infos)}
-        if modseq is not None:
-            self.highestmodseq = max(self.highestmodseq, modseq)
-            self.version += 1
-
-    def _rebuild_infos(self) -> None:
-        """Every ``MessageInfo`` from the records, in UID order. A restart does this for the whole
-        folder, so the per-message work is inlined: flags from the per-info-string cache, dates in
-        whole seconds (IMAP dates have no fractions)."""
-        cache, flags_of_name = self._flag_cache, self._flags
-        fromts, info = datetime.fromtimestamp, MessageInfo
-        msgs = self.msgs
-        out: dict[int, MessageInfo] = {}
-        last = 0
-        for uid, rec in msgs.items():  # in UID order when loaded (ORDER BY uid); checked below
-            if uid < last:
-                out = {}
-                break
-            last = uid
-            name = rec.name
-            cut = name.rfind(INFO_SEP)
-            flags = cache.get(name[cut:] if cut >= 0 else "")
-            if flags is None:
-                flags = flags_of_name(name)
-            out[uid] = info(uid, flags, rec.size, fromts(rec.mtime_ns // NS_PER_SEC, UTC), rec.modseq)
-        else:
-            self.infos = out
-            return
-        self.msgs = {uid: msgs[uid] for uid in sorted(msgs)}  # out of order: sort once, then again
-        self._rebuild_infos()
-
-    def _flags(self, name: str) -> frozenset[str]:
-        """IMAP flags of a file name. They depend only on the info after the LAST ``:`` (§1.5), and
-        a folder has few distinct ones, so they are computed once per info string."""
-        last = name.rfind(INFO_SEP)
-        info = name[last:] if last >= 0 else ""
-        flags = self._flag_cache.get(info)
-        if flags is None:
-            mn = parse_name("x" + info)
-            flags = mn.system_flags | frozenset(self._keywords.name_for(c) for c in mn.keyword_letters)
-            self._flag_cache[info] = flags
-        return flags
-
-    def _info(self, rec: Record) -> MessageInfo:
-        date = datetime.fromtimestamp(rec.mtime_ns // NS_PER_SEC, UTC)  # IMAP dates have seconds
-        return MessageInfo(rec.uid, self._flags(rec.name), rec.size, date, rec.modseq)
-
     def message_guid(self, base: str) -> str:
         """A message's GUID: its uidlist ``G`` extension, else its base name (Dovecot, §3.3.2)."""
         try:
@@ -643,156 +514,6 @@ class Folder:
         rec = self._bases(ul).get(base) if ul is not None else None
         guid = rec.ext("G") if rec is not None else None
         return guid or base
-
-    def flags_of(self, uid: int) -> frozenset[str]:
-        return self._flags(self.msgs[uid].name)
-
-    def file_path(self, entry: Entry) -> str:
-        """The path of a listed file as a string (cheaper than ``Entry.path`` in per-file loops)."""
-        return f"{self._dir}/{'new' if entry.in_new else 'cur'}/{entry.name}"
-
-    def _measure(self, base: str, entry: Entry) -> tuple[Entry, int, int] | None:
-        """(entry, RFC822.SIZE, mtime_ns) of a file, following renames (§5.2 rule 4)."""
-        cached = self.msgs.get(self.by_base.get(base, 0))
-        for _ in range(RESYNC_RETRY_COUNT):
-            path = self.file_path(entry)
-            try:
-                st = os.stat(path)
-                if cached is not None and cached.base == base:
-                    return entry, cached.size, cached.mtime_ns
-                vsize = vsize_of(entry.name)
-                if vsize is None:
-                    vsize = file_vsize(path)
-                return entry, vsize, st.st_mtime_ns
-            except FileNotFoundError:
-                found = find_base(self.path, base)
-                if found is None:
-                    return None
-                entry = found
-        return None
-
-    def _fix_duplicates(self, seen: dict[str, Entry], dups: list[tuple[str, Entry]]) -> None:
-        for base, other in dups:
-            first = seen[base]
-            a, b = first.path(self.path), other.path(self.path)
-            try:
-                sa = os.stat(a)
-            except FileNotFoundError:
-                seen[base] = other  # the first name was renamed away during the listing
-                continue
-            try:
-                sb = os.stat(b)
-            except FileNotFoundError:
-                continue
-            if (sa.st_ino, sa.st_dev) == (sb.st_ino, sb.st_dev):
-                continue  # two links to one file: one message
-            # A real duplicate: give the second file its own base name (Dovecot maildir_fix_duplicate).
-            mn = parse_name(other.name)
-            size = mn.size if mn.size is not None else sb.st_size
-            vsize = mn.vsize if mn.vsize is not None else file_vsize(b)
-            fresh = new_base_name(size, vsize)
-            name = fresh + other.name[len(mn.base) :]
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(b, b.parent / name)
-                seen[fresh] = Entry(name, other.in_new)
-
-    def _claim_new(self, seen: dict[str, Entry]) -> set[str]:
-        """Move new/ files to cur/ (appending ``:2,`` to names without info, §1.7)."""
-        claimed: set[str] = set()
-        new_dir, cur_dir = f"{self._dir}/new/", f"{self._dir}/cur/"
-        for base, entry in list(seen.items()):
-            if not entry.in_new:
-                continue
-            name = entry.name if INFO_SEP in entry.name else entry.name + INFO_SEP + "2,"
-            try:
-                os.rename(new_dir + entry.name, cur_dir + name)
-            except FileNotFoundError:
-                found = find_base(self.path, base)  # someone else moved it: still recent (Dovecot)
-                if found is not None:
-                    seen[base] = found
-                    claimed.add(base)
-                continue
-            except OSError:
-                continue  # ENOSPC/EACCES: it stays in new/
-            seen[base] = Entry(name, False)
-            claimed.add(base)
-        if claimed and self.fsync:
-            fsync_dir(self.path / "cur")
-        return claimed
-
-    def _clean_tmp(self) -> None:
-        """Delete tmp/ leftovers older than 36 h, once per process and folder (§1.2)."""
-        if self._tmp_cleaned:
-            return
-        self._tmp_cleaned = True
-        cutoff = time.time() - TMP_DELETE_SECS
-        try:
-            with os.scandir(self.path / "tmp") as it:
-                for e in it:
-                    with contextlib.suppress(OSError):
-                        # ctime, not mtime: a delivery sets mtime to an old INTERNALDATE on purpose.
-                        if e.is_file(follow_symlinks=False) and e.stat().st_ctime < cutoff:
-                            os.unlink(e.path)
-        except FileNotFoundError:
-            (self.path / "tmp").mkdir(exist_ok=True)
-
-    # -- results ---------------------------------------------------------------------------------
-
-    def recent_uids(self, claimed: frozenset[int], *, claim: bool) -> frozenset[int]:
-        """The ``Snapshot.recent`` of one call: for a read-write session (``claim``) what it claimed
-        (moved out of new/ now) plus the unclaimed arrivals, which become its own; for a read-only
-        session (EXAMINE) every message still recent, without taking it from the next session
-        (RFC 3501 §6.3.2: EXAMINE gives the same responses as SELECT)."""
-        if claim:
-            mine = claimed | {u for u in self.unclaimed if u in self.msgs}
-            self.unclaimed.clear()
-            return frozenset(mine)
-        if self._in_new_cache[0] != self.version:  # a walk over every record only after a change
-            self._in_new_cache = (self.version, frozenset(u for u, rec in self.msgs.items() if rec.in_new))
-        return self._in_new_cache[1] | {u for u in self.unclaimed if u in self.msgs}
-
-    def snapshot(self, recent: frozenset[int] = frozenset()) -> Snapshot:
-        """The current state as a ``Snapshot`` (the message tuple is rebuilt only on change)."""
-        ver, messages = self._snapshot_cache
-        if ver != self.version or len(messages) != len(self.infos):
-            messages = tuple(self.infos.values())
-            self._snapshot_cache = (self.version, messages)
-        ul_next = self._ul_next if self.has_uidlist else 1
-        return Snapshot(
-            uidvalidity=self.uidvalidity,
-            uidnext=max(ul_next, self.max_uid + 1),
-            highestmodseq=max(self.highestmodseq, 1),  # >= every modseq: _apply raises it
-            messages=messages,
-            keywords=self.keywords.names(),
-            can_create_keywords=not self.keywords.is_full(),
-            recent=recent,
-            version=self.version,
-        )
-
-    # -- finding a message's file (§5.2 rule 4) --------------------------------------------------
-
-    def locate(self, uid: int, action: Callable[[Path, Entry], T]) -> T:
-        """Run ``action(path, entry)`` on the message's file, following renames by others.
-
-        On ``FileNotFoundError`` the directories are listed again and the base looked up, up to
-        ``RESYNC_RETRY_COUNT`` times; a base that is no longer there raises ``MessageGone``.
-        """
-        rec = self.msgs.get(uid)
-        if rec is None:
-            raise MessageGone(f"message UID {uid} is gone")
-        entry = self.hints.get(uid) or Entry(rec.name, rec.in_new)
-        for _ in range(RESYNC_RETRY_COUNT):
-            try:
-                return action(Path(self.file_path(entry)), entry)
-            except FileNotFoundError:
-                found = find_base(self.path, rec.base)
-                if found is None:
-                    self.dirty = True
-                    raise MessageGone(f"message UID {uid} was expunged by another program") from None
-                entry = found
-                self.hints[uid] = found
-                self.dirty = True  # its flags may have changed: the next snapshot rescans
-        raise MessageGone(f"file name of UID {uid} keeps changing")
 
 
 def _file_stamp_now(folder: Path) -> tuple[int, int, int] | None:

@@ -1,0 +1,190 @@
+"""The in-memory picture of one Maildir folder: its records, their ``MessageInfo``, its snapshots.
+
+Theory of operation (maildir-format.md §1.5, §7.3):
+
+* ``msgs`` holds the sidecar's ``Record`` of every message by UID, ``by_base`` maps base names back
+  to UIDs, and ``infos`` mirrors ``msgs`` in UID order as the ``MessageInfo`` values a ``Snapshot``
+  hands out (so a snapshot of an unchanged folder is a cached tuple).
+* Flags depend only on the info after a name's LAST ``:`` (§1.5) and a folder has few distinct
+  ones, so each info string is turned into a flag ``frozenset`` once (``_flags``) and the same
+  object is shared by every message carrying it. A restart builds the ``MessageInfo`` of every
+  message at once (``_rebuild_infos``), with that cache inlined; a flag change keeps the message's
+  INTERNALDATE object.
+* \\Recent: UIDs that arrived through this process and no read-write session has claimed yet
+  (``unclaimed``), plus files still in new/ (RFC 3501 §2.3.2, §6.3.11).
+
+No I/O here; ``sync.Folder`` (which derives from this through ``files.FolderFiles``) keeps it in step
+with the disk.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from maildird.store.base import MessageInfo, Snapshot
+from maildird.store.maildir.filenames import INFO_SEP, parse_name
+from maildird.store.maildir.keywords import Keywords
+from maildird.store.maildir.stamps import NS_PER_SEC
+from maildird.store.maildir.state import Record
+
+
+class FolderMemory:
+    """Records, infos and snapshots of one folder (module docstring). Not thread-safe."""
+
+    def __init__(self) -> None:
+        self.uidvalidity = 0
+        self.msgs: dict[int, Record] = {}
+        self.by_base: dict[str, int] = {}
+        self.infos: dict[int, MessageInfo] = {}
+        # UIDs that arrived through this process (APPEND, COPY, MOVE) and that no read-write session
+        # has claimed as \Recent yet (RFC 3501 §2.3.2, §6.3.11). Files still in new/ are unclaimed
+        # too; they are found by their place. In memory only: after a restart only new/ counts.
+        self.unclaimed: set[int] = set()
+        self._in_new_cache: tuple[int, frozenset[int]] = (-1, frozenset())
+        self._keywords = Keywords()
+        self._flag_cache: dict[str, frozenset[str]] = {}
+        self.highestmodseq = 1
+        self.max_uid = 0
+        self.version = 0
+        self._snapshot_cache: tuple[int, tuple[MessageInfo, ...]] = (-1, ())
+        self._ul_next = 1  # the uidlist's effective next UID (kept by ``sync.Folder``)
+
+    @property
+    def keywords(self) -> Keywords:
+        """The folder's dovecot-keywords mapping (replacing it forgets the flags computed with it)."""
+        return self._keywords
+
+    @keywords.setter
+    def keywords(self, value: Keywords) -> None:
+        self._keywords = value
+        self._flag_cache.clear()
+
+    def _apply(self, upserts: list[Record], expunged: list[int], modseq: int | None) -> None:
+        """Put records into memory (and their MessageInfo), drop expunged ones.
+
+        ``infos`` mirrors ``msgs`` in UID order: new UIDs are the highest, so appending keeps the
+        dict sorted; it is re-sorted in the (defensive) case where that does not hold.
+        """
+        msgs, by_base, infos = self.msgs, self.by_base, self.infos
+        for uid in expunged:
+            rec = msgs.pop(uid, None)
+            infos.pop(uid, None)
+            if rec is not None and by_base.get(rec.base) == uid:
+                del by_base[rec.base]
+        new_uids = 0
+        same_date: set[int] = set()  # flag changes keep the INTERNALDATE object: no datetime per message
+        for rec in upserts:
+            uid = rec.uid
+            old = msgs.get(uid)
+            if old is None:
+                new_uids += 1
+                if uid > self.max_uid:
+                    self.max_uid = uid
+            else:
+                if old.base != rec.base and by_base.get(old.base) == uid:
+                    del by_base[old.base]
+                if old.mtime_ns == rec.mtime_ns:
+                    same_date.add(uid)
+            msgs[uid] = rec
+            by_base[rec.base] = uid
+        if not infos or len(infos) != len(msgs) - sum(1 for r in upserts if r.uid not in infos):
+            self._rebuild_infos()  # cleared (new incarnation, keywords re-read): rebuild all
+        else:
+            top = next(reversed(infos), 0)
+            ordered = True
+            info, flags_of = self._info, self._flags
+            for rec in sorted(upserts) if new_uids else upserts:
+                uid = rec.uid
+                prev = infos.get(uid)
+                if prev is None:
+                    if uid < top:
+                        ordered = False
+                    infos[uid] = info(rec)
+                    top = max(top, uid)
+                elif uid in same_date:
+                    infos[uid] = MessageInfo(uid, flags_of(rec.name), rec.size, prev.internaldate, rec.modseq)
+                else:
+                    infos[uid] = info(rec)
+            if not ordered:
+                self.infos = {uid: infos[uid] for uid in sorted(infos)}
+        if modseq is not None:
+            self.highestmodseq = max(self.highestmodseq, modseq)
+            self.version += 1
+
+    def _rebuild_infos(self) -> None:
+        """Every ``MessageInfo`` from the records, in UID order. A restart does this for the whole
+        folder, so the per-message work is inlined: flags from the per-info-string cache, dates in
+        whole seconds (IMAP dates have no fractions)."""
+        cache, flags_of_name = self._flag_cache, self._flags
+        fromts, info = datetime.fromtimestamp, MessageInfo
+        msgs = self.msgs
+        out: dict[int, MessageInfo] = {}
+        last = 0
+        for uid, rec in msgs.items():  # in UID order when loaded (ORDER BY uid); checked below
+            if uid < last:
+                out = {}
+                break
+            last = uid
+            name = rec.name
+            cut = name.rfind(INFO_SEP)
+            flags = cache.get(name[cut:] if cut >= 0 else "")
+            if flags is None:
+                flags = flags_of_name(name)
+            out[uid] = info(uid, flags, rec.size, fromts(rec.mtime_ns // NS_PER_SEC, UTC), rec.modseq)
+        else:
+            self.infos = out
+            return
+        self.msgs = {uid: msgs[uid] for uid in sorted(msgs)}  # out of order: sort once, then again
+        self._rebuild_infos()
+
+    def _flags(self, name: str) -> frozenset[str]:
+        """IMAP flags of a file name. They depend only on the info after the LAST ``:`` (§1.5), and
+        a folder has few distinct ones, so they are computed once per info string."""
+        last = name.rfind(INFO_SEP)
+        info = name[last:] if last >= 0 else ""
+        flags = self._flag_cache.get(info)
+        if flags is None:
+            mn = parse_name("x" + info)
+            flags = mn.system_flags | frozenset(self._keywords.name_for(c) for c in mn.keyword_letters)
+            self._flag_cache[info] = flags
+        return flags
+
+    def _info(self, rec: Record) -> MessageInfo:
+        date = datetime.fromtimestamp(rec.mtime_ns // NS_PER_SEC, UTC)  # IMAP dates have seconds
+        return MessageInfo(rec.uid, self._flags(rec.name), rec.size, date, rec.modseq)
+
+    def flags_of(self, uid: int) -> frozenset[str]:
+        return self._flags(self.msgs[uid].name)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def recent_uids(self, claimed: frozenset[int], *, claim: bool) -> frozenset[int]:
+        """The ``Snapshot.recent`` of one call: for a read-write session (``claim``) what it claimed
+        (moved out of new/ now) plus the unclaimed arrivals, which become its own; for a read-only
+        session (EXAMINE) every message still recent, without taking it from the next session
+        (RFC 3501 §6.3.2: EXAMINE gives the same responses as SELECT)."""
+        if claim:
+            mine = claimed | {u for u in self.unclaimed if u in self.msgs}
+            self.unclaimed.clear()
+            return frozenset(mine)
+        if self._in_new_cache[0] != self.version:  # a walk over every record only after a change
+            self._in_new_cache = (self.version, frozenset(u for u, rec in self.msgs.items() if rec.in_new))
+        return self._in_new_cache[1] | {u for u in self.unclaimed if u in self.msgs}
+
+    def snapshot(self, recent: frozenset[int] = frozenset()) -> Snapshot:
+        """The current state as a ``Snapshot`` (the message tuple is rebuilt only on change)."""
+        ver, messages = self._snapshot_cache
+        if ver != self.version or len(messages) != len(self.infos):
+            messages = tuple(self.infos.values())
+            self._snapshot_cache = (self.version, messages)
+        ul_next = self._ul_next
+        return Snapshot(
+            uidvalidity=self.uidvalidity,
+            uidnext=max(ul_next, self.max_uid + 1),
+            highestmodseq=max(self.highestmodseq, 1),  # >= every modseq: _apply raises it
+            messages=messages,
+            keywords=self.keywords.names(),
+            can_create_keywords=not self.keywords.is_full(),
+            recent=recent,
+            version=self.version,
+        )
