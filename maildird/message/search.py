@@ -63,7 +63,17 @@ class Octets:
     it. The *body* region is the rest: BODY, and TEXT besides the top-level header, compare against
     text from it, decoded as declared in headers that may be in either region."""
 
-    __slots__ = ("_body_ok", "_header_low", "_header_plain", "_header_text", "_low", "_split", "raw")
+    __slots__ = (
+        "_body_ok",
+        "_field_texts",
+        "_header_low",
+        "_header_message",
+        "_header_plain",
+        "_header_text",
+        "_low",
+        "_split",
+        "raw",
+    )
 
     def __init__(self, raw: bytes, *, header_only: bool = False) -> None:
         self.raw = raw
@@ -74,6 +84,8 @@ class Octets:
         self._header_plain: bool | None = None
         self._body_ok: bool | None = None
         self._header_text: str | None = None
+        self._header_message: ParsedMessage | None = None
+        self._field_texts: dict[bytes, str | None] | None = None
 
     @property
     def split(self) -> int:
@@ -127,10 +139,27 @@ class Octets:
             )
         return self._body_ok
 
+    def header_message(self) -> ParsedMessage:
+        """The header region parsed (``ParsedMessage.parse_header``), once."""
+        if self._header_message is None:
+            self._header_message = ParsedMessage.parse_header(self.raw)
+        return self._header_message
+
+    def field_text(self, name: str) -> str | None:
+        """``SearchContext.header_text`` from the header region alone."""
+        key = name.upper().encode("ascii", "replace")
+        texts = self._field_texts
+        if texts is None:
+            texts = self._field_texts = {}
+        elif key in texts:
+            return texts[key]
+        text = texts[key] = _field_text(self.header_message().root, name)
+        return text
+
     def header_text(self) -> str:
         """``SearchContext.folded_header_text`` from the header region alone."""
         if self._header_text is None:
-            self._header_text = _folded_header(ParsedMessage.parse_header(self.raw).root)
+            self._header_text = _folded_header(self.header_message().root)
         return self._header_text
 
 
@@ -225,9 +254,9 @@ class SearchContext:
         if self._message is None:
             self._load()
         if self._message is None:
-            assert self._octets is not None
-            raw = self._octets.raw
-            self._message = ParsedMessage.parse_header(raw) if self.header_only else ParsedMessage.parse(raw)
+            octets = self._octets
+            assert octets is not None
+            self._message = octets.header_message() if self.header_only else ParsedMessage.parse(octets.raw)
         return self._message
 
     # -- cached normalised texts -------------------------------------------------------------------
@@ -235,11 +264,13 @@ class SearchContext:
     def header_text(self, name: str) -> str | None:
         """All ``name`` fields of the top-level header, decoded and normalised, joined; None if absent.
         Only the fields asked for are decoded (a message has a dozen, a search asks for one or two)."""
+        self._load()
+        if self._octets is not None:
+            return self._octets.field_text(name)  # the header alone is enough, and shared
         key = name.upper().encode("ascii", "replace")
         if key in self._headers:
             return self._headers[key]
-        values = [decode_header(f.unfolded()) for f in self.message().root.fields_named(name)]
-        text = self._headers[key] = normalize("\n".join(values)) if values else None
+        text = self._headers[key] = _field_text(self.message().root, name)
         return text
 
     def folded_header_text(self) -> str:
@@ -273,6 +304,18 @@ class SearchContext:
             else:
                 self._body = cached
         return cached
+
+
+def _field_text(root: Part, name: str) -> str | None:
+    """All ``name`` fields of the header, decoded and normalised, joined by line breaks; None when
+    there is none (what HEADER, FROM, TO, SUBJECT... compare against)."""
+    values = [_header_value(f.unfolded()) for f in root.fields_named(name)]
+    return normalize("\n".join(values)) if values else None
+
+
+def _header_value(value: bytes) -> str:
+    """``decode_header``, skipped for a value that is its own text (``decode.plain``)."""
+    return value.decode("ascii") if plain(value) else decode_header(value)
 
 
 def _folded_header(root: Part) -> str:
@@ -467,7 +510,14 @@ def _misses(key: SearchHeader | SearchText, octets: Octets) -> bool:
     if tokens is None:
         return False
     if isinstance(key, SearchHeader):
-        return octets.header_lacks(tokens) and octets.header_plain
+        if octets.header_lacks(tokens):
+            if octets.header_plain:
+                return True
+        elif octets.header_plain:
+            return False  # every word is there, and the header is its own text: likely a hit
+        # Encoded words or 8-bit octets somewhere in the header: decode the asked field alone, which
+        # settles it (the same text ``SearchContext.header_text`` compares against).
+        return not _contains(octets.field_text(key.field), key.value)
     if not (octets.body_transparent and octets.body_lacks(tokens)):
         return False
     if key.body_only or (octets.header_lacks(tokens) and octets.header_plain):
