@@ -118,7 +118,8 @@ def _int_field(pattern: re.Pattern[str], text: str) -> int | None:
 def vsize_of(name: str) -> int | None:
     """The ``,W=`` value (RFC822.SIZE) of a file name's base, without parsing the rest of it."""
     first = name.find(INFO_SEP)
-    return _int_field(_VSIZE_RE, name if first < 0 else name[:first])
+    base = name if first < 0 else name[:first]
+    return _int_field(_VSIZE_RE, base) if ",W=" in base else None
 
 
 def base_of(name: str) -> str:
@@ -196,39 +197,48 @@ def sort_key(name: str) -> SortKey:
 
 @functools.total_ordering
 class SortKey:
-    """Orders file names like Dovecot's ``maildir_filename_sort_cmp``; build it with ``sort_key``."""
+    """Orders file names like Dovecot's ``maildir_filename_sort_cmp``; build it with ``sort_key``.
 
-    __slots__ = ("name",)
+    The parts are parsed once per name, not once per comparison: sorting the 100,000 names of a
+    folder opened for the first time makes about 1.7 million comparisons."""
+
+    __slots__ = ("after_secs", "after_usec", "name", "secs", "usec")
 
     def __init__(self, name: str) -> None:
         self.name = name
+        digits = _LEADING_DIGITS_RE.match(name)
+        assert digits is not None
+        self.secs = int(digits.group() or "0")
+        rest = name[digits.end() :]
+        self.after_secs = base_of(rest).encode()
+        usec = _USEC_RE.match(rest)
+        self.usec = int(usec.group(1) or "0") if usec is not None else None
+        self.after_usec = base_of(rest[usec.end() :]).encode() if usec is not None else b""
+
+    def _cmp(self, other: SortKey) -> int:
+        if self.secs != other.secs:
+            return -1 if self.secs < other.secs else 1
+        if self.usec is not None and other.usec is not None:
+            if self.usec != other.usec:
+                return -1 if self.usec < other.usec else 1
+            a, b = self.after_usec, other.after_usec
+        else:
+            a, b = self.after_secs, other.after_secs
+        return (a > b) - (a < b)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SortKey) and _sort_cmp(self.name, other.name) == 0
+        return isinstance(other, SortKey) and self._cmp(other) == 0
 
     def __lt__(self, other: SortKey) -> bool:
-        return _sort_cmp(self.name, other.name) < 0
+        return self._cmp(other) < 0
 
     def __hash__(self) -> int:
         return hash(self.name)
 
 
 def _sort_cmp(a: str, b: str) -> int:
-    da = _LEADING_DIGITS_RE.match(a)
-    db = _LEADING_DIGITS_RE.match(b)
-    assert da is not None and db is not None
-    sa, sb = int(da.group() or "0"), int(db.group() or "0")
-    if sa != sb:
-        return -1 if sa < sb else 1
-    ra, rb = a[da.end() :], b[db.end() :]
-    ma, mb = _USEC_RE.match(ra), _USEC_RE.match(rb)
-    if ma is not None and mb is not None:
-        ua, ub = int(ma.group(1) or "0"), int(mb.group(1) or "0")
-        if ua != ub:
-            return -1 if ua < ub else 1
-        ra, rb = ra[ma.end() :], rb[mb.end() :]
-    ba, bb = base_of(ra).encode(), base_of(rb).encode()
-    return (ba > bb) - (ba < bb)
+    """Dovecot's comparison of two names (``maildir_filename_sort_cmp``), one pair at a time."""
+    return SortKey(a)._cmp(SortKey(b))
 
 
 # --------------------------------------------------------------------------------------------------
