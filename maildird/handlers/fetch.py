@@ -31,7 +31,13 @@ from collections.abc import Iterator
 import trio
 
 from maildird.handlers.context import Context, Selected
-from maildird.handlers.fetch_lines import SECTION_BUDGET_FACTOR, SECTION_BUDGET_SLACK, LinePlan, section_label
+from maildird.handlers.fetch_lines import (
+    SECTION_BUDGET_FACTOR,
+    SECTION_BUDGET_SLACK,
+    HeaderBlock,
+    LinePlan,
+    section_label,
+)
 from maildird.handlers.updates import (
     RangeSet,
     enable_condstore,
@@ -54,7 +60,7 @@ from maildird.message import (
 )
 from maildird.message.bodystructure import bodystructure
 from maildird.message.envelope import envelope
-from maildird.message.parse import header_block, to_crlf
+from maildird.message.header_fields import crlf_header
 from maildird.store.base import MessageGone, MessageInfo, StoreError
 
 BATCH = 32
@@ -216,10 +222,11 @@ async def read_batch(
 
 async def read_headers(
     sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome
-) -> dict[int, bytes]:
-    """The batch's header blocks in CRLF form (what ``ParsedMessage.parse_header`` would hold)."""
+) -> dict[int, HeaderBlock]:
+    """The batch's header blocks in CRLF form (what ``ParsedMessage.parse_header`` would hold), with
+    their offsets (``header_fields.crlf_header``)."""
     raws = await read_raw(sel, batch, outcome, header=True)
-    return {uid: to_crlf(header_block(raw)) for uid, raw in raws.items()}
+    return {uid: crlf_header(raw) for uid, raw in raws.items()}
 
 
 def _render(
@@ -335,7 +342,7 @@ async def _send_lines(
     sel: Selected,
     plan: LinePlan,
     batch: list[tuple[int, MessageInfo]],
-    headers: dict[int, bytes] | None,
+    headers: dict[int, HeaderBlock] | None,
     changed: dict[int, MessageInfo],
     uid_first: bool,
     wants_modseq: bool,
@@ -393,7 +400,7 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     for batch in batches(targets, text=needs_text, count=plan.batch if plan is not None else BATCH):
         if plan is not None:
             headers = await read_headers(sel, batch, outcome) if plan.header else None
-            parsed: dict[int, ParsedMessage] | dict[int, bytes] = headers or {}
+            parsed: dict[int, ParsedMessage] | dict[int, HeaderBlock] = headers or {}
         else:
             parsed = await read_batch(sel, batch, outcome, header=header) if needs_text else {}
         changed: dict[int, MessageInfo] = {}

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from maildird.handlers.updates import flag_list_bytes, internaldate
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad
-from maildird.message.header_fields import header_section
+from maildird.message.header_fields import NUL_REPLACEMENT, FieldSelector, selector
 from maildird.message.sections import apply_partial
 from maildird.store.base import MessageInfo
 
@@ -43,6 +43,9 @@ SNAPSHOT_BATCH = 2048
 HEADER_BATCH = 256
 """Messages per round when their header blocks are read (one store call per round)."""
 
+HeaderBlock = tuple[bytes, int, int]
+"""A message's header block in CRLF form and its ``header_fields.header_end`` offsets."""
+
 _FLAGS, _INTERNALDATE, _SIZE, _MODSEQ, _SECTION = range(5)
 _SNAPSHOT_KINDS = {"FLAGS": _FLAGS, "INTERNALDATE": _INTERNALDATE, "RFC822.SIZE": _SIZE, "MODSEQ": _MODSEQ}
 _HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
@@ -55,8 +58,8 @@ class _Item:
 
     kind: int
     label: bytes = b""
-    text: str = ""
-    fields: tuple[str, ...] = ()
+    fields: FieldSelector | None = None
+    """HEADER.FIELDS(.NOT)'s compiled selector; None for the whole header."""
     partial: tuple[int, int] | None = None
 
 
@@ -89,7 +92,7 @@ class LinePlan:
                 if kind is not None:
                     out.append(_Item(kind))
                 elif item.name == "RFC822.HEADER":
-                    out.append(_Item(_SECTION, b"RFC822.HEADER", "HEADER"))
+                    out.append(_Item(_SECTION, b"RFC822.HEADER"))
                 else:
                     return None
             elif isinstance(item, cmd.FetchBody) and not item.section.part:
@@ -98,7 +101,10 @@ class LinePlan:
                     return None
                 origin = b"" if item.partial is None else b"<%d>" % item.partial[0]
                 name = b"BODY[" + section_label(section) + b"]" + origin
-                out.append(_Item(_SECTION, name, section.text, section.fields, item.partial))
+                fields = None
+                if section.text != "HEADER":
+                    fields = selector(section.fields, section.text == "HEADER.FIELDS.NOT")
+                out.append(_Item(_SECTION, name, fields, item.partial))
             else:
                 return None
         return cls(tuple(out))
@@ -106,7 +112,7 @@ class LinePlan:
     def render(
         self,
         batch: list[tuple[int, MessageInfo]],
-        headers: dict[int, bytes] | None,
+        headers: dict[int, HeaderBlock] | None,
         changed: dict[int, MessageInfo],
         recent: Callable[[int], bool] | None,
         *,
@@ -121,10 +127,10 @@ class LinePlan:
         has_flags, has_modseq = self.has_flags, self.has_modseq
         for seq, info in batch:
             uid = info.uid
-            header = None
+            block = None
             if headers is not None:
-                header = headers.get(uid)
-                if header is None:
+                block = headers.get(uid)
+                if block is None:
                     continue
             seen_now = uid in changed
             if seen_now:
@@ -132,7 +138,9 @@ class LinePlan:
             flags = flag_list_bytes(info.flags, recent is not None and recent(uid))
             # A FETCH that set \Seen under CONDSTORE carries UID and MODSEQ too (fetch.fetch).
             parts: list[bytes] = [b"UID %d" % uid] if uid_first or (condstore and seen_now) else []
-            budget = SECTION_BUDGET_FACTOR * len(header) + SECTION_BUDGET_SLACK if header is not None else 0
+            header, end, blank_end = block if block is not None else (b"", 0, 0)
+            budget = SECTION_BUDGET_FACTOR * len(header) + SECTION_BUDGET_SLACK
+            nul = b"\0" in header
             for item in items:
                 kind = item.kind
                 if kind == _FLAGS:
@@ -140,8 +148,10 @@ class LinePlan:
                 elif kind == _SIZE:
                     parts.append(b"RFC822.SIZE %d" % info.size)
                 elif kind == _SECTION:
-                    assert header is not None
-                    data = header_section(header, item.text, item.fields)
+                    # header_fields.header_section, with the offsets and the NUL test done once
+                    data = header[:blank_end] if item.fields is None else item.fields.select(header[:end])
+                    if nul:
+                        data = data.replace(b"\0", NUL_REPLACEMENT)
                     if item.partial is not None:
                         data = apply_partial(data, *item.partial)
                     budget -= len(data)

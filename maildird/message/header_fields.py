@@ -27,6 +27,8 @@ from __future__ import annotations
 import functools
 import re
 
+from maildird.message.parse import header_block, to_crlf
+
 CRLF = b"\r\n"
 NUL_REPLACEMENT = b"\x80"
 """What a NUL octet is sent as outside BINARY (RFC 9051 §9 CHAR8; Dovecot does the same)."""
@@ -106,6 +108,23 @@ def header_end(header: bytes) -> tuple[int, int]:
     if blank < 0:
         return len(header), len(header)
     return blank + 2, blank + 4
+
+
+def crlf_header(raw: bytes) -> tuple[bytes, int, int]:
+    """The header block of ``raw`` (a message or its header, as stored: LF or CRLF) in CRLF form, with
+    its ``header_end`` offsets: ``(to_crlf(header_block(raw)), *header_end(...))`` in one pass over an
+    LF-only header (most Maildirs), which is what a header-only FETCH needs of every message."""
+    lf = raw.find(b"\n\n")
+    limit = len(raw) if lf < 0 else lf + 2
+    if raw.startswith(b"\n") or raw.find(b"\r", 0, limit) >= 0:
+        header = to_crlf(header_block(raw))
+        return (header, *header_end(header))
+    # No CR before the first empty line: the block is raw[:limit], and its first "\r\n\r\n" after the
+    # conversion is that empty line.
+    header = raw[:limit].replace(b"\n", b"\r\n")
+    if lf < 0:
+        return header, len(header), len(header)
+    return header, len(header) - 2, len(header)
 
 
 def header_section(header: bytes, text: str, fields: tuple[str, ...] = ()) -> bytes:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maildird.message.header_fields import header_end, header_section, selector
+from maildird.message.header_fields import crlf_header, header_end, header_section, selector
 from maildird.message.parse import ParsedMessage, header_block, to_crlf
 
 THUNDERBIRD = [
@@ -174,3 +174,16 @@ def test_whole_message_and_header_block_agree(raw: bytes, names: tuple[str, ...]
     """The handler's fast path starts from the header block, the general path from the whole file."""
     text = "HEADER.FIELDS.NOT" if exclude else "HEADER.FIELDS"
     assert header_section(to_crlf(raw), text, names) == fast(raw, text, names)
+
+
+@pytest.mark.parametrize("raw", HEADERS)
+def test_crlf_header_is_the_converted_header_block(raw: bytes) -> None:
+    header = to_crlf(header_block(raw))
+    assert crlf_header(raw) == (header, *header_end(header))
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=messages())
+def test_generated_crlf_header_is_the_converted_header_block(raw: bytes) -> None:
+    header = to_crlf(header_block(raw))
+    assert crlf_header(raw) == (header, *header_end(header))
