@@ -20,6 +20,7 @@ with the disk.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from maildird.store.base import MessageInfo, Snapshot
 from maildird.store.maildir.filenames import INFO_SEP, parse_name
@@ -110,6 +111,31 @@ class FolderMemory:
         if modseq is not None:
             self.highestmodseq = max(self.highestmodseq, modseq)
             self.version += 1
+
+    def adopt_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Take a sidecar's rows (``state.Loaded.rows``, in UID order) as the folder's records:
+        ``msgs``, ``by_base`` and ``infos`` in ONE pass, since a restart does this for every message
+        of the folder (the keywords must be loaded first: they name the letters)."""
+        make, cache, flags_of_name = Record._make, self._flag_cache, self._flags
+        fromts, info = datetime.fromtimestamp, MessageInfo
+        msgs: dict[int, Record] = {}
+        by_base: dict[str, int] = {}
+        infos: dict[int, MessageInfo] = {}
+        last = 0
+        for row in rows:
+            uid, base, name, _in_new, size, mtime_ns, modseq = row
+            if uid <= last:  # not in UID order (SQLite gives them so): sort once and start again
+                self.adopt_rows(sorted(rows))
+                return
+            last = uid
+            msgs[uid] = make(row)
+            by_base[base] = uid
+            cut = name.rfind(INFO_SEP)
+            flags = cache.get(name[cut:] if cut >= 0 else "")
+            if flags is None:
+                flags = flags_of_name(name)
+            infos[uid] = info(uid, flags, size, fromts(mtime_ns // NS_PER_SEC, UTC), modseq)
+        self.msgs, self.by_base, self.infos = msgs, by_base, infos
 
     def _rebuild_infos(self) -> None:
         """Every ``MessageInfo`` from the records, in UID order. A restart does this for the whole

@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 """Bumped when the table layout changes; a different version is discarded like a foreign key."""
@@ -104,7 +104,9 @@ class Loaded:
     needs a new modseq and the expunge history before ``expunge_floor`` is unknown.
     """
 
-    records: dict[int, Record]
+    rows: list[tuple[Any, ...]]
+    """The message rows in UID order, as SQLite returns them (the ``Record`` fields in order):
+    the caller builds what it needs from them in one pass (``memory.FolderMemory.adopt_rows``)."""
     highestmodseq: int
     expunge_floor: int
     fresh: bool
@@ -112,6 +114,12 @@ class Loaded:
     """The highest UID known to this incarnation, expunged ones included (never hand it out again)."""
     sync_mark: str = ""
     """The mark of the last settled full sync ("" when none is valid; ``stamps.SyncMark``)."""
+
+    @property
+    def records(self) -> dict[int, Record]:
+        """The rows as ``Record`` values by UID."""
+        make = Record._make
+        return {row[0]: make(row) for row in self.rows}
 
 
 def state_path(state_dir: Path, guid: str) -> Path:
@@ -181,16 +189,14 @@ class MailboxState:
                         ("expunge_floor", str(floor)),
                     ],
                 )
-            return Loaded({}, floor, floor, True)
+            return Loaded([], floor, floor, True)
         rows = self._db.execute(
             "SELECT uid, base, name, in_new, size, mtime_ns, modseq FROM message ORDER BY uid"
         ).fetchall()
-        make = Record._make
-        records = {row[0]: make(row) for row in rows}
         (max_gone,) = self._db.execute("SELECT COALESCE(MAX(uid), 0) FROM expunged").fetchone()
         max_uid = max(rows[-1][0] if rows else 0, int(max_gone))
         return Loaded(
-            records,
+            rows,
             int(meta["highestmodseq"]),
             int(meta["expunge_floor"]),
             False,

@@ -297,12 +297,11 @@ class Folder(FolderFiles):
             self.state = MailboxState(Path(MEMORY_DB))
         loaded = self.state.load(guid, uidvalidity)
         self.uidvalidity, self.guid = uidvalidity, guid
-        self.msgs = loaded.records
-        self.by_base = {r.base: uid for uid, r in self.msgs.items()}
+        self.keywords = Keywords.load(self.path)  # a new incarnation: its letters may mean other names
+        self.adopt_rows(loaded.rows)
         self.highestmodseq = loaded.highestmodseq
         self.max_uid = loaded.max_uid
         self._loaded_mark = self._mark_written = loaded.sync_mark
-        self.infos = {}
         self.hints = {}
         self.version += 1
 
@@ -326,16 +325,13 @@ class Folder(FolderFiles):
         new_count = sum(1 for r in self.msgs.values() if r.in_new)
         if claim_recent and new_count:
             return False  # files to move to cur/: that needs the listing (§1.7)
-        keywords = Keywords.load(self.path)
-        if keywords.mtime_ns != (stamps.keywords[2] if stamps.keywords is not None else None):
+        if self.keywords.mtime_ns != (stamps.keywords[2] if stamps.keywords is not None else None):
             return False  # replaced between the stat and the read
-        self.keywords = keywords
         self._uidlist = None
         self._ul_deferred = True
         self._ul_next = max(mark.next_uid, head.effective_next_uid)
         self._ul_stamp = ul_stamp
         self.new_count = new_count
-        self._rebuild_infos()
         if self.keywords.dirty:  # a letter without a name got ``unknown-N`` (we hold the lock)
             self.keywords.save(self.path, fsync=self.fsync)
             stamps = replace(stamps, keywords=file_stamp(self.path / KEYWORDS_NAME))
