@@ -116,7 +116,8 @@ class FolderMemory:
         """Take a sidecar's rows (``state.Loaded.rows``, in UID order) as the folder's records:
         ``msgs``, ``by_base`` and ``infos`` in ONE pass, since a restart does this for every message
         of the folder (the keywords must be loaded first: they name the letters)."""
-        make, cache, flags_of_name = Record._make, self._flag_cache, self._flags
+        # ``tuple.__new__(Record, row)`` is ``Record._make(row)`` without its Python frame.
+        new, cache, flags_of_name = tuple.__new__, self._flag_cache, self._flags
         fromts, info = datetime.fromtimestamp, MessageInfo
         msgs: dict[int, Record] = {}
         by_base: dict[str, int] = {}
@@ -128,7 +129,7 @@ class FolderMemory:
                 self.adopt_rows(sorted(rows))
                 return
             last = uid
-            msgs[uid] = make(row)
+            msgs[uid] = new(Record, row)
             by_base[base] = uid
             cut = name.rfind(INFO_SEP)
             flags = cache.get(name[cut:] if cut >= 0 else "")
