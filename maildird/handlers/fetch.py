@@ -88,10 +88,14 @@ def batches(
     targets: list[tuple[int, MessageInfo]], *, text: bool, count: int = BATCH
 ) -> Iterator[list[tuple[int, MessageInfo]]]:
     """``targets`` in rounds of at most ``count`` messages and, with ``text``, ``BATCH_BYTES``."""
+    if not text:
+        for start in range(0, len(targets), count):
+            yield targets[start : start + count]
+        return
     batch: list[tuple[int, MessageInfo]] = []
     size = 0
     for target in targets:
-        if batch and (len(batch) >= count or (text and size + target[1].size > BATCH_BYTES)):
+        if batch and (len(batch) >= count or size + target[1].size > BATCH_BYTES):
             yield batch
             batch, size = [], 0
         batch.append(target)

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from maildird.handlers.updates import flag_list_bytes, internaldate
+from maildird.handlers.updates import flag_bytes_table, flag_list_bytes, internaldate
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad
 from maildird.message.header_fields import NUL_REPLACEMENT, FieldSelector, selector
@@ -123,6 +123,9 @@ class LinePlan:
         """``* seq FETCH (...)`` lines, CRLF included, for the messages of ``batch`` (those missing from
         ``headers`` when sections are asked are skipped). ``changed`` holds the new state of messages
         this FETCH marked ``\\Seen``; ``recent`` tells this session's \\Recent (None: none is)."""
+        if headers is None and not changed:
+            yield from self._snapshot_lines(batch, recent, uid_first=uid_first, wants_modseq=wants_modseq)
+            return
         items = self.items
         has_flags, has_modseq = self.has_flags, self.has_modseq
         for seq, info in batch:
@@ -171,6 +174,50 @@ class LinePlan:
                 parts.append(b"MODSEQ (%d)" % info.modseq)
             yield b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
 
+    def _snapshot_lines(
+        self,
+        batch: list[tuple[int, MessageInfo]],
+        recent: Callable[[int], bool] | None,
+        *,
+        uid_first: bool,
+        wants_modseq: bool,
+    ) -> Iterator[bytes]:
+        """``render`` when no item reads the message and no flag changed: one format per command and
+        one ``%`` per message (the same octets as the item loop, in the same order)."""
+        kinds = [item.kind for item in self.items]
+        if wants_modseq and not self.has_modseq:
+            kinds.append(_MODSEQ)
+        specs = [b"UID %d"] if uid_first else []
+        fmt = b"* %d FETCH (" + b" ".join(specs + [_FORMATS[k] for k in kinds]) + b")\r\n"
+        plain = flag_bytes_table(False)
+        if kinds == [_FLAGS] and uid_first and recent is None:  # UID FETCH 1:* (UID FLAGS)
+            for seq, info in batch:
+                yield fmt % (seq, info.uid, plain.get(info.flags) or flag_list_bytes(info.flags, False))
+            return
+        for seq, info in batch:
+            args: list[object] = [seq, info.uid] if uid_first else [seq]
+            for kind in kinds:
+                if kind == _FLAGS:
+                    if recent is not None and recent(info.uid):
+                        args.append(flag_list_bytes(info.flags, True))
+                    else:
+                        args.append(plain.get(info.flags) or flag_list_bytes(info.flags, False))
+                elif kind == _SIZE:
+                    args.append(info.size)
+                elif kind == _MODSEQ:
+                    args.append(info.modseq)
+                else:
+                    args.append(internaldate(info.internaldate).encode("ascii"))
+            yield fmt % tuple(args)
+
+
+_FORMATS = {
+    _FLAGS: b"FLAGS %s",
+    _SIZE: b"RFC822.SIZE %d",
+    _INTERNALDATE: b'INTERNALDATE "%s"',
+    _MODSEQ: b"MODSEQ (%d)",
+}
+"""Each snapshot item's place in a line's format (``_snapshot_lines``)."""
 
 _ATOM_FIELD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
 

@@ -61,20 +61,27 @@ def flag_atoms(flags: Iterable[str], *, recent: bool = False) -> tuple[Atom, ...
 FLAG_BYTES_CACHE_SIZE = 4096
 """Distinct (flag set, recent) pairs whose wire form is kept; a mailbox has a few dozen in practice."""
 
-_FLAG_BYTES: dict[tuple[frozenset[str], bool], bytes] = {}
+_FLAG_BYTES: tuple[dict[frozenset[str], bytes], dict[frozenset[str], bytes]] = ({}, {})
+"""Wire forms by flag set, without and with ``\\Recent``."""
 
 
 def flag_list_bytes(flags: frozenset[str], recent: bool) -> bytes:
     """``serialize_value(flag_atoms(flags, recent=recent))``, cached per flag set: a FETCH FLAGS of
     10,000 messages formats each of the mailbox's few distinct flag lists once."""
-    key = (flags, recent)
-    data = _FLAG_BYTES.get(key)
+    table = _FLAG_BYTES[recent]
+    data = table.get(flags)
     if data is None:
         data = serialize_value(flag_atoms(flags, recent=recent))
-        if len(_FLAG_BYTES) >= FLAG_BYTES_CACHE_SIZE:
-            _FLAG_BYTES.clear()
-        _FLAG_BYTES[key] = data
+        if len(table) >= FLAG_BYTES_CACHE_SIZE:
+            table.clear()
+        table[flags] = data
     return data
+
+
+def flag_bytes_table(recent: bool) -> dict[frozenset[str], bytes]:
+    """The live cache behind ``flag_list_bytes`` for a tight loop: ``table.get(flags) or
+    flag_list_bytes(flags, recent)``."""
+    return _FLAG_BYTES[recent]
 
 
 def message_flags(ctx: Context, sel: Selected, info: MessageInfo) -> tuple[Atom, ...]:

@@ -207,3 +207,21 @@ async def test_maildir_store_header_blocks_give_the_same_octets(
         if "RFC822.SIZE FLAGS BODY.PEEK" in line:
             assert a.count(b"FETCH (UID") == len(files)
     assert fetch_mod.LinePlan is LinePlan
+
+
+async def test_recent_on_some_messages_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another session claimed the first messages' \\Recent: only the later ones show it here."""
+    store = build_store()
+    other = Session(store)
+    await other.cmd("o1 SELECT INBOX")
+    for n in range(3):
+        store.add("INBOX", HEADERS[n], FLAG_SETS[n], None)
+    s = Session(store)
+    await s.cmd("a0 SELECT INBOX")
+    for n, line in enumerate(["UID FETCH 1:* (UID FLAGS)", "FETCH 1:* (FLAGS RFC822.SIZE)", COMMANDS[6]]):
+        a = await s.cmd(f"b{n} {line}")
+        with monkeypatch.context() as m:
+            general_only(m)
+            b = await s.cmd(f"b{n} {line}")
+        assert a == b, line
+        assert a.count(b"\\Recent") == 3, line
