@@ -124,8 +124,9 @@ class _Run:
     def __init__(self, infos: Sequence[MessageInfo], uids: list[int] | None = None) -> None:
         self.infos = infos
         self.uids: list[int] = [m.uid for m in infos] if uids is None else uids
-        self._step: tuple[_Run, _Step | None] | None = None
-        """The last ``step_to`` answer: every view moving between the same two runs reuses it."""
+        self._step: tuple[weakref.ref[_Run], _Step | None] | None = None
+        """The last ``step_to`` answer: every view moving between the same two runs reuses it. The
+        successor is held weakly: a session that stays behind must not keep every later run alive."""
 
     def index(self, uid: int) -> int | None:
         """The 0-based position of ``uid``, or None."""
@@ -136,7 +137,7 @@ class _Run:
     def step_to(self, new: _Run) -> _Step | None:
         """The changes to ``new`` when this run's UIDs are a prefix of its UIDs, else None."""
         cached = self._step
-        if cached is not None and cached[0] is new:
+        if cached is not None and cached[0]() is new:
             return cached[1]
         n = len(self.uids)
         step: _Step | None = None
@@ -150,7 +151,7 @@ class _Run:
                     elif a != b:
                         other.append(i)
             step = _Step(changed, other)
-        self._step = (new, step)
+        self._step = (weakref.ref(new), step)
         return step
 
 

@@ -36,7 +36,7 @@ def test_flag_diff_is_computed_once_for_every_view() -> None:
     run1 = views[0]._run
     first = views[0].refresh(s2, allow_expunge=True)
     cached = run1._step
-    assert cached is not None and cached[0] is views[0]._run
+    assert cached is not None and cached[0]() is views[0]._run
     for v in views[1:]:
         assert v.refresh(s2, allow_expunge=True) == first
         assert v._run is views[0]._run
@@ -104,3 +104,18 @@ def test_many_views_of_one_folder_cost_little_each() -> None:
         tracemalloc.stop()
     assert len(views) == SESSIONS
     assert used / SESSIONS < PER_VIEW_BUDGET, used / SESSIONS
+
+
+def test_a_session_left_behind_does_not_keep_later_runs_alive() -> None:
+    """A silent session stays on its old run; the runs that others moved through must still go."""
+    s1 = snap([1, 2])
+    behind = SelectedView(MAILBOX, s1, readonly=False)
+    moving = SelectedView(MAILBOX, s1, readonly=False)
+    s2 = snap([1, 2, 3])
+    moving.refresh(s2, allow_expunge=True)
+    key = id(s2.messages)
+    moving.refresh(snap([1, 2, 3, 4]), allow_expunge=True)
+    del s2
+    gc.collect()
+    assert key not in view_module._SHARED
+    assert behind.refresh(snap([1, 2, 3, 4, 5]), allow_expunge=True).exists == 5
