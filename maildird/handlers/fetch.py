@@ -34,7 +34,6 @@ from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch_lines import (
     SECTION_BUDGET_FACTOR,
     SECTION_BUDGET_SLACK,
-    HeaderBlock,
     LinePlan,
     section_label,
 )
@@ -60,7 +59,6 @@ from maildird.message import (
 )
 from maildird.message.bodystructure import bodystructure
 from maildird.message.envelope import envelope
-from maildird.message.header_fields import crlf_header
 from maildird.store.base import MessageGone, MessageInfo, StoreError
 
 BATCH = 32
@@ -224,15 +222,6 @@ async def read_batch(
     return {uid: await _parse(raw, header=header) for uid, raw in raws.items()}
 
 
-async def read_headers(
-    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome
-) -> dict[int, HeaderBlock]:
-    """The batch's header blocks in CRLF form (what ``ParsedMessage.parse_header`` would hold), with
-    their offsets (``header_fields.crlf_header``)."""
-    raws = await read_raw(sel, batch, outcome, header=True)
-    return {uid: crlf_header(raw) for uid, raw in raws.items()}
-
-
 def _render(
     ctx: Context,
     sel: Selected,
@@ -346,7 +335,7 @@ async def _send_lines(
     sel: Selected,
     plan: LinePlan,
     batch: list[tuple[int, MessageInfo]],
-    headers: dict[int, HeaderBlock] | None,
+    headers: dict[int, bytes] | None,
     changed: dict[int, MessageInfo],
     uid_first: bool,
     wants_modseq: bool,
@@ -403,8 +392,9 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     plan = LinePlan.for_items(items)
     for batch in batches(targets, text=needs_text, count=plan.batch if plan is not None else BATCH):
         if plan is not None:
-            headers = await read_headers(sel, batch, outcome) if plan.header else None
-            parsed: dict[int, ParsedMessage] | dict[int, HeaderBlock] = headers or {}
+            # The header blocks as read: LinePlan converts (and caches) what it needs of them.
+            headers = await read_raw(sel, batch, outcome, header=True) if plan.header else None
+            parsed: dict[int, ParsedMessage] | dict[int, bytes] = headers or {}
         else:
             parsed = await read_batch(sel, batch, outcome, header=header) if needs_text else {}
         changed: dict[int, MessageInfo] = {}

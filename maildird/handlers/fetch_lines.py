@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from maildird.handlers.updates import flag_bytes_table, flag_list_bytes, internaldate
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad
-from maildird.message.header_fields import NUL_REPLACEMENT, FieldSelector, selector
+from maildird.message.header_fields import NUL_REPLACEMENT, FieldSelector, crlf_header, selector
 from maildird.message.sections import apply_partial
 from maildird.store.base import MessageInfo
 
@@ -43,8 +43,68 @@ SNAPSHOT_BATCH = 2048
 HEADER_BATCH = 256
 """Messages per round when their header blocks are read (one store call per round)."""
 
-HeaderBlock = tuple[bytes, int, int]
-"""A message's header block in CRLF form and its ``header_fields.header_end`` offsets."""
+SECTION_CACHE_BYTES = 32 << 20
+"""Octets of header sections (and of the header blocks they came from) kept by ``SECTIONS``."""
+SECTION_ENTRY_OVERHEAD = 200
+"""Octets counted per cached section besides its data (key tuple, dict slot)."""
+
+
+class SectionCache:
+    """Header sections by (header block as read, field selector): what a message list fetches again
+    every time a client opens the folder. The key is the block's content (usually the very object
+    the store's header cache returns, so the lookup is an identity test), never a UID: an entry can
+    only ever be right. Bounded by ``SECTION_CACHE_BYTES``; the oldest entries go first. Trio thread
+    only (no lock)."""
+
+    __slots__ = ("_items", "limit", "used")
+
+    def __init__(self, limit: int = SECTION_CACHE_BYTES) -> None:
+        self.limit = limit
+        self.used = 0
+        self._items: dict[tuple[bytes, FieldSelector | None], tuple[bytes, int]] = {}
+
+    def get(self, key: tuple[bytes, FieldSelector | None]) -> tuple[bytes, int] | None:
+        return self._items.get(key)
+
+    def put(self, key: tuple[bytes, FieldSelector | None], value: tuple[bytes, int]) -> None:
+        cost = len(key[0]) + len(value[0]) + SECTION_ENTRY_OVERHEAD
+        if cost > self.limit or key in self._items:
+            return
+        self._items[key] = value
+        self.used += cost
+        while self.used > self.limit:
+            old = next(iter(self._items))
+            data, _ = self._items.pop(old)
+            self.used -= len(old[0]) + len(data) + SECTION_ENTRY_OVERHEAD
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.used = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+SECTIONS = SectionCache()
+"""The server-wide section cache (``LinePlan.render``)."""
+
+
+def header_section_of(raw: bytes, fields: FieldSelector | None) -> tuple[bytes, int]:
+    """``BODY[HEADER]`` (``fields`` None) or the selected fields of the message whose header block
+    (as stored) is ``raw``, NUL sent as 0x80 like ``body_section``; and the length of the CRLF header,
+    which bounds the section data one FETCH may send of the message (``SECTION_BUDGET_FACTOR``)."""
+    key = (raw, fields)
+    hit = SECTIONS.get(key)
+    if hit is not None:
+        return hit
+    header, end, blank_end = crlf_header(raw)
+    data = header[:blank_end] if fields is None else fields.select(header[:end])
+    if b"\0" in data:
+        data = data.replace(b"\0", NUL_REPLACEMENT)
+    hit = (data, len(header))
+    SECTIONS.put(key, hit)
+    return hit
+
 
 _FLAGS, _INTERNALDATE, _SIZE, _MODSEQ, _SECTION = range(5)
 _SNAPSHOT_KINDS = {"FLAGS": _FLAGS, "INTERNALDATE": _INTERNALDATE, "RFC822.SIZE": _SIZE, "MODSEQ": _MODSEQ}
@@ -112,7 +172,7 @@ class LinePlan:
     def render(
         self,
         batch: list[tuple[int, MessageInfo]],
-        headers: dict[int, HeaderBlock] | None,
+        headers: dict[int, bytes] | None,
         changed: dict[int, MessageInfo],
         recent: Callable[[int], bool] | None,
         *,
@@ -130,20 +190,19 @@ class LinePlan:
         has_flags, has_modseq = self.has_flags, self.has_modseq
         for seq, info in batch:
             uid = info.uid
-            block = None
+            raw = b""
             if headers is not None:
-                block = headers.get(uid)
-                if block is None:
+                found = headers.get(uid)
+                if found is None:
                     continue
+                raw = found
             seen_now = uid in changed
             if seen_now:
                 info = changed[uid]
             flags = flag_list_bytes(info.flags, recent is not None and recent(uid))
             # A FETCH that set \Seen under CONDSTORE carries UID and MODSEQ too (fetch.fetch).
             parts: list[bytes] = [b"UID %d" % uid] if uid_first or (condstore and seen_now) else []
-            header, end, blank_end = block if block is not None else (b"", 0, 0)
-            budget = SECTION_BUDGET_FACTOR * len(header) + SECTION_BUDGET_SLACK
-            nul = b"\0" in header
+            budget = -1  # set by the first section: twice the CRLF header plus the slack
             for item in items:
                 kind = item.kind
                 if kind == _FLAGS:
@@ -151,10 +210,9 @@ class LinePlan:
                 elif kind == _SIZE:
                     parts.append(b"RFC822.SIZE %d" % info.size)
                 elif kind == _SECTION:
-                    # header_fields.header_section, with the offsets and the NUL test done once
-                    data = header[:blank_end] if item.fields is None else item.fields.select(header[:end])
-                    if nul:
-                        data = data.replace(b"\0", NUL_REPLACEMENT)
+                    data, header_size = header_section_of(raw, item.fields)
+                    if budget < 0:
+                        budget = SECTION_BUDGET_FACTOR * header_size + SECTION_BUDGET_SLACK
                     if item.partial is not None:
                         data = apply_partial(data, *item.partial)
                     budget -= len(data)
