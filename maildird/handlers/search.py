@@ -40,6 +40,7 @@ from maildird.message.search import (
     SearchContext,
     conjuncts,
     content_only,
+    header_block_rejecter,
     matches,
     misses,
     needs_body,
@@ -264,8 +265,9 @@ def _match_batch(key: cmd.SearchKey, work: list[Work], box: Mailbox, header: boo
     """The matching messages of one batch (runs in a worker thread). A message whose file reads as
     empty although its size is not (a broken file) cannot match, as a vanished one cannot."""
     hits: list[Candidate] = []
+    reject = header_block_rejecter(key) if header else None
     for seq, info, raw, recent in work:
-        if not raw and info.size > 0:
+        if (not raw and info.size > 0) or (reject is not None and reject(raw)):
             continue
         octets = Octets(raw, header_only=header)
         if misses(key, octets):

@@ -170,23 +170,37 @@ _NAME_BLOCKERS = frozenset(b" \t:\r\n")
 
 
 @functools.lru_cache(maxsize=256)
-def _named_field(key: bytes) -> re.Pattern[bytes]:
+def _named_field(key: bytes, lf: bool = False) -> re.Pattern[bytes]:
     """``_FIELD`` for the one name ``key`` (ASCII case-insensitive, as ``bytes.upper`` compares), to be
-    matched at a line start."""
+    matched at a line start; with ``lf``, for a header whose lines end in a bare LF."""
+    if lf:
+        return re.compile(rb"(" + re.escape(key) + rb")[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*\n?)", re.IGNORECASE)
     return re.compile(
         rb"(" + re.escape(key) + rb")[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*(?:\r\n)?)", re.IGNORECASE
     )
 
 
+def stored_field_values(block: bytes, low: bytes, name: str) -> list[bytes] | None:
+    """The unfolded values of every ``name`` field of a header block as stored (``header_block``; ``low``
+    is it lower-cased) when no CR is in it: the values ``ParsedMessage.parse_header(block)`` gives for
+    ``Part.fields_named(name)``, found without converting or parsing (its CRLF form differs only by a CR
+    before each LF). None when the block holds a CR."""
+    if b"\r" in block:
+        return None
+    key = name.upper().encode("ascii", "replace")
+    spans = _named_fields(block, 0, len(block), low, key, first=False, lf=True)
+    return [span[2].replace(b"\n", b"").strip(b" \t") for span in spans]
+
+
 def _named_fields(
-    buf: bytes, start: int, end: int, low: bytes, key: bytes, *, first: bool
+    buf: bytes, start: int, end: int, low: bytes, key: bytes, *, first: bool, lf: bool = False
 ) -> list[FieldSpan]:
     """The fields called ``key`` in the clean header ``buf[start:end]`` (``low`` is it lower-cased): the
     lines that start with the name, found with ``bytes.find`` and confirmed by ``_named_field``; the
     same spans ``_scan_fields`` gives for that name. With ``first``, only the first."""
     if not key or not _NAME_BLOCKERS.isdisjoint(key):
         return []
-    pattern = _named_field(key)
+    pattern = _named_field(key, lf)
     name = key.lower()
     out: list[FieldSpan] = []
     line = 0 if low.startswith(name) else -1

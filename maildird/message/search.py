@@ -49,7 +49,7 @@ from maildird.message.decode import (
     plain,
 )
 from maildird.message.envelope import header_date
-from maildird.message.parse import ParsedMessage, Part, header_block
+from maildird.message.parse import ParsedMessage, Part, header_block, stored_field_values
 
 RECENT = "\\Recent"
 
@@ -106,9 +106,7 @@ class Octets:
         if self._low is not None:
             low, end = self._low, self.split
         else:
-            if self._header_low is None:
-                self._header_low = self.raw[: self.split].lower()
-            low = self._header_low
+            low = self._header_region()[1]
             end = len(low)
         return any(low.find(t, 0, end) < 0 for t in tokens)
 
@@ -153,8 +151,21 @@ class Octets:
             texts = self._field_texts = {}
         elif key in texts:
             return texts[key]
-        text = texts[key] = _field_text(self.header_message().root, name)
+        block, low = self._header_region()
+        values = stored_field_values(block, low, name)
+        if values is None:  # CRs in the header: parse it
+            text = _field_text(self.header_message().root, name)
+        else:
+            text = normalize("\n".join(_header_value(v) for v in values)) if values else None
+        texts[key] = text
         return text
+
+    def _header_region(self) -> tuple[bytes, bytes]:
+        """The header region and its lower-cased copy."""
+        block = self.raw if self.split == len(self.raw) else self.raw[: self.split]
+        if self._header_low is None:
+            self._header_low = self._low[: self.split] if self._low is not None else block.lower()
+        return block, self._header_low
 
     def header_text(self) -> str:
         """``SearchContext.folded_header_text`` from the header region alone."""
@@ -693,3 +704,37 @@ def snapshot_filter(
             out = [m for m in source if test(m[0], m[1])]
     assert out is not None
     return out
+
+
+def header_block_rejecter(key: SearchKey) -> Callable[[bytes], bool] | None:
+    """For a key of header fields only (a FROM, SUBJECT or HEADER, or an AND holding one), a test of a
+    header block as stored that is True when the block certainly does not match, by ``_misses``'s
+    rules without building ``Octets`` (a header search runs it for every candidate): the needle's word
+    is not in the block and the block is plain, or not in the asked field and the field is plain.
+    None when the key has no such part."""
+    if isinstance(key, SearchAnd):
+        for sub in key.keys:
+            test = header_block_rejecter(sub)
+            if test is not None:
+                return test
+        return None
+    if not isinstance(key, SearchHeader) or key.value == "":
+        return None
+    tokens = _tokens(key.value)
+    if tokens is None:
+        return None
+    name = key.field
+
+    def reject(block: bytes) -> bool:
+        low = block.lower()
+        if all(t in low for t in tokens):
+            return False
+        if block.isascii() and b"=?" not in block:
+            return True
+        values = stored_field_values(block, low, name)
+        if values is None or not all(plain(v) for v in values):
+            return False
+        lowered = [v.lower() for v in values]
+        return any(all(t not in v for v in lowered) for t in tokens)
+
+    return reject

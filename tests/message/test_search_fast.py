@@ -46,6 +46,7 @@ from maildird.message.parse import (
     _scan_fields_slow,
     header_block,
     quick_content_type,
+    stored_field_values,
     to_crlf,
 )
 from maildird.message.search import (
@@ -54,6 +55,7 @@ from maildird.message.search import (
     SearchContext,
     conjuncts,
     content_only,
+    header_block_rejecter,
     matches,
     misses,
     needs_body,
@@ -456,3 +458,26 @@ def test_snapshot_filter_equals_matches(
         )
     ]
     assert snapshot_filter(keys, box, infos) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(_message(), st.sampled_from([*NEEDLES, "quokka@example.org", "x@example.com"]), st.booleans())
+def test_header_block_rejecter_never_rejects_a_match(raw: bytes, needle: str, crlf: bool) -> None:
+    if crlf:
+        raw = to_crlf(raw)
+    block = header_block(raw)
+    for key in _keys(needle):
+        reject = header_block_rejecter(key)
+        if reject is not None and reject(block):
+            assert not matches(key, _ctx(raw, exact=True)), key
+
+
+def test_stored_field_values_equal_parsed_ones() -> None:
+    for raw in _bench_messages(60) + corpus(30, seed=9):
+        block = header_block(raw.replace(b"\r\n", b"\n"))
+        root = ParsedMessage.parse_header(block).root
+        for name in ("From", "subject", "CC", "Received", "X-None", "a b"):
+            assert stored_field_values(block, block.lower(), name) == [
+                f.unfolded() for f in root.fields_named(name)
+            ]
+    assert stored_field_values(b"From: a\r\n\r\n", b"from: a\r\n\r\n", "From") is None
