@@ -89,6 +89,7 @@ class ClientConnection:
         self._unauth_commands = 0
         self._login_failures = 0
         self._waiting_scope: trio.CancelScope | None = None
+        self._shutdown_wake = False  # interrupt_for_shutdown cancelled the wait for input
         self.bytes_in = 0
         self.bytes_out = 0
         self.idling = False
@@ -159,18 +160,19 @@ class ClientConnection:
         """Read more octets, honouring autologout and server shutdown."""
         if self.state.shutting_down.is_set() and self.core.substate is Substate.NONE:
             await self.bye("UNAVAILABLE", "Server shutting down.")
-        with trio.CancelScope() as scope:
+        # One scope for both ends of the wait: its deadline is the autologout timer, and
+        # ``interrupt_for_shutdown`` cancels it (``_shutdown_wake`` tells the two apart).
+        with trio.CancelScope(deadline=trio.current_time() + self._timeout()) as scope:
             self._waiting_scope = scope
             try:
-                with trio.move_on_after(self._timeout()) as timer:
-                    data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
+                data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise Closed(f"receive failed: {exc!r}") from exc
             finally:
                 self._waiting_scope = None
         if scope.cancelled_caught:
-            await self.bye("UNAVAILABLE", "Server shutting down.")
-        if timer.cancelled_caught:
+            if self._shutdown_wake:
+                await self.bye("UNAVAILABLE", "Server shutting down.")
             await self.bye(None, "Autologout; idle for too long.")
         self.bytes_in += len(data)
         return data
@@ -185,6 +187,7 @@ class ClientConnection:
     def interrupt_for_shutdown(self) -> None:
         """Called by the server: wake a connection that waits for its client's next command."""
         if self._waiting_scope is not None and self.core.substate is Substate.NONE:
+            self._shutdown_wake = True
             self._waiting_scope.cancel()
 
     async def next_event(self) -> Any:

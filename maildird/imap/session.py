@@ -77,6 +77,7 @@ from .framing import (
     LiteralAnnounced,
     Refusal,
 )
+from .grammar_tokens import ParseError
 from .raw import RawCommand
 from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize, serialize_many
 
@@ -153,10 +154,18 @@ Parser = Callable[..., c.Command]
 """``parser(raw, *, utf8=..., extensions=...) -> Command``, raising ``grammar.ParseError``."""
 
 
-def _default_parser() -> Parser:
-    from . import grammar  # lazily: the grammar is the heaviest module and imports this package
+_PARSER: Parser | None = None
 
-    return grammar.parse_command
+
+def _default_parser() -> Parser:
+    """The grammar's parser, imported on first use (the grammar is the heaviest module and imports
+    this package) and then kept: every command needs it."""
+    global _PARSER
+    if _PARSER is None:
+        from . import grammar
+
+        _PARSER = grammar.parse_command
+    return _PARSER
 
 
 class ServerConnection:
@@ -281,11 +290,8 @@ class ServerConnection:
         return Rejected(Tagged(tag, "NO" if status == "NO" else "BAD", text, Code(code)))
 
     def _command(self, framed: FramedCommand) -> Event:
-        parser = self._parser or _default_parser()
-        from .grammar import ParseError
-
         try:
-            command = self._parse(parser, framed.raw)
+            command = self._parse(self._parser or _default_parser(), framed.raw)
         except ParseError as exc:
             return self._reject(exc.tag, "BAD", exc.message, exc.code)
         if type(command) not in ALLOWED[self._state]:
