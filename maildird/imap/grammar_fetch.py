@@ -133,8 +133,34 @@ def fetch_att(r: Reader) -> FetchItem:
     raise r.fail(f"Unknown FETCH item '{show(raw)}{suffix}'")
 
 
+ITEMS_MEMO_SIZE = 256
+"""FETCH item lists remembered by their text (clients repeat the same list with every FETCH)."""
+
+_ITEMS_MEMO: dict[tuple[bytes, bool], tuple[tuple[FetchItem, ...], int]] = {}
+
+
 def fetch_items(r: Reader) -> tuple[FetchItem, ...]:
-    """``"ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")"``."""
+    """``"ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")"``.
+
+    A message list sends the same items with every FETCH, so a list parsed once is remembered by the
+    rest of the command line (items and modifiers, when no literal follows: the result then depends
+    on those octets alone) and the octets it took."""
+    if not r.on_last_line():
+        return _fetch_items(r)
+    key = (r.line[r.pos :], r.utf8)
+    hit = _ITEMS_MEMO.get(key)
+    if hit is not None:
+        r.pos += hit[1]
+        return hit[0]
+    start = r.pos
+    items = _fetch_items(r)
+    if len(_ITEMS_MEMO) >= ITEMS_MEMO_SIZE:
+        _ITEMS_MEMO.clear()
+    _ITEMS_MEMO[key] = (items, r.pos - start)
+    return items
+
+
+def _fetch_items(r: Reader) -> tuple[FetchItem, ...]:
     if r.try_char(0x28):
         items = [fetch_att(r)]
         while not r.try_char(0x29):

@@ -111,6 +111,10 @@ class Reader:
         """The next octet, or -1 at the end of a line."""
         return self.line[self.pos] if self.pos < len(self.line) else -1
 
+    def on_last_line(self) -> bool:
+        """True when no literal follows the current line: the rest of the command is ``line[pos:]``."""
+        return self.idx == self._last
+
     def at_end(self) -> bool:
         return self.pos >= len(self.line) and self.idx == self._last
 
