@@ -43,6 +43,11 @@ SNAPSHOT_BATCH = 2048
 HEADER_BATCH = 256
 """Messages per round when their header blocks are read (one store call per round)."""
 
+PLAN_MEMO_SIZE = 256
+"""Item lists whose ``LinePlan`` is remembered."""
+
+_PLANS: dict[int, tuple[tuple[cmd.FetchItem, ...], LinePlan | None]] = {}
+
 SECTION_CACHE_BYTES = 32 << 20
 """Octets of header sections (and of the header blocks they came from) kept by ``SECTIONS``."""
 SECTION_ENTRY_OVERHEAD = 200
@@ -142,7 +147,20 @@ class LinePlan:
     @classmethod
     def for_items(cls, items: tuple[cmd.FetchItem, ...]) -> LinePlan | None:
         """The plan, or None when an item needs more than the snapshot and the top-level header (then
-        the general path renders the command)."""
+        the general path renders the command). Plans are remembered by the items tuple itself (the
+        grammar hands a repeated item list out as the same tuple): the entry holds the tuple, so its
+        ``id`` cannot be reused while the entry lives."""
+        hit = _PLANS.get(id(items))
+        if hit is not None and hit[0] is items:
+            return hit[1]
+        plan = cls._plan(items)
+        if len(_PLANS) >= PLAN_MEMO_SIZE:
+            _PLANS.clear()
+        _PLANS[id(items)] = (items, plan)
+        return plan
+
+    @classmethod
+    def _plan(cls, items: tuple[cmd.FetchItem, ...]) -> LinePlan | None:
         out: list[_Item] = []
         for item in items:
             if isinstance(item, cmd.FetchAtt):

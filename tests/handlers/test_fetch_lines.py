@@ -268,3 +268,15 @@ def test_section_cache_is_bounded_and_drops_the_oldest() -> None:
     assert cache.used == 3 * (10 + 5 + SECTION_ENTRY_OVERHEAD)
     cache.put((b"x" * cache.limit, None), (b"", 0))  # larger than the whole cache: not kept
     assert len(cache) == 3
+
+
+def test_plans_are_remembered_by_the_items_tuple() -> None:
+    items = (cmd.FetchAtt("UID"), cmd.FetchAtt("FLAGS"))
+    plan = LinePlan.for_items(items)
+    assert plan is not None and LinePlan.for_items(items) is plan
+    twin = tuple(list(items))
+    assert twin is not items
+    other = LinePlan.for_items(twin)  # an equal list in another tuple: planned again, the same way
+    assert other is not None and other.items == plan.items
+    general = (cmd.FetchAtt("UID"), cmd.FetchAtt("ENVELOPE"))
+    assert LinePlan.for_items(general) is None and LinePlan.for_items(general) is None
