@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -308,3 +309,34 @@ class ViewMachine(RuleBasedStateMachine):
 
 ViewMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 test_view_matches_reference_model = ViewMachine.TestCase
+
+
+def _told_case(noted: int, echo: str) -> tuple[list[Updates], list[list[MessageInfo]]]:
+    """20 messages; this session STOREs ``noted`` of them; then the store reports them (and others)."""
+    store = ModelStore({u: MessageInfo(u, frozenset(), 100 + u, DATE, 1) for u in range(1, 21)}, 21, 1)
+    first = store.snapshot()
+    view, ref = SelectedView(MAILBOX, first, readonly=False), ReferenceView(first)
+    store.version, store.modseq = 2, 2
+    changed = []
+    for u in range(1, noted + 1):
+        store.infos[u] = m = replace(store.infos[u], flags=frozenset({"\\Seen"}), modseq=2)
+        changed.append(
+            {"same": m, "copy": replace(m), "stale": replace(m, modseq=1), "size": replace(m, size=1)}[echo]
+        )
+    store.infos[20] = replace(store.infos[20], flags=frozenset({"\\Flagged"}), modseq=2)  # another's STORE
+    store.infos[19] = replace(store.infos[19], size=7)  # a field the view does not report
+    view.note_changes(changed)
+    ref.note_changes(changed)
+    out = [
+        view.refresh(store.snapshot(), allow_expunge=True),
+        ref.refresh(store.snapshot(), allow_expunge=True),
+    ]
+    return out, [view.messages, [ref.infos[u] for u in ref.uids]]
+
+
+@pytest.mark.parametrize("echo", ["same", "copy", "stale", "size"])
+@pytest.mark.parametrize("noted", [1, 2, 18])  # few: looked up one by one; many: one walk over all
+def test_own_store_echo_matches_reference(noted: int, echo: str) -> None:
+    (got, expected), (messages, ref_messages) = _told_case(noted, echo)
+    assert got == expected
+    assert messages == ref_messages  # sizes included: a view keeps what it had for unreported fields
