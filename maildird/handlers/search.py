@@ -34,19 +34,16 @@ from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
 from maildird.imap.responses import Atom, Code, Tagged, Untagged, Value
 from maildird.message.search import (
-    Mailbox,
     Octets,
     SearchContext,
-    conjuncts,
-    content_only,
     header_block_rejecter,
     matches,
     misses,
     needs_body,
     needs_message,
     prefilter,
-    snapshot_filter,
 )
+from maildird.message.snapshot import Mailbox, conjuncts, content_only, snapshot_filter
 from maildird.store.base import MessageGone, MessageInfo
 
 CHARSETS = ("UTF-8", "US-ASCII")

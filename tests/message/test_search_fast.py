@@ -50,18 +50,14 @@ from maildird.message.parse import (
     to_crlf,
 )
 from maildird.message.search import (
-    Mailbox,
     Octets,
     SearchContext,
-    conjuncts,
-    content_only,
     header_block_rejecter,
     matches,
     misses,
     needs_body,
-    snapshot_filter,
-    snapshot_test,
 )
+from maildird.message.snapshot import Mailbox, conjuncts, content_only, snapshot_filter, snapshot_test
 from tests.message.corpus import corpus
 
 NOW = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
