@@ -244,10 +244,10 @@ def _match_batch(key: cmd.SearchKey, work: list[Work], box: Mailbox, header: boo
     hits: list[Candidate] = []
     reject = header_block_rejecter(key) if header else None
     for seq, info, raw, recent in work:
-        if (not raw and info.size > 0) or (reject is not None and reject(raw)):
+        if not raw and info.size > 0:
             continue
         octets = Octets(raw, header_only=header)
-        if misses(key, octets):
+        if reject(octets) if reject is not None else misses(key, octets):
             continue
         sctx = _context(seq, info, box, header=header, octets=octets, recent=recent)
         if matches(key, sctx):

@@ -70,6 +70,7 @@ class Octets:
     __slots__ = (
         "_body_ok",
         "_field_texts",
+        "_field_values",
         "_header_low",
         "_header_message",
         "_header_plain",
@@ -90,6 +91,7 @@ class Octets:
         self._header_text: str | None = None
         self._header_message: ParsedMessage | None = None
         self._field_texts: dict[bytes, str | None] | None = None
+        self._field_values: dict[bytes, list[bytes]] | None = None
 
     @property
     def split(self) -> int:
@@ -135,7 +137,7 @@ class Octets:
             raw, start = self.raw, self.split
             self._body_ok = (
                 not (len(raw) >= BIG_OCTETS and may_have_base64(raw))
-                and raw.find(b"=?", start) < 0
+                and (raw.find(b"?", start) < 0 or raw.find(b"=?", start) < 0)
                 and (raw.isascii() or raw[start:].isascii())
                 and declarations_safe(self.low)
             )
@@ -147,6 +149,22 @@ class Octets:
             self._header_message = ParsedMessage.parse_header(self.raw)
         return self._header_message
 
+    def field_values(self, name: str) -> list[bytes]:
+        """The unfolded values of every ``name`` field of the header region (``Part.fields_named``),
+        read off the stored block when it is LF-only (``parse.stored_field_values``), else parsed."""
+        key = name.upper().encode("ascii", "replace")
+        cache = self._field_values
+        if cache is None:
+            cache = self._field_values = {}
+        elif key in cache:
+            return cache[key]
+        block, low = self._header_region()
+        values = stored_field_values(block, low, name)
+        if values is None:  # CRs in the header: parse it
+            values = [f.unfolded() for f in self.header_message().root.fields_named(name)]
+        cache[key] = values
+        return values
+
     def field_text(self, name: str) -> str | None:
         """``SearchContext.header_text`` from the header region alone."""
         key = name.upper().encode("ascii", "replace")
@@ -155,13 +173,8 @@ class Octets:
             texts = self._field_texts = {}
         elif key in texts:
             return texts[key]
-        block, low = self._header_region()
-        values = stored_field_values(block, low, name)
-        if values is None:  # CRs in the header: parse it
-            text = _field_text(self.header_message().root, name)
-        else:
-            text = normalize("\n".join(_header_value(v) for v in values)) if values else None
-        texts[key] = text
+        values = self.field_values(name)
+        text = texts[key] = normalize("\n".join(_header_value(v) for v in values)) if values else None
         return text
 
     def _header_region(self) -> tuple[bytes, bytes]:
@@ -569,12 +582,12 @@ def matches(key: SearchKey, ctx: SearchContext) -> bool:
     return result
 
 
-def header_block_rejecter(key: SearchKey) -> Callable[[bytes], bool] | None:
+def header_block_rejecter(key: SearchKey) -> Callable[[Octets], bool] | None:
     """For a key of header fields only (a FROM, SUBJECT or HEADER, or an AND holding one), a test of a
-    header block as stored that is True when the block certainly does not match, by ``_misses``'s
-    rules without building ``Octets`` (a header search runs it for every candidate): the needle's word
-    is not in the block and the block is plain, or not in the asked field and the field is plain.
-    None when the key has no such part."""
+    message's octets that is True when its header certainly does not match, by ``_misses``'s rules
+    with less work per message (a header search runs it for every candidate): the needle's word is not
+    in the header and the header is plain, or not in the asked field and the field is plain. None when
+    the key has no such part."""
     if isinstance(key, SearchAnd):
         for sub in key.keys:
             test = header_block_rejecter(sub)
@@ -588,14 +601,14 @@ def header_block_rejecter(key: SearchKey) -> Callable[[bytes], bool] | None:
         return None
     name = key.field
 
-    def reject(block: bytes) -> bool:
-        low = block.lower()
+    def reject(octets: Octets) -> bool:
+        block, low = octets._header_region()
         if all(t in low for t in tokens):
             return False
-        if block.isascii() and b"=?" not in block:
+        if plain(block):
             return True
-        values = stored_field_values(block, low, name)
-        if values is None or not all(plain(v) for v in values):
+        values = octets.field_values(name)
+        if not all(plain(v) for v in values):
             return False
         lowered = [v.lower() for v in values]
         return any(all(t not in v for v in lowered) for t in tokens)
