@@ -56,7 +56,7 @@ from typing import Any, cast
 import trio
 
 from maildird.store.base import MailboxNotFound
-from maildird.store.maildir.filenames import sort_key
+from maildird.store.maildir.filenames import is_message_name, sort_key
 from maildird.store.maildir.files import RESYNC_RETRY_COUNT, FolderFiles
 from maildird.store.maildir.keywords import KEYWORDS_NAME, Keywords
 from maildird.store.maildir.listing import (
@@ -346,6 +346,8 @@ class Folder(FolderFiles):
         fresh_folder = self.state is None and not self.has_uidlist
         if fresh_folder and self._warm_start(stamps, claim_recent=claim_recent):
             return frozenset()
+        if self._nothing_moved(stamps, claim_recent=claim_recent):
+            return frozenset()
         ul = self.read_uidlist_locked()
         if (ul.uidvalidity, ul.guid) != (self.uidvalidity, self.guid) or self.state is None:
             assert ul.guid is not None
@@ -436,6 +438,10 @@ class Folder(FolderFiles):
         self._apply(upserts, [u for u, _ in expunged], modseq if bumped else None)
         if self.keywords.dirty:
             self.keywords.save(self.path, fsync=self.fsync)
+        self._finish_sync(stamps, upserts, expunged)
+        return frozenset(self.by_base[b] for b in claimed if b in self.by_base)
+
+    def _finish_sync(self, stamps: Stamps, upserts: list[Record], expunged: list[tuple[int, int]]) -> None:
         # Nobody else writes the control files while we hold the lock: remember our own writes.
         self.stamps = replace(
             stamps,
@@ -450,7 +456,38 @@ class Folder(FolderFiles):
             self._save_mark(mark)
         self.dirty = False
         self.hints.clear()
-        return frozenset(self.by_base[b] for b in claimed if b in self.by_base)
+
+    def _nothing_moved(self, stamps: Stamps, *, claim_recent: bool) -> bool:
+        """The full sync's answer when it is "nothing changed", found cheaply: the control files are
+        as we last read or wrote them and new/ and cur/ hold exactly the names our records say.
+        Then every step of the full sync would be a no-op (no base missing, none twice, none new,
+        no name changed), so the sets of names are compared in C instead of an ``Entry`` per
+        file. This is the sync that follows every change of our own (STORE, EXPUNGE, a claim of
+        new/): the dirty window (``needs_sync``) makes it run, and it now costs two listings.
+        A listing racing with someone's rename can only look unchanged if it missed that rename,
+        which then moved the directory's mtime after ``stamps``: the next check syncs again."""
+        if self.state is None or not self.has_uidlist or self.hints or len(self.infos) != len(self.msgs):
+            return False
+        if stamps.uidlist != self._ul_stamp or self.keywords.changed_on_disk(self.path):
+            return False
+        want_new: set[str] = set()
+        want_cur: set[str] = set()
+        for rec in self.msgs.values():
+            (want_new if rec.in_new else want_cur).add(rec.name)
+        for sub, want in (("new", want_new), ("cur", want_cur)):
+            try:
+                with os.scandir(self.path / sub) as it:
+                    names = {e.name for e in it if not e.is_symlink()}  # as ``list_dir``
+            except FileNotFoundError:
+                return False
+            if names != want and {n for n in names if is_message_name(n)} != want:
+                return False
+            if sub == "new" and claim_recent and want:
+                return False  # files to move to cur/ (§1.7)
+        self.new_count = len(want_new)
+        self._clean_tmp()
+        self._finish_sync(stamps, [], [])
+        return True
 
     def persist(self, upserts: list[Record], expunged: list[tuple[int, int]], mark: str = "") -> None:
         """Store changes in the sidecar (and the sync mark: "" clears it, as every change other than
