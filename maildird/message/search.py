@@ -12,6 +12,21 @@ on it, and at most once per context (the parsed message and its decoded texts ar
 
 Text keys compare case-insensitively by substring (RFC 9051 §6.4.4) after ``decode.normalize``: header
 values with RFC 2047 words decoded, bodies with their transfer encoding and charset undone.
+
+Fast path: proving a miss from the octets
+-----------------------------------------
+Most messages do not match a text key, and deciding that exactly means parsing the MIME tree and
+decoding every text part. When the loader gives the stored octets (``Octets``), ``misses`` first tries to
+prove the miss without that: an ASCII word of the needle (its blank-free runs, ``decode.needle_tokens``)
+absent from the lower-cased octets of the region the key compares against cannot be in its text if
+nothing in that region decodes to other characters (``decode`` explains when: no encoded words, no
+base64 or quoted-printable declared anywhere, only charsets whose ASCII octets stand for themselves,
+ASCII only, so case folding cannot turn a long s into an "s"). Header keys look at the header block, and
+then at the asked field alone (decoded, read off the stored block); TEXT and BODY at the body region,
+and TEXT at the decoded header. ``False`` means "maybe": the exact evaluation decides. Needles without
+blanks are compared against case-folded texts without collapsing their whitespace (the same answer).
+tests/message/test_search_fast.py and tests/rfc/test_rfc9051_6_4_4_search_fast.py hold the fast
+answers to the exact ones over generated messages.
 """
 
 from __future__ import annotations
@@ -192,8 +207,10 @@ class Octets:
 
 
 class SearchContext:
-    """One message as SEARCH sees it. ``load`` returns the message (parsed, or raw bytes as on disk);
-    ``saved`` holds the UIDs of the SEARCHRES result for ``$`` (RFC 5182); ``now`` anchors OLDER/YOUNGER."""
+    """One message as SEARCH sees it. ``load`` returns the message (parsed, or raw bytes as on disk), or
+    ``octets`` gives the raw bytes at once (then the fast path applies; with ``header_only`` they are the
+    header block and only that is parsed); ``saved`` holds the UIDs of the SEARCHRES result for ``$``
+    (RFC 5182); ``now`` anchors OLDER/YOUNGER."""
 
     __slots__ = (
         "_body",
