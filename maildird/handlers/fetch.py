@@ -27,38 +27,30 @@ served as an empty body (Thunderbird deletes such mail, peers.md §5): the reply
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import trio
 
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch_lines import (
-    SECTION_BUDGET_FACTOR,
-    SECTION_BUDGET_SLACK,
     LinePlan,
     section_label,
 )
+from maildird.handlers.fetch_render import render, structures
 from maildird.handlers.updates import (
     RangeSet,
     enable_condstore,
-    internaldate,
-    message_flags,
     missing_set,
     require_selected,
     uid_set,
 )
 from maildird.imap import commands as cmd
-from maildird.imap.errors import EXPUNGEISSUED, SERVERBUG, UNKNOWN_CTE, Bad, No
-from maildird.imap.responses import Atom, Code, Literal, Raw, Tagged, Untagged, Value
+from maildird.imap.errors import EXPUNGEISSUED, SERVERBUG, Bad, No
+from maildird.imap.responses import Atom, Code, Tagged, Untagged
 from maildird.message import (
     ParsedMessage,
-    UnknownTransferEncoding,
-    apply_partial,
-    binary_section,
-    binary_size,
-    body_section,
 )
-from maildird.message.bodystructure import bodystructure
-from maildird.message.envelope import envelope
+from maildird.message.bodystructure import StructureTooLarge
 from maildird.store.base import MessageGone, MessageInfo, StoreError
 
 BATCH = 32
@@ -79,7 +71,6 @@ their number bounds the memory one response can take (a 1 MiB command could name
 SEEN = "\\Seen"
 _TEXT_ATTS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 _SEEN_ATTS = frozenset({"RFC822", "RFC822.TEXT"})
-_WHOLE, _HEADER, _TEXT = cmd.Section(), cmd.Section(text="HEADER"), cmd.Section(text="TEXT")
 
 
 def batches(
@@ -132,15 +123,6 @@ def _sets_seen(item: cmd.FetchItem) -> bool:
     if isinstance(item, cmd.FetchBinary):
         return not item.peek and not item.size
     return not item.peek
-
-
-def _partial(data: bytes, partial: tuple[int, int] | None) -> tuple[bytes, bytes]:
-    """The data and the ``<origin>`` label: only the origin, never ``<origin.count>`` (RFC 3501
-    §7.4.2; the seed's bug, peers.md §1.7 item 4)."""
-    if partial is None:
-        return data, b""
-    origin, count = partial
-    return apply_partial(data, origin, count), b"<%d>" % origin
 
 
 async def _parse(raw: bytes, *, header: bool = False) -> ParsedMessage:
@@ -220,85 +202,6 @@ async def read_batch(
     only each message's header is parsed (``ParsedMessage.parse_header``)."""
     raws = await read_raw(sel, batch, outcome, header=header)
     return {uid: await _parse(raw, header=header) for uid, raw in raws.items()}
-
-
-def _render(
-    ctx: Context,
-    sel: Selected,
-    info: MessageInfo,
-    msg: ParsedMessage | None,
-    items: tuple[cmd.FetchItem, ...],
-    *,
-    uid_first: bool,
-    add_flags: bool,
-    add_modseq: bool,
-    header: bool = False,
-) -> list[Value]:
-    out: list[Value] = []
-    if uid_first:
-        out += [Atom("UID"), info.uid]
-    budget = [SECTION_BUDGET_FACTOR * (len(msg.data) if msg is not None else 0) + SECTION_BUDGET_SLACK]
-
-    def spend(data: bytes) -> bytes:
-        budget[0] -= len(data)
-        if budget[0] < 0:
-            raise Bad(
-                "FETCH asks for more message data than twice the message; ask in fewer pieces.", "LIMIT"
-            )
-        return data
-
-    for item in items:
-        if isinstance(item, cmd.FetchAtt):
-            name = item.name
-            if name == "UID":
-                continue
-            if name == "FLAGS":
-                out += [Atom("FLAGS"), message_flags(ctx, sel, info)]
-            elif name == "INTERNALDATE":
-                out += [Atom("INTERNALDATE"), internaldate(info.internaldate)]
-            elif name == "RFC822.SIZE":
-                out += [Atom("RFC822.SIZE"), msg.size if msg is not None and not header else info.size]
-            elif name == "MODSEQ":
-                out += [Atom("MODSEQ"), (info.modseq,)]
-            elif msg is None:
-                continue
-            elif name == "ENVELOPE":
-                out += [Atom("ENVELOPE"), envelope(msg)]
-            elif name == "BODYSTRUCTURE":
-                out += [Atom("BODYSTRUCTURE"), bodystructure(msg, extensible=True)]
-            elif name == "BODY":
-                out += [Atom("BODY"), bodystructure(msg, extensible=False)]
-            # RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER] and BODY[TEXT]
-            # under other names (RFC 3501 §6.4.5), NUL -> 0x80 included (RFC 9051 §9: CHAR8).
-            elif name == "RFC822":
-                out += [Atom("RFC822"), Literal(spend(body_section(msg, _WHOLE)))]
-            elif name == "RFC822.HEADER":
-                out += [Atom("RFC822.HEADER"), Literal(spend(body_section(msg, _HEADER)))]
-            elif name == "RFC822.TEXT":
-                out += [Atom("RFC822.TEXT"), Literal(spend(body_section(msg, _TEXT)))]
-            else:
-                # SAVEDATE, EMAILID, THREADID: not advertised; NIL is what RFC 8514 allows.
-                out += [Atom(name), None]
-        elif msg is None:
-            continue
-        elif isinstance(item, cmd.FetchBody):
-            data, origin = _partial(body_section(msg, item.section), item.partial)
-            out += [Raw(b"BODY[" + section_label(item.section) + b"]" + origin), Literal(spend(data))]
-        else:
-            part = ".".join(str(n) for n in item.part).encode("ascii")
-            try:
-                if item.size:
-                    out += [Raw(b"BINARY.SIZE[" + part + b"]"), binary_size(msg, item.part)]
-                    continue
-                data, origin = _partial(binary_section(msg, item.part), item.partial)
-            except UnknownTransferEncoding as exc:
-                raise No(f"Unknown Content-Transfer-Encoding: {exc}", UNKNOWN_CTE) from exc
-            out += [Raw(b"BINARY[" + part + b"]" + origin), Literal(spend(data), binary=b"\0" in data)]
-    if add_flags and not any(isinstance(i, cmd.FetchAtt) and i.name == "FLAGS" for i in items):
-        out += [Atom("FLAGS"), message_flags(ctx, sel, info)]
-    if add_modseq and not any(isinstance(i, cmd.FetchAtt) and i.name == "MODSEQ" for i in items):
-        out += [Atom("MODSEQ"), (info.modseq,)]
-    return out
 
 
 def _dedupe(items: tuple[cmd.FetchItem, ...]) -> tuple[cmd.FetchItem, ...]:
@@ -413,19 +316,28 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
                 continue
             assert msg is None or isinstance(msg, ParsedMessage)
             info = changed.get(info.uid, info)
-            data = _render(
+            # A FETCH that set \Seen under CONDSTORE carries UID and MODSEQ too (RFC 7162 §3.1
+            # lists it among the causes); a plain FETCH FLAGS does not (Dovecot agrees).
+            again = partial(
+                render,
                 ctx,
                 sel,
                 info,
                 msg,
                 items,
-                # A FETCH that set \Seen under CONDSTORE carries UID and MODSEQ too (RFC 7162 §3.1
-                # lists it among the causes); a plain FETCH FLAGS does not (Dovecot agrees).
                 uid_first=uid_first or (ctx.condstore and info.uid in changed),
                 add_flags=info.uid in changed,
                 add_modseq=wants_modseq or (ctx.condstore and info.uid in changed),
                 header=header,
             )
+            try:
+                data = again()
+            except StructureTooLarge:
+                # Thousands of MIME parts or addresses: build those values in a worker thread (the
+                # walk so far stays cached in msg), then render again with them.
+                assert msg is not None
+                built = await trio.to_thread.run_sync(structures, msg, items, limiter=PARSE_THREADS)
+                data = again(structures=built)
             await ctx.send(Untagged((seq, Atom("FETCH"), tuple(data))))
         await trio.lowlevel.checkpoint()
 
