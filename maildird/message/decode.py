@@ -222,8 +222,16 @@ def may_have_base64(raw: bytes) -> bool:
 
 
 def declarations_safe(low: bytes) -> bool:
-    """True when no part of the message whose lower-cased octets are ``low`` can declare a transfer
-    encoding that changes octets (base64, quoted-printable: the names are compared lower-cased,
-    RFC 2045 §6.1) or a charset whose ASCII octets do not stand for themselves. Such declarations sit
-    in headers, but a part's header may be anywhere in the message, so all of it is looked at."""
-    return b"base64" not in low and b"quoted-printable" not in low and _charsets_safe(low)
+    """True when no part of the message whose lower-cased octets are ``low`` can declare base64 (the
+    name is compared lower-cased, RFC 2045 §6.1) or a charset whose ASCII octets do not stand for
+    themselves. Such declarations sit in headers, but a part's header may be anywhere in the message,
+    so all of it is looked at. (Quoted-printable is the caller's to look for: see ``qp_text``.)"""
+    return b"base64" not in low and _charsets_safe(low)
+
+
+def qp_text(region: bytes) -> bytes:
+    """``region`` decoded as quoted-printable as a whole. Every quoted-printable part inside it decodes
+    to a substring of this (the decoding is local to a line and an escape; a part starts after a blank
+    line, and at its end a soft line break only joins it to the delimiter line), so a word absent from
+    this and from the region's own octets is absent from every text part in it."""
+    return _qp(region)

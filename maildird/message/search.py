@@ -60,6 +60,7 @@ from maildird.message.decode import (
     needle_tokens,
     normalize,
     plain,
+    qp_text,
 )
 from maildird.message.envelope import header_date
 from maildird.message.parse import ParsedMessage, Part, header_block, stored_field_values
@@ -144,10 +145,10 @@ class Octets:
         return any(low.find(t, start) < 0 for t in tokens)
 
     @property
-    def body_transparent(self) -> bool:
-        """True when every text from the body region is the region's own octets: no declaration
-        anywhere changes them (``decode.declarations_safe``), and the region is ASCII without encoded
-        words (attached messages' headers)."""
+    def body_plain(self) -> bool:
+        """True when nothing but quoted-printable can make text from the body region differ from its
+        octets: no base64 or unsafe charset declared anywhere (``decode.declarations_safe``), and the
+        region is ASCII without encoded words (attached messages' headers)."""
         if self._body_ok is None:
             raw, start = self.raw, self.split
             self._body_ok = (
@@ -157,6 +158,22 @@ class Octets:
                 and declarations_safe(self.low)
             )
         return self._body_ok
+
+    def body_misses(self, tokens: tuple[bytes, ...]) -> bool:
+        """True when some token is certainly absent from every text of the body region: absent from
+        its octets, which are the text itself (``body_plain`` and no quoted-printable declared), or,
+        with quoted-printable, absent from the region decoded as a whole too when that is ASCII
+        (``decode.qp_text``; ASCII, so case folding is lower-casing)."""
+        if not (self.body_plain and self.body_lacks(tokens)):
+            return False
+        if b"quoted-printable" not in self.low:
+            return True
+        decoded = qp_text(self.raw[self.split :])
+        if not decoded.isascii():
+            return False
+        # One word must be in neither: a phrase's words may come from different parts.
+        low, start, qp_low = self.low, self.split, decoded.lower()
+        return any(low.find(t, start) < 0 and t not in qp_low for t in tokens)
 
     def header_message(self) -> ParsedMessage:
         """The header region parsed (``ParsedMessage.parse_header``), once."""
@@ -563,7 +580,7 @@ def _misses(key: SearchHeader | SearchText, octets: Octets) -> bool:
         # Encoded words or 8-bit octets somewhere in the header: decode the asked field alone, which
         # settles it (the same text ``SearchContext.header_text`` compares against).
         return not _contains(octets.field_text(key.field), key.value)
-    if not (octets.body_transparent and octets.body_lacks(tokens)):
+    if not octets.body_misses(tokens):
         return False
     if key.body_only or (octets.header_lacks(tokens) and octets.header_plain):
         return True

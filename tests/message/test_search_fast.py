@@ -139,6 +139,37 @@ def test_benchmark_messages_same_answers() -> None:
         _agree(raw.replace(b"\n", b"\r\n"), SearchText("quokkasaurus"))
 
 
+_QP_TRAPS = [
+    # A word split by a soft line break, spelled with escapes, or ending a part before its delimiter.
+    b"Subject: a\nContent-Transfer-Encoding: quoted-printable\n\nthe quok=\nkasaurus is =71uokka=\nsaurus=\n",
+    b"Subject: a\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain\n\n"
+    b"plain quokka\n--b\nContent-Type: text/html\nContent-Transfer-Encoding: quoted-printable\n\n"
+    b"<p>saurus quok=\nka</p>=\n--b--\n",
+    b"Subject: a\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: Quoted-Printable\n\n"
+    b"stra=C3=9Fe \xc5\xbf=C5=BFtar =E2=84=AAelvin  \n",
+    b"Subject: a\nContent-Type: text/plain; charset=iso-8859-1\n"
+    b"Content-Transfer-Encoding: quoted-printable\n\nstra=DFe quo=3Dkka   \nq=\r\nuokka\n",
+]
+
+
+def test_quoted_printable_traps_same_answers() -> None:
+    needles = [
+        "quokkasaurus",
+        "quokka",
+        "saurus quokka",
+        "plain quokka",
+        "strasse",
+        "star",
+        "kelvin",
+        "quo=kka",
+    ]
+    for raw in _QP_TRAPS:
+        for body in (raw, to_crlf(raw)):
+            for needle in needles:
+                for key in _keys(needle):
+                    _agree(body, key)
+
+
 def test_corpus_same_answers() -> None:
     needles = ["user5", "Köln", "naïve", "see attached", "report", "李雷", "x" * 20, "example.org", "plain"]
     for raw in corpus(60, seed=11):
