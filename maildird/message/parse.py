@@ -147,7 +147,7 @@ def header_block(raw: bytes) -> bytes:
     lf = raw.find(b"\n\n")
     # Look for a CRLF empty line only before the first LF one: an LF file holds none, and must not be
     # scanned to its end (a 4 MB attachment) to learn that.
-    crlf = raw.find(b"\n\r\n", 0, len(raw) if lf < 0 else lf)
+    crlf = raw.find(b"\n\r\n", 0, len(raw) if lf < 0 else lf + 1)
     if crlf >= 0:
         return raw[: crlf + 3]
     return raw if lf < 0 else raw[: lf + 2]
