@@ -1,0 +1,240 @@
+"""One folder's control files as the sync keeps them: ``dovecot-uidlist`` and maildird's sidecar.
+
+Theory of operation (maildir-format.md §3.3, §7.3):
+
+* The uidlist is read under the uidlist lock (``read_uidlist_locked``); a missing or broken one is
+  replaced by a fresh list with a NEW UIDVALIDITY (§3.3.4), a broken file kept as evidence. Its
+  stamp (inode, size, mtime) is remembered after every read and every write of ours: an unchanged
+  file is not parsed again, and only holders of the lock change it.
+* After a restart that trusted the sidecar (``fastpaths``) only the uidlist's header line was read:
+  the records are parsed on first use (the ``uidlist`` property, ``_ul_deferred``). Should the file
+  differ from the one the restart checked, the folder is marked ``dirty`` and the next snapshot
+  runs a full sync.
+* New records are appended (``add_records``: costs the new records only); records going away mean
+  a rewrite that never lowers the next UID (``_rewrite_records``), with crash points on each side.
+* The sidecar (``state.MailboxState``) is opened per incarnation, i.e. per (UIDVALIDITY, GUID)
+  (``_load_incarnation``); it is a cache, so a failure to open or write it is logged and never
+  fails an operation that already happened on disk (``persist``). Its sync mark is "" except after
+  a settled full sync (``stamps`` module docstring).
+* ``crash_point(step)`` exits the process at a named step when ``MAILDIRD_CRASH_AT`` names it: the
+  crash-safety tests kill the server between every two steps of APPEND, COPY and EXPUNGE.
+
+All methods block; ``sync.Folder`` derives from ``FolderControl`` and calls them under its lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+from maildird.store.maildir.files import FolderFiles
+from maildird.store.maildir.keywords import Keywords
+from maildird.store.maildir.stamps import Stamps, file_stamp
+from maildird.store.maildir.state import MailboxState, Record, state_path
+from maildird.store.maildir.uidlist import (
+    UIDLIST_NAME,
+    Uidlist,
+    UidlistCorrupt,
+    UidRecord,
+    append_records,
+    quarantine_broken,
+    read_uidlist,
+    rewrite_uidlist,
+)
+from maildird.store.maildir.uidvalidity import next_uidvalidity
+
+__all__ = ["CRASH_ENV", "CRASH_EXIT_CODE", "MEMORY_DB", "FolderControl", "crash_point"]
+
+log = logging.getLogger("maildird.store")
+
+MEMORY_DB = ":memory:"
+CRASH_ENV = "MAILDIRD_CRASH_AT"
+CRASH_EXIT_CODE = 86
+
+
+def crash_point(step: str) -> None:
+    """Exit at once (no cleanup) if ``$MAILDIRD_CRASH_AT`` names this step: crash-safety tests only."""
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(CRASH_EXIT_CODE)
+
+
+class FolderControl(FolderFiles):
+    """The uidlist and sidecar side of a folder (module docstring). All methods block."""
+
+    def __init__(self, path: Path, *, root: Path, state_dir: Path, fsync: bool) -> None:
+        super().__init__(path, fsync=fsync)
+        self.root = root
+        self.state_dir = state_dir
+        self.guid: str | None = None
+        self.state: MailboxState | None = None
+        self.stamps: Stamps | None = None
+        self.new_count = 0
+        self._uidlist: Uidlist | None = None
+        self._ul_deferred = False  # the uidlist's records are parsed on first use (``uidlist``)
+        self._ul_stamp: tuple[int, int, int] | None = None
+        self._ul_bases: tuple[Uidlist | None, dict[str, UidRecord]] = (None, {})
+        self._loaded_mark = ""  # the sync mark the sidecar held when it was loaded
+        self._mark_written: str | None = None  # the mark the sidecar holds now (None: unknown)
+
+    @property
+    def uidlist(self) -> Uidlist | None:
+        """The parsed ``dovecot-uidlist`` (None before the first sync). After a restart that trusted
+        the sidecar it is parsed here, on first use. That happens under the folder lock; the file is
+        the one whose stamp the restart checked, since only holders of the uidlist lock change it
+        and every write path re-checks the stamps first (``refresh_locked``). Should it differ
+        anyway, the next snapshot does a full sync (``dirty``)."""
+        if self._ul_deferred:
+            self._ul_deferred = False
+            try:
+                ul = read_uidlist(self.path)
+            except UidlistCorrupt:
+                ul = None
+            if ul is None or (ul.uidvalidity, ul.guid) != (self.uidvalidity, self.guid):
+                self.dirty = True
+                raise UidlistCorrupt(0, "dovecot-uidlist changed under a running sync; resyncing")
+            if _file_stamp_now(self.path) != self._ul_stamp or ul.needs_rewrite:
+                self.dirty = True
+            self._uidlist = ul
+            self._ul_next = max(self._ul_next, ul.effective_next_uid)
+        return self._uidlist
+
+    @uidlist.setter
+    def uidlist(self, value: Uidlist | None) -> None:
+        self._uidlist = value
+        self._ul_deferred = False
+        if value is not None:
+            self._ul_next = value.effective_next_uid
+
+    @property
+    def has_uidlist(self) -> bool:
+        """A uidlist was read (parsed or deferred): the folder was synced at least once."""
+        return self._uidlist is not None or self._ul_deferred
+
+    @property
+    def next_uid(self) -> int:
+        """The uidlist's effective next UID, without parsing a deferred uidlist."""
+        return self._ul_next
+
+    def close(self) -> None:
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+
+    # -- the uidlist -----------------------------------------------------------------------------
+
+    def read_uidlist_locked(self) -> Uidlist:
+        """The uidlist as on disk (under the lock). A missing or broken one is replaced by a fresh
+        list with a NEW UIDVALIDITY (§3.3.4); a broken file is kept as evidence. An unchanged file
+        (same inode, size and mtime as after our last read or write) is not parsed again."""
+        stamp = file_stamp(self.path / UIDLIST_NAME)
+        if self.has_uidlist and stamp is not None and stamp == self._ul_stamp:
+            try:
+                ul_now = self.uidlist
+            except UidlistCorrupt:
+                ul_now = None
+            if ul_now is not None and not ul_now.needs_rewrite:
+                return ul_now
+        try:
+            ul = read_uidlist(self.path)
+        except UidlistCorrupt:
+            quarantine_broken(self.path)
+            ul = None
+        if ul is None:
+            ul = rewrite_uidlist(self.path, Uidlist.new(next_uidvalidity(self.root)), fsync=self.fsync)
+        elif ul.guid is None or ul.needs_rewrite:
+            ul = rewrite_uidlist(self.path, ul, fsync=self.fsync)  # adds a GUID, drops bad fields
+        self._ul_stamp = file_stamp(self.path / UIDLIST_NAME)
+        return ul
+
+    def _bases(self, ul: Uidlist) -> dict[str, UidRecord]:
+        """base -> record of a uidlist, in UID order (computed once per parsed list)."""
+        if self._ul_bases[0] is not ul:
+            self._ul_bases = (ul, ul.by_base())
+        return self._ul_bases[1]
+
+    def _write_records(self, ul: Uidlist, records: list[UidRecord], *, dropped: bool) -> Uidlist:
+        """Append the new records, or recreate the file when records go away (never lowering N)."""
+        if not dropped:
+            return self.add_records(ul, [r for r in records if r.uid > ul.last_uid])
+        return self._rewrite_records(ul, records)
+
+    def add_records(self, ul: Uidlist, new: list[UidRecord]) -> Uidlist:
+        """Append records with UIDs above every one in ``ul`` (a rewrite if the file ends in a
+        partial line or is gone). Costs the new records only, not a pass over the whole list."""
+        try:
+            append_records(self.path, new, fsync=self.fsync)
+            self._ul_stamp = file_stamp(self.path / UIDLIST_NAME)  # we hold the lock: only we wrote
+            return replace(ul, records=ul.records + tuple(new))
+        except (UidlistCorrupt, FileNotFoundError):
+            return self._rewrite_records(ul, [*ul.records, *new])  # a partial last line or no file
+
+    def _rewrite_records(self, ul: Uidlist, records: list[UidRecord]) -> Uidlist:
+        crash_point("uidlist:before-rewrite")
+        written = rewrite_uidlist(self.path, ul.with_records(records), fsync=self.fsync)
+        self._ul_stamp = file_stamp(self.path / UIDLIST_NAME)
+        crash_point("uidlist:after-rewrite")
+        return written
+
+    def message_guid(self, base: str) -> str:
+        """A message's GUID: its uidlist ``G`` extension, else its base name (Dovecot, §3.3.2)."""
+        try:
+            ul = self.uidlist
+        except UidlistCorrupt:
+            ul = None
+        rec = self._bases(ul).get(base) if ul is not None else None
+        guid = rec.ext("G") if rec is not None else None
+        return guid or base
+
+    # -- the sidecar -----------------------------------------------------------------------------
+
+    def _load_incarnation(self, uidvalidity: int, guid: str) -> None:
+        self.close()
+        try:
+            self.state = MailboxState(state_path(self.state_dir, guid))
+        except (OSError, sqlite3.Error):
+            # No usable state directory: keep the cache in memory (sizes are re-read and modseqs
+            # come from the clock after a restart, which is still correct).
+            log.warning("cannot open the state cache in %s; using memory", self.state_dir, exc_info=True)
+            self.state = MailboxState(Path(MEMORY_DB))
+        loaded = self.state.load(guid, uidvalidity)
+        self.uidvalidity, self.guid = uidvalidity, guid
+        self.keywords = Keywords.load(self.path)  # a new incarnation: its letters may mean other names
+        self.adopt_rows(loaded.rows)
+        self.highestmodseq = loaded.highestmodseq
+        self.max_uid = loaded.max_uid
+        self._loaded_mark = self._mark_written = loaded.sync_mark
+        self.hints = {}
+        self.version += 1
+
+    def persist(self, upserts: list[Record], expunged: list[tuple[int, int]], mark: str = "") -> None:
+        """Store changes in the sidecar (and the sync mark: "" clears it, as every change other than
+        a settled full sync must). A failure (disk full, broken file) must not fail an operation
+        that already happened on disk: the sidecar is a cache, rebuilt by the next diff, and modseqs
+        stay monotonic through the clock term (module docstring of ``state``)."""
+        if self.state is None:
+            return
+        try:
+            self.state.commit(
+                upserts=upserts, expunged=expunged, highestmodseq=self.highestmodseq, sync_mark=mark
+            )
+            self._mark_written = mark
+        except sqlite3.Error:
+            self._mark_written = None
+            log.warning("cannot update the state cache %s", self.state.path, exc_info=True)
+
+    def _save_mark(self, mark: str) -> None:
+        if self.state is None:
+            return
+        try:
+            self.state.set_sync_mark(mark)
+            self._mark_written = mark
+        except sqlite3.Error:
+            self._mark_written = None
+            log.warning("cannot update the state cache %s", self.state.path, exc_info=True)
+
+
+def _file_stamp_now(folder: Path) -> tuple[int, int, int] | None:
+    return file_stamp(folder / UIDLIST_NAME)
