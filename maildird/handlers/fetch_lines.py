@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from maildird.bytecache import ByteBoundCache
 from maildird.handlers.updates import flag_bytes_table, flag_list_bytes, internaldate
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad
@@ -54,40 +55,26 @@ SECTION_ENTRY_OVERHEAD = 200
 """Octets counted per cached section besides its data (key tuple, dict slot)."""
 
 
-class SectionCache:
+def _section_cost(key: tuple[bytes, FieldSelector | None], value: tuple[bytes, int]) -> int:
+    return len(key[0]) + len(value[0]) + SECTION_ENTRY_OVERHEAD
+
+
+class SectionCache(ByteBoundCache[tuple[bytes, FieldSelector | None], tuple[bytes, int]]):
     """Header sections by (header block as read, field selector): what a message list fetches again
     every time a client opens the folder. The key is the block's content (usually the very object
     the store's header cache returns, so the lookup is an identity test), never a UID: an entry can
-    only ever be right. Bounded by ``SECTION_CACHE_BYTES``; the oldest entries go first. Trio thread
-    only (no lock)."""
+    only ever be right. Bounded by ``SECTION_CACHE_BYTES``; the oldest entries go first (first in,
+    first out: a hit is a plain dict lookup). Trio thread only (no lock)."""
 
-    __slots__ = ("_items", "limit", "used")
+    __slots__ = ()
 
     def __init__(self, limit: int = SECTION_CACHE_BYTES) -> None:
-        self.limit = limit
-        self.used = 0
-        self._items: dict[tuple[bytes, FieldSelector | None], tuple[bytes, int]] = {}
+        super().__init__(limit, _section_cost)
 
-    def get(self, key: tuple[bytes, FieldSelector | None]) -> tuple[bytes, int] | None:
-        return self._items.get(key)
-
-    def put(self, key: tuple[bytes, FieldSelector | None], value: tuple[bytes, int]) -> None:
-        cost = len(key[0]) + len(value[0]) + SECTION_ENTRY_OVERHEAD
-        if cost > self.limit or key in self._items:
-            return
-        self._items[key] = value
-        self.used += cost
-        while self.used > self.limit:
-            old = next(iter(self._items))
-            data, _ = self._items.pop(old)
-            self.used -= len(old[0]) + len(data) + SECTION_ENTRY_OVERHEAD
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.used = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
+    def put(
+        self, key: tuple[bytes, FieldSelector | None], value: tuple[bytes, int], *, replace: bool = False
+    ) -> None:
+        super().put(key, value, replace=replace)  # the same key always renders the same value
 
 
 SECTIONS = SectionCache()

@@ -43,10 +43,10 @@ import logging
 import sqlite3
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from maildird.bytecache import ByteBoundCache
 from maildird.store.base import MessageGone
 from maildird.store.maildir.sync import MEMORY_DB, Entry, Folder
 
@@ -196,44 +196,17 @@ class HeaderFile:
         return int(n)
 
 
-class MemoryLayer:
+def _memory_cost(key: MemKey, data: bytes) -> int:
+    return len(data) + ENTRY_OVERHEAD
+
+
+class MemoryLayer(ByteBoundCache[MemKey, bytes]):
     """A byte-bounded LRU of header blocks (module docstring). Trio thread only."""
 
+    __slots__ = ()
+
     def __init__(self, limit: int = MEMORY_BYTES) -> None:
-        self.limit = limit
-        self.used = 0
-        self._items: OrderedDict[MemKey, bytes] = OrderedDict()
-
-    def get(self, key: MemKey) -> bytes | None:
-        data = self._items.get(key)
-        if data is not None:
-            self._items.move_to_end(key)
-        return data
-
-    def put(self, key: MemKey, data: bytes) -> None:
-        cost = len(data) + ENTRY_OVERHEAD
-        if cost > self.limit:
-            return
-        old = self._items.pop(key, None)
-        if old is not None:
-            self.used -= len(old) + ENTRY_OVERHEAD
-        self._items[key] = data
-        self.used += cost
-        while self.used > self.limit:
-            _, gone = self._items.popitem(last=False)
-            self.used -= len(gone) + ENTRY_OVERHEAD
-
-    def pop(self, key: MemKey) -> None:
-        old = self._items.pop(key, None)
-        if old is not None:
-            self.used -= len(old) + ENTRY_OVERHEAD
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.used = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
+        super().__init__(limit, _memory_cost, lru=True)
 
 
 MEMORY = MemoryLayer()
