@@ -13,8 +13,8 @@ Theory of operation (maildir-format.md §1.5, §7.3):
 * \\Recent: UIDs that arrived through this process and no read-write session has claimed yet
   (``unclaimed``), plus files still in new/ (RFC 3501 §2.3.2, §6.3.11).
 
-No I/O here; ``sync.Folder`` (which derives from this through ``files.FolderFiles``) keeps it in step
-with the disk.
+No I/O here; ``sync.Folder`` (which derives from this through ``files``, ``controlfiles`` and
+``fastpaths``) keeps it in step with the disk.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class FolderMemory:
         self.max_uid = 0
         self.version = 0
         self._snapshot_cache: tuple[int, tuple[MessageInfo, ...]] = (-1, ())
-        self._ul_next = 1  # the uidlist's effective next UID (kept by ``sync.Folder``)
+        self._ul_next = 1  # the uidlist's effective next UID (kept by controlfiles and fastpaths)
 
     @property
     def keywords(self) -> Keywords:
