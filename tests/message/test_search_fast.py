@@ -40,10 +40,9 @@ from maildird.imap.commands import (
 )
 from maildird.message.decode import normalize
 from maildird.message.fields import parse_content_type
+from maildird.message.header_scan import _scan_fields, _scan_fields_slow
 from maildird.message.parse import (
     ParsedMessage,
-    _scan_fields,
-    _scan_fields_slow,
     header_block,
     quick_content_type,
     stored_field_values,
