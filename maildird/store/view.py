@@ -27,16 +27,14 @@ A snapshot UID below the highest UID the client already knows, but never shown t
 given a sequence number without renumbering; it cannot happen with a correct store (UIDs are
 assigned ascending under a lock) and is ignored defensively.
 
-Sharing (memory per session): a thousand idle sessions on one 10,000-message folder must not hold
-a thousand copies of its map. The messages a view shows live in a ``_Run`` (the infos plus their
-UIDs for bisection). While the view shows exactly the snapshot's messages (the usual state) its run
-is the one shared by every view of that very ``Snapshot.messages`` tuple (``_shared``: built once,
-kept while some view uses it); the view itself holds only what is its own: ``_told`` (infos it
+Sharing (memory per session): the messages a view shows live in a ``Run`` (``view_runs``). While
+the view shows exactly the snapshot's messages (the usual state) its run is the one shared by every
+view of that ``Snapshot.messages`` tuple (``shared_run``), and the flag diff to the next shared run
+is computed once (``Run.step_to``); the view itself holds only what is its own: ``_told`` (infos it
 reported differently from the run: its own STORE's results from ``note_changes``), ``_gone``, its
 \\Recent UIDs and ``saved``. Only a view that differs from the snapshot in which messages it shows
 (held-back expunges, ignored lower UIDs) builds a private run, and goes back to the shared one on
-the refresh after which it matches the snapshot again. A diff between two shared runs (the flag
-changes a new snapshot brings) is computed once and reused by every view making the same step.
+the refresh after which it matches the snapshot again.
 
 ``\\Recent`` (RFC 3501 §2.3.2) is owned by the connection whose read-write ``snapshot`` call moved the
 file from new/ to cur/: only UIDs in ``Snapshot.recent`` of this view's own calls (and the
@@ -51,12 +49,14 @@ There is no I/O here; tests are table-driven.
 from __future__ import annotations
 
 import bisect
-import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from maildird.imap.commands import SequenceSet
 from maildird.store.base import Mailbox, MessageInfo, Snapshot
+from maildird.store.view_runs import SHARED_RUNS, Run, Step, shared_run
+
+__all__ = ["BadSequence", "SelectedView", "UidValidityChanged", "Updates"]
 
 
 class BadSequence(Exception):
@@ -101,78 +101,12 @@ class Updates:
         )
 
 
-# --------------------------------------------------------------------------------------------------
-# Runs: the messages a view shows, shared between views while they show the same snapshot
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """What changes from a run to a successor whose UIDs begin with the run's UIDs (no expunges):
-    positions (0-based) whose flags or modseq differ (``changed``: to report), and positions whose
-    info differs in other fields only (``other``: a view keeps the info it had, as it reports
-    flag and modseq changes only)."""
-
-    changed: list[int]
-    other: list[int]
-
-
-class _Run:
-    """Messages in UID order with their UIDs (for bisection). Never mutated once built."""
-
-    __slots__ = ("__weakref__", "_step", "infos", "uids")
-
-    def __init__(self, infos: Sequence[MessageInfo], uids: list[int] | None = None) -> None:
-        self.infos = infos
-        self.uids: list[int] = [m.uid for m in infos] if uids is None else uids
-        self._step: tuple[weakref.ref[_Run], _Step | None] | None = None
-        """The last ``step_to`` answer: every view moving between the same two runs reuses it. The
-        successor is held weakly: a session that stays behind must not keep every later run alive."""
-
-    def index(self, uid: int) -> int | None:
-        """The 0-based position of ``uid``, or None."""
-        uids = self.uids
-        i = bisect.bisect_left(uids, uid)
-        return i if i < len(uids) and uids[i] == uid else None
-
-    def step_to(self, new: _Run) -> _Step | None:
-        """The changes to ``new`` when this run's UIDs are a prefix of its UIDs, else None."""
-        cached = self._step
-        if cached is not None and cached[0]() is new:
-            return cached[1]
-        n = len(self.uids)
-        step: _Step | None = None
-        if n <= len(new.uids) and self.uids == new.uids[:n]:
-            changed: list[int] = []
-            other: list[int] = []
-            for i, (a, b) in enumerate(zip(self.infos, new.infos, strict=False)):  # new may be longer
-                if a is not b:  # the store keeps the MessageInfo of an unchanged message
-                    if a.flags != b.flags or a.modseq != b.modseq:
-                        changed.append(i)
-                    elif a != b:
-                        other.append(i)
-            step = _Step(changed, other)
-        self._step = (weakref.ref(new), step)
-        return step
-
-
 _TOLD_WALK_RATIO = 8
 """A view that told its own state of more than 1/8 of its messages (a STORE on many) compares them
 all in one walk instead of looking each up by bisection."""
 
-_SHARED: weakref.WeakValueDictionary[int, _Run] = weakref.WeakValueDictionary()
-"""The run of each ``Snapshot.messages`` tuple some view shows, by the tuple's id. A run holds its
-tuple, so an id cannot be reused while its entry lives; the entry goes with the last view using it."""
-
-
-def _shared(messages: tuple[MessageInfo, ...]) -> _Run:
-    run = _SHARED.get(id(messages))
-    if run is None or run.infos is not messages:
-        run = _Run(messages)
-        _SHARED[id(messages)] = run
-    return run
-
-
-# --------------------------------------------------------------------------------------------------
+_SHARED = SHARED_RUNS
+"""The shared-run cache under its name from before ``view_runs`` held it (tests look into it)."""
 
 
 class SelectedView:
@@ -188,7 +122,7 @@ class SelectedView:
         self.mailbox = mailbox
         self.readonly = readonly
         self._snapshot = snapshot
-        self._run = _shared(snapshot.messages)
+        self._run = shared_run(snapshot.messages)
         self._told: dict[int, MessageInfo] = {}
         """Infos this view shows instead of its run's (module docstring)."""
         self._gone: set[int] = set()
@@ -323,7 +257,7 @@ class SelectedView:
             # cost O(1) instead of a walk over the whole mailbox.
             self._snapshot = snapshot
             return Updates([], [], None, None, [], None)
-        new = _shared(snapshot.messages)
+        new = shared_run(snapshot.messages)
         step = None if self._gone else self._run.step_to(new)
         if step is not None:
             updates = self._advance(snapshot, new, step)
@@ -339,7 +273,7 @@ class SelectedView:
         self._keywords = snapshot.keywords
         return self._keywords
 
-    def _advance(self, snapshot: Snapshot, new: _Run, step: _Step) -> Updates:
+    def _advance(self, snapshot: Snapshot, new: Run, step: Step) -> Updates:
         """The usual refresh: nothing held back, nothing expunged, the view's UIDs begin the new
         snapshot's. The view takes the new shared run; the shared ``step`` says which flags changed."""
         old, told = self._run, self._told
@@ -384,7 +318,7 @@ class SelectedView:
         flags = [(i + 1, new.infos[i]) for i in reported]
         return Updates([], [], exists, recent, flags, self._keyword_update(snapshot))
 
-    def _rebuild(self, snapshot: Snapshot, new: _Run, allow_expunge: bool) -> Updates:
+    def _rebuild(self, snapshot: Snapshot, new: Run, allow_expunge: bool) -> Updates:
         """A refresh with expunges (held back or sent) or ignored lower UIDs: the diff in full."""
         run, told, gone = self._run, self._told, self._gone
         uids = list(run.uids)
@@ -441,6 +375,6 @@ class SelectedView:
             self._run = new
             self._told = {m.uid: m for m, n in zip(infos, new.infos, strict=True) if m is not n and m != n}
         else:
-            self._run = _Run(infos, uids)
+            self._run = Run(infos, uids)
             self._told = {}
         return Updates(expunged, vanished, exists, recent, flags, self._keyword_update(snapshot))
