@@ -20,7 +20,6 @@ from maildird.store.maildir.layout_common import (
     MAILDIR_SUBDIRS,
     MAX_FS_DEPTH,
     BaseLayout,
-    InboxNotAllowed,
     InvalidMailboxName,
     dir_mode,
     ensure_maildir,
@@ -130,12 +129,7 @@ class FsLayout(BaseLayout):
         return out
 
     def delete(self, name: str) -> None:
-        parts = self.split(name)
-        if parts == [INBOX]:
-            raise InboxNotAllowed("INBOX cannot be deleted")
-        path = self._find_existing(parts)
-        if path is None:
-            raise MailboxNotFound(f"{name} does not exist")
+        path = self._begin_delete(name)
         selectable = (path / "cur").is_dir()
         if not self._children(path):
             remove_tree(self.root, path)

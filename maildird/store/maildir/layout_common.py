@@ -259,6 +259,17 @@ class BaseLayout:
     def _find_existing(self, parts: list[str]) -> Path | None:
         raise NotImplementedError
 
+    def _begin_delete(self, name: str) -> Path:
+        """The checks every layout's DELETE starts with (RFC 9051 §6.3.4): INBOX cannot be deleted, the
+        mailbox must exist. Returns its path."""
+        parts = self.split(name)
+        if parts == [INBOX]:
+            raise InboxNotAllowed("INBOX cannot be deleted")
+        path = self._find_existing(parts)
+        if path is None:
+            raise MailboxNotFound(f"{name} does not exist")
+        return path
+
     def _begin_rename(self, old: str, new: str) -> tuple[list[str], list[str], Path] | None:
         """The checks every layout's RENAME starts with (RFC 9051 §6.3.6): ``(old parts, new parts,
         source path)``, or None when ``old`` is INBOX, whose special rename is done here (a new

@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from maildird.store.base import MailboxExists, MailboxNotFound
+from maildird.store.base import MailboxExists
 from maildird.store.maildir.layout_common import (
     INBOX,
     MAILDIRFOLDER_NAME,
     TRASH_NAME,
     BaseLayout,
-    InboxNotAllowed,
     dir_mode,
     ensure_maildir,
     make_dir,
@@ -124,12 +123,7 @@ class MaildirPlusPlus(BaseLayout):
         return path
 
     def delete(self, name: str) -> None:
-        parts = self.split(name)
-        if parts == [INBOX]:
-            raise InboxNotAllowed("INBOX cannot be deleted")
-        path = self._find_existing(parts)
-        if path is None:
-            raise MailboxNotFound(f"{name} does not exist")
+        path = self._begin_delete(name)
         remove_tree(self.root, path)
 
     def rename(self, old: str, new: str) -> None:
