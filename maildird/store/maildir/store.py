@@ -360,7 +360,4 @@ def drop_state(state_dir: Path, guid: str) -> None:
         if base is None:
             continue
         for suffix in SQLITE_SIDE_FILES:
-            try:
-                os.unlink(f"{base}{suffix}")
-            except FileNotFoundError:
-                pass
+            Path(f"{base}{suffix}").unlink(missing_ok=True)
