@@ -296,9 +296,8 @@ WORKLOADS: dict[str, Callable[[Connection, Target, Context], Measured]] = {
 }
 
 
-def concurrent(target: Target, ctx: Context, clients: int, commands_each: int, warmup: int = 0) -> Measured:
-    """``clients`` sessions, each ``commands_each`` commands; ``warmup`` untimed commands each first."""
-    conns = [open_session(target, select=True) for _ in range(clients)]
+def client_script(ctx: Context) -> Callable[[int, int], bytes]:
+    """The concurrent workload's commands: client ``i``'s ``n``-th command, FETCH and NOOP alternating."""
     span = max(1, ctx.manifest.inbox - WINDOW)
     fetch = "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (From Subject Date)])"
 
@@ -308,16 +307,28 @@ def concurrent(target: Target, ctx: Context, clients: int, commands_each: int, w
         first = 1 + (i * 7919 + n * 104729) % span
         return f"FETCH {first}:{first + WINDOW - 1} {fetch}".encode()
 
+    return script
+
+
+def run_clients(conns: Sequence[Connection], ctx: Context, commands_each: int, warmup: int = 0) -> Measured:
+    """The concurrent workload on sessions already open (INBOX selected); commands per second."""
+    script = client_script(ctx)
+    if warmup:
+        Pool(conns).run(script, warmup, timeout=STEP_TIMEOUT)
+    start = time.perf_counter()
+    done = Pool(conns).run(script, commands_each, timeout=STEP_TIMEOUT)
+    seconds = time.perf_counter() - start
+    return Measured(done / seconds, 0, done)
+
+
+def concurrent(target: Target, ctx: Context, clients: int, commands_each: int, warmup: int = 0) -> Measured:
+    """``clients`` sessions, each ``commands_each`` commands; ``warmup`` untimed commands each first."""
+    conns = [open_session(target, select=True) for _ in range(clients)]
     try:
-        if warmup:
-            Pool(conns).run(script, warmup, timeout=STEP_TIMEOUT)
-        start = time.perf_counter()
-        done = Pool(conns).run(script, commands_each, timeout=STEP_TIMEOUT)
-        seconds = time.perf_counter() - start
+        return run_clients(conns, ctx, commands_each, warmup)
     finally:
         for conn in conns:
             logout(conn)
-    return Measured(done / seconds, 0, done)
 
 
 def idle_memory(target: Target, ctx: Context) -> Measured:
