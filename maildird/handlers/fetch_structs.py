@@ -1,0 +1,270 @@
+"""FETCH of ENVELOPE, BODY and BODYSTRUCTURE answered from the store's structure cache
+(RFC 9051 §6.4.5, §7.5.2; ``store.structs``).
+
+Theory of operation
+-------------------
+Mail clients ask ``FETCH 1:* (ENVELOPE BODYSTRUCTURE INTERNALDATE)`` (K-9/FairEmail, Apple Mail) or
+``FETCH n (BODYSTRUCTURE)`` when a message is opened (Thunderbird). Building those values means reading
+and parsing the whole message (~0.4 ms each); Dovecot answers them from ``dovecot.index.cache``. When
+every item of a FETCH is one of ENVELOPE, BODY, BODYSTRUCTURE and the snapshot items (UID, FLAGS,
+INTERNALDATE, RFC822.SIZE, MODSEQ), and the mailbox offers ``structures()``, ``StructPlan`` answers it:
+
+1. Per round of ``STRUCT_BATCH`` messages, one ``StructCache.get`` (memory layer, else one query in a
+   worker thread) gives the serialized values the store keeps.
+2. Messages it has no (complete) row for are read as the general path reads them (``read``: the whole
+   file, or only the header when ENVELOPE is the only structure asked), in rounds of at most
+   ``MISS_BATCH`` messages and ``MISS_BYTES`` octets; their rows are computed (``compute_row``: the same
+   ``envelope``/``bodystructure`` values, serialized with and without UTF8=ACCEPT) and stored in the
+   same worker-thread hop. Parsing off the event loop also spares it the thousands-of-parts message.
+3. Each ``* n FETCH (...)`` line is written straight to bytes: the same items in the same order as
+   ``fetch_render.render`` + ``responses.serialize`` give (UID first when asked, ``\\Recent`` for this
+   session, MODSEQ added under CHANGEDSINCE, RFC822.SIZE from the parsed message when BODY or
+   BODYSTRUCTURE is asked and from the snapshot otherwise, as the general path does).
+
+Messages this session's view shows but the folder expunged meanwhile are skipped and reported
+(``EXPUNGEISSUED``), and a file that reads empty although its size is not zero gives ``SERVERBUG``,
+exactly as on the general path. ``tests/handlers/test_fetch_structs.py`` holds both paths to the same
+octets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any, Protocol, cast
+
+import trio
+
+from maildird.handlers.context import Context, Selected
+from maildird.handlers.updates import flag_list_bytes, internaldate
+from maildird.imap import commands as cmd
+from maildird.imap.responses import Value, serialize_value
+from maildird.message import ParsedMessage
+from maildird.message.bodystructure import bodystructure
+from maildird.message.envelope import envelope
+from maildird.store.base import MessageInfo
+from maildird.store.structs import STRUCT_NAMES, StructCache, StructName, StructRow
+
+STRUCT_BATCH = 1024
+"""Messages looked up in the cache, formatted and written per round (one thread hop when none is in
+memory; about 1 MiB of response)."""
+MISS_BATCH = 32
+"""Messages read and computed per thread hop when the cache has no row for them."""
+MISS_BYTES = 8 << 20
+"""Octets of message text read per such hop (the first message counts whatever its size)."""
+FILL_THREADS = trio.CapacityLimiter(2)
+"""Worker threads computing rows at once, server-wide (parsing is CPU work: more would only queue)."""
+
+PLAN_MEMO_SIZE = 256
+"""Item lists whose ``StructPlan`` (or its absence) is remembered."""
+
+_SNAPSHOT_ATTS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
+_PLANS: dict[int, tuple[tuple[cmd.FetchItem, ...], StructPlan | None]] = {}
+
+
+class Outcome(Protocol):
+    """``fetch.Outcome``: what went wrong, for the tagged reply."""
+
+    gone: bool
+    broken: bool
+
+
+class Reader(Protocol):
+    """``fetch.read_raw``: the batch's files (with ``header`` their header blocks) by UID, gone and
+    broken ones left out and noted in ``outcome``."""
+
+    def __call__(
+        self, sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Any, *, header: bool = False
+    ) -> Awaitable[dict[int, bytes]]: ...
+
+
+def _serialized(value: Value) -> tuple[bytes, bytes | None]:
+    """The wire form without UTF8=ACCEPT, and with it when different (``store.structs``)."""
+    plain = serialize_value(value, utf8=False)
+    utf8 = serialize_value(value, utf8=True)
+    return plain, (utf8 if utf8 != plain else None)
+
+
+def compute_row(raw: bytes, *, full: bool) -> StructRow:
+    """The row of the message whose octets (as stored) are ``raw``: with ``full`` every value and the
+    parsed size, else the ENVELOPE only, from the header (``raw`` may be just the header block)."""
+    if not full:
+        env, env8 = _serialized(envelope(ParsedMessage.parse_header(raw)))
+        return StructRow(env, envelope8=env8)
+    msg = ParsedMessage.parse(raw)
+    env, env8 = _serialized(envelope(msg))
+    body, body8 = _serialized(bodystructure(msg, extensible=False))
+    bs, bs8 = _serialized(bodystructure(msg, extensible=True))
+    return StructRow(env, msg.size, body, bs, env8, body8, bs8)
+
+
+def fill(cache: StructCache, raws: Mapping[int, bytes], full: bool) -> dict[int, StructRow]:
+    """Compute the rows of ``raws`` and store them (worker thread: parsing and the cache write in one
+    hop)."""
+    rows = {uid: compute_row(raw, full=full) for uid, raw in raws.items()}
+    cache.put_blocking(rows)
+    return rows
+
+
+def _miss_rounds(misses: list[tuple[int, MessageInfo]]) -> Iterator[list[tuple[int, MessageInfo]]]:
+    batch: list[tuple[int, MessageInfo]] = []
+    size = 0
+    for target in misses:
+        if batch and (len(batch) >= MISS_BATCH or size + target[1].size > MISS_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(target)
+        size += target[1].size
+    if batch:
+        yield batch
+
+
+class StructPlan:
+    """The items of one FETCH that the structure cache can answer (module docstring)."""
+
+    __slots__ = ("full", "has_modseq", "items")
+
+    def __init__(self, items: tuple[str, ...]) -> None:
+        self.items = items
+        """Item names in the order asked, UID left out (it goes first), duplicates removed."""
+        self.full = "BODY" in items or "BODYSTRUCTURE" in items
+        """True when rows must come from the whole message (else the ENVELOPE alone will do)."""
+        self.has_modseq = "MODSEQ" in items
+
+    @classmethod
+    def for_items(cls, items: tuple[cmd.FetchItem, ...]) -> StructPlan | None:
+        """The plan, or None when an item is not a structure or snapshot item or no structure is
+        asked (then ``fetch_lines`` or the general path answers). Remembered per items tuple, as
+        ``LinePlan`` does (the entry holds the tuple, so its ``id`` is not reused while it lives)."""
+        hit = _PLANS.get(id(items))
+        if hit is not None and hit[0] is items:
+            return hit[1]
+        plan = cls._plan(items)
+        if len(_PLANS) >= PLAN_MEMO_SIZE:
+            _PLANS.clear()
+        _PLANS[id(items)] = (items, plan)
+        return plan
+
+    @classmethod
+    def _plan(cls, items: tuple[cmd.FetchItem, ...]) -> StructPlan | None:
+        names: list[str] = []
+        for item in items:
+            if not isinstance(item, cmd.FetchAtt):
+                return None
+            if item.name not in _SNAPSHOT_ATTS and item.name not in STRUCT_NAMES:
+                return None
+            if item.name != "UID" and item.name not in names:
+                names.append(item.name)
+        if not any(name in STRUCT_NAMES for name in names):
+            return None
+        return cls(tuple(names))
+
+    def lines(
+        self,
+        batch: Sequence[tuple[int, MessageInfo]],
+        rows: Mapping[int, StructRow],
+        recent: Callable[[int], bool] | None,
+        *,
+        uid_first: bool,
+        wants_modseq: bool,
+        utf8: bool,
+    ) -> Iterator[bytes]:
+        """``* seq FETCH (...)`` lines, CRLF included, for the messages of ``batch`` that have a row."""
+        full = self.full
+        add_modseq = wants_modseq and not self.has_modseq
+        for seq, info in batch:
+            row = rows.get(info.uid)
+            if row is None:
+                continue
+            parts: list[bytes] = [b"UID %d" % info.uid] if uid_first else []
+            for name in self.items:
+                if name == "ENVELOPE" or name == "BODY" or name == "BODYSTRUCTURE":
+                    value = row.value(cast(StructName, name), utf8)
+                    assert value is not None  # rows lacking a value asked for were computed again
+                    parts.append(name.encode("ascii") + b" " + value)
+                elif name == "FLAGS":
+                    flags = flag_list_bytes(info.flags, recent is not None and recent(info.uid))
+                    parts.append(b"FLAGS " + flags)
+                elif name == "INTERNALDATE":
+                    parts.append(b'INTERNALDATE "%s"' % internaldate(info.internaldate).encode("ascii"))
+                elif name == "RFC822.SIZE":
+                    size = row.size if full and row.size is not None else info.size
+                    parts.append(b"RFC822.SIZE %d" % size)
+                else:
+                    parts.append(b"MODSEQ (%d)" % info.modseq)
+            if add_modseq:
+                parts.append(b"MODSEQ (%d)" % info.modseq)
+            yield b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+
+    def _complete(self, row: StructRow | None) -> bool:
+        return row is not None and (row.full or not self.full)
+
+    async def send(
+        self,
+        ctx: Context,
+        sel: Selected,
+        cache: StructCache,
+        targets: Sequence[tuple[int, MessageInfo]],
+        outcome: Outcome,
+        read: Reader,
+        *,
+        uid_first: bool,
+        wants_modseq: bool,
+    ) -> None:
+        """Answer the FETCH for ``targets`` (module docstring); the tagged reply is the caller's."""
+        view = sel.view
+        recent = view.is_recent if not ctx.rev2 and view.recent_count else None
+        for start in range(0, len(targets), STRUCT_BATCH):
+            present = [t for t in targets[start : start + STRUCT_BATCH] if not view.is_expunged(t[1].uid)]
+            if len(present) < min(STRUCT_BATCH, len(targets) - start):
+                outcome.gone = True
+            rows = await cache.get([info.uid for _seq, info in present])
+            misses = [t for t in present if not self._complete(rows.get(t[1].uid))]
+            for chunk in _miss_rounds(misses):
+                raws = await read(sel, chunk, outcome, header=not self.full)
+                for _seq, info in chunk:
+                    rows.pop(info.uid, None)  # an envelope-only row of a message now gone or broken
+                if raws:
+                    new = await trio.to_thread.run_sync(
+                        partial(fill, cache, raws, self.full), limiter=FILL_THREADS
+                    )
+                    cache.remember(new)
+                    rows.update(new)
+            lines = self.lines(
+                present, rows, recent, uid_first=uid_first, wants_modseq=wants_modseq, utf8=ctx.utf8
+            )
+            data = b"".join(lines)
+            if data:
+                await ctx.send_bytes(data)
+            await trio.lowlevel.checkpoint()
+
+
+def plan_for(items: tuple[cmd.FetchItem, ...], mailbox: object) -> tuple[StructPlan, StructCache] | None:
+    """The plan and the mailbox's structure cache when this FETCH can be answered from it."""
+    structures = getattr(mailbox, "structures", None)
+    if structures is None:
+        return None
+    plan = StructPlan.for_items(items)
+    if plan is None:
+        return None
+    cache: StructCache = structures()
+    return plan, cache
+
+
+async def prefill(
+    cache: StructCache, read: Callable[[list[int]], Awaitable[dict[int, bytes]]], uids: list[int]
+) -> int:
+    """Compute and store the full rows of ``uids`` the cache lacks (``maildird reindex``); ``read``
+    is ``Mailbox.read_messages``. Returns how many rows were computed."""
+    rows = await cache.get(uids)
+    missing = [uid for uid in uids if not (uid in rows and rows[uid].full)]
+    done = 0
+    for start in range(0, len(missing), MISS_BATCH):
+        raws = await read(missing[start : start + MISS_BATCH])
+        if raws:
+            await trio.to_thread.run_sync(partial(fill, cache, raws, True), limiter=FILL_THREADS)
+            done += len(raws)
+    return done
+
+
+__all__ = ["STRUCT_BATCH", "StructName", "StructPlan", "compute_row", "fill", "plan_for", "prefill"]

@@ -1,0 +1,473 @@
+"""The structure cache: each message's serialized ENVELOPE, BODY and BODYSTRUCTURE (``store.structs``),
+so a FETCH of them reads no message file (what Dovecot answers from ``dovecot.index.cache``).
+
+Theory of operation:
+
+* What is cached is a ``StructRow`` of octets the protocol layer computed; the store never looks
+  inside. A Maildir message file never changes its content, so a row stays right for ``(mailbox GUID,
+  UIDVALIDITY, UID)`` for ever: no stat, no mtime check. UIDs are never reused within one
+  UIDVALIDITY, so a row left behind by another program's expunge can never be served for another
+  message; lookups serve only UIDs the folder still knows, and such rows are pruned when the file is
+  next opened.
+* Disk layer: one SQLite file per mailbox beside the sidecar (``<guid>.structs.db`` next to
+  ``<guid>.sqlite`` and the header cache's ``<guid>.headers.db``), WAL, ``synchronous=NORMAL`` (a lost
+  tail of the log loses cache rows, nothing else), one row per message. A ``meta`` table holds the
+  schema version, GUID and UIDVALIDITY; when they differ from the folder's, every row is dropped.
+  Rows are written in one transaction per batch by the worker thread that computed them; rows of
+  more than ``MAX_CACHED_ROW`` octets are not kept (they are computed each time).
+* Locking: the file belongs to this object alone, so it is guarded by its own ``threading.Lock``, not
+  the folder's ``trio.Lock``: a FETCH answered from the cache never waits for another session's STORE
+  or sync, and the computing thread can store its rows without a trip back to the event loop. The
+  folder's incarnation and message set are read in the Trio thread per call (``_Where``).
+* Failure: the cache is never an error to the client. A file SQLite finds damaged (corrupt, not a
+  database) is deleted and rebuilt; an error that says nothing about its contents (busy, locked,
+  read-only, cannot open, disk full) turns the file off for ``RETRY_SECONDS``; a row whose
+  columns have the wrong types is a miss. Meanwhile the values are computed from the files.
+* Memory layer: a process-wide LRU (``MemoryLayer``) bounded by ``MEMORY_BYTES``, filled only by
+  requests of at most ``MEMORY_FILL_MAX`` messages (a client opening a message, several clients
+  fetching the newest mail): a whole-folder fetch reads the file in large batches and would only
+  churn it. A request it fully answers needs no thread hop. Trio thread only, so no lock.
+* Invalidation: ``MaildirMailbox`` expunge and MOVE call ``forget_locked``/``forget_memory`` with the
+  removed UIDs; a new incarnation empties the file and changes the memory key; ``store.drop_state``
+  deletes the file with the mailbox (``struct_path``), and ``maildird reindex`` with the state dir.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from maildird.bytecache import ByteBoundCache
+from maildird.store.maildir.sync import MEMORY_DB, Folder
+from maildird.store.structs import StructRow
+
+log = logging.getLogger("maildird.store")
+
+SCHEMA_VERSION = 1
+"""Bumped when the table layout or the meaning of a value changes; a file with another is emptied."""
+
+CACHE_SUFFIX = ".structs.db"
+"""The cache file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
+
+MAX_CACHED_ROW = 256 * 1024
+"""Rows holding more octets than this are not kept (a To: of thousands of addresses, thousands of
+MIME parts): rare, and they would bloat the file and the memory layer."""
+
+MEMORY_BYTES = 4 * 1024 * 1024
+"""Bound of the process-wide memory layer (row octets plus ``ENTRY_OVERHEAD`` each): about 5,000
+typical rows of ENVELOPE, BODY and BODYSTRUCTURE."""
+
+ENTRY_OVERHEAD = 480
+"""Python's cost of one memory entry beyond its octets (the row object, its bytes objects' headers,
+the key tuple, the ordered-dict slot; measured with tracemalloc on CPython 3.11: ~450 octets)."""
+
+MEMORY_FILL_MAX = 64
+"""Requests of at most this many messages put the rows they find or compute into the memory layer."""
+
+SELECT_CHUNK = 500
+"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
+
+PAGE_CACHE_KIB = 256
+"""SQLite's page cache per open file (default 2 MiB): rows are read once per FETCH and the kernel
+caches the file anyway; a small cache keeps a server with many folders open lean."""
+
+BUSY_TIMEOUT_MS = 1000
+"""How long a statement waits for another process's write lock before the cache is skipped."""
+
+RETRY_SECONDS = 60.0
+"""After an error that leaves the file unusable (read-only or full disk, locked, cannot open), the
+folder's file is not tried again for this long: one warning, not one per batch."""
+
+THREADS = trio.CapacityLimiter(4)
+"""Worker threads reading or writing structure cache files at once, server-wide."""
+
+_PASSING = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_FULL",
+    "SQLITE_PERM",
+    "SQLITE_NOMEM",
+    "SQLITE_INTERRUPT",
+    "SQLITE_AUTH",
+)
+"""SQLite errors (and extended codes) that say nothing about the file's contents: the cache rests.
+Any other coded error (corrupt, not a database, schema) discards the file."""
+
+_COLUMNS = "uid, envelope, size, body, bodystructure, envelope8, body8, bodystructure8"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS struct (
+    uid INTEGER PRIMARY KEY, envelope BLOB NOT NULL, size INTEGER, body BLOB, bodystructure BLOB,
+    envelope8 BLOB, body8 BLOB, bodystructure8 BLOB
+);
+"""
+
+MemKey = tuple[int, str, int, int]
+
+
+def struct_path(state_path: Path) -> Path | None:
+    """The cache file beside a sidecar file, or None for an in-memory sidecar."""
+    if str(state_path) == MEMORY_DB:
+        return None
+    return state_path.with_name(state_path.stem + CACHE_SUFFIX)
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    """True for an error SQLite reports about the file (one with a result code) other than the
+    ``_PASSING`` ones; misuse without a code (a closed connection) is not the file's fault."""
+    name = getattr(exc, "sqlite_errorname", None)
+    return isinstance(name, str) and bool(name) and not name.startswith(_PASSING)
+
+
+def _row(values: tuple[object, ...]) -> StructRow | None:
+    """A row as read, or None when a column has a type the writer never stores (a damaged file)."""
+    envelope, size, *rest = values
+    if type(envelope) is not bytes or not (size is None or type(size) is int):
+        return None
+    for v in rest:
+        if v is not None and type(v) is not bytes:
+            return None
+    return StructRow(envelope, size, *rest)  # type: ignore[arg-type]
+
+
+def _values(uid: int, row: StructRow) -> tuple[object, ...]:
+    return (
+        uid,
+        row.envelope,
+        row.size,
+        row.body,
+        row.bodystructure,
+        row.envelope8,
+        row.body8,
+        row.bodystructure8,
+    )
+
+
+class StructFile:
+    """One open cache file bound to one ``(guid, uidvalidity)``. Blocking; the caller holds the
+    ``FolderStructs`` lock. Raises ``sqlite3.Error``."""
+
+    def __init__(self, path: Path, guid: str, uidvalidity: int) -> None:
+        self.path = path
+        self.guid = guid
+        self.uidvalidity = uidvalidity
+        # check_same_thread=False: the lock serializes callers from Trio's worker threads.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._bind()
+        except sqlite3.Error:
+            self._db.close()
+            raise
+
+    def _bind(self) -> None:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        want = {"schema": str(SCHEMA_VERSION), "guid": self.guid, "uidvalidity": str(self.uidvalidity)}
+        if meta == want:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM struct")
+            self._db.execute("DELETE FROM meta")
+            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(want.items()))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get_many(self, uids: Sequence[int]) -> dict[int, StructRow]:
+        out: dict[int, StructRow] = {}
+        for i in range(0, len(uids), SELECT_CHUNK):
+            chunk = uids[i : i + SELECT_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for uid, *values in self._db.execute(
+                f"SELECT {_COLUMNS} FROM struct WHERE uid IN ({marks})", chunk
+            ):
+                row = _row(tuple(values))
+                if row is not None:
+                    out[uid] = row
+        return out
+
+    def put_many(self, rows: Mapping[int, StructRow]) -> None:
+        full = [_values(uid, row) for uid, row in rows.items() if row.full]
+        partial = [_values(uid, row) for uid, row in rows.items() if not row.full]
+        marks = ",".join("?" * 8)
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(f"INSERT OR REPLACE INTO struct ({_COLUMNS}) VALUES ({marks})", full)
+            # An envelope-only row never replaces a full one another request stored meanwhile.
+            self._db.executemany(f"INSERT OR IGNORE INTO struct ({_COLUMNS}) VALUES ({marks})", partial)
+
+    def delete(self, uids: Iterable[int]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM struct WHERE uid = ?", [(u,) for u in uids])
+
+    def uids(self) -> list[int]:
+        return [row[0] for row in self._db.execute("SELECT uid FROM struct")]
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """The folder as one call sees it: its cache file (None: memory only), incarnation and the UIDs
+    it knows (``Folder.msgs``: membership tests only, safe from a worker thread)."""
+
+    path: Path | None
+    guid: str
+    uidvalidity: int
+    known: Container[int]
+
+
+def _where(folder: Folder) -> _Where | None:
+    if folder.guid is None:
+        return None
+    state = folder.state
+    path = struct_path(state.path) if state is not None else None
+    return _Where(path, folder.guid, folder.uidvalidity, folder.msgs)
+
+
+def _memory_cost(key: MemKey, row: StructRow) -> int:
+    return row.octets() + ENTRY_OVERHEAD
+
+
+class MemoryLayer(ByteBoundCache[MemKey, StructRow]):
+    """A byte-bounded LRU of rows (module docstring). Trio thread only."""
+
+    __slots__ = ()
+
+    def __init__(self, limit: int = MEMORY_BYTES) -> None:
+        super().__init__(limit, _memory_cost, lru=True)
+
+
+MEMORY = MemoryLayer()
+"""The process-wide memory layer, shared by every folder and session."""
+
+_tokens = itertools.count(1)
+
+
+class FolderStructs:
+    """The structure cache of one ``Folder``: its file (opened lazily) and its share of ``MEMORY``."""
+
+    def __init__(self, memory: MemoryLayer = MEMORY) -> None:
+        self.memory = memory
+        self.token = next(_tokens)  # tells this folder's memory entries from another's
+        self._lock = threading.Lock()
+        self._file: StructFile | None = None
+        self._resting_until = 0.0  # time.monotonic() before which the file is not tried
+
+    # -- Trio thread: the memory layer ------------------------------------------------------------
+
+    def recall(self, where: _Where, uids: Sequence[int]) -> tuple[dict[int, StructRow], list[int]]:
+        """Rows the memory layer holds, and the UIDs still to look up (UIDs the folder no longer
+        knows are never answered: the caller reads their files and reports them gone)."""
+        hits: dict[int, StructRow] = {}
+        missing: list[int] = []
+        get, known, token, guid, uidvalidity = (
+            self.memory.get,
+            where.known,
+            self.token,
+            where.guid,
+            where.uidvalidity,
+        )
+        for uid in uids:
+            row = get((token, guid, uidvalidity, uid)) if uid in known else None
+            if row is None:
+                missing.append(uid)
+            else:
+                hits[uid] = row
+        return hits, missing
+
+    def remember(self, where: _Where, rows: Mapping[int, StructRow]) -> None:
+        for uid, row in rows.items():
+            if row.octets() <= MAX_CACHED_ROW:
+                self.memory.put((self.token, where.guid, where.uidvalidity, uid), row)
+
+    def forget_memory(self, folder: Folder, uids: Iterable[int]) -> None:
+        guid = folder.guid or ""
+        for uid in uids:
+            self.memory.pop((self.token, guid, folder.uidvalidity, uid))
+
+    # -- worker threads: the file -----------------------------------------------------------------
+
+    def _discard(self, path: Path) -> None:
+        self._close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def _failed(self, exc: sqlite3.Error | OSError, path: Path) -> None:
+        """An error: a damaged file is deleted (rebuilt on the next call); otherwise the file rests."""
+        if isinstance(exc, sqlite3.Error) and _is_corrupt(exc):
+            log.warning("structure cache %s is damaged; rebuilding it", path, exc_info=True)
+            self._discard(path)
+        else:
+            log.warning("structure cache %s unusable for %.0f s: %s", path, RETRY_SECONDS, exc)
+            self._close()
+            self._resting_until = time.monotonic() + RETRY_SECONDS
+
+    def _open(self, where: _Where, *, create: bool = True) -> StructFile | None:
+        """The file for ``where``'s incarnation (opened, re-bound or None). Lock held."""
+        path = where.path
+        if path is None:
+            return None
+        f = self._file
+        if f is not None and (f.path, f.guid, f.uidvalidity) == (path, where.guid, where.uidvalidity):
+            return f
+        self._close()
+        if time.monotonic() < self._resting_until or (not create and not path.exists()):
+            return None
+        for attempt in range(2):
+            try:
+                f = StructFile(path, where.guid, where.uidvalidity)
+                # Rows of messages other programs expunged since (harmless, but they would stay).
+                stale = [u for u in f.uids() if u not in where.known]
+                if stale:
+                    f.delete(stale)
+            except (sqlite3.Error, OSError) as exc:
+                if f is not None:
+                    f.close()
+                    f = None
+                self._failed(exc, path)
+                if attempt or self._resting_until > time.monotonic():
+                    return None
+                continue
+            self._file = f
+            return f
+        return None  # pragma: no cover (the loop returns)
+
+    def read_blocking(self, where: _Where, uids: Sequence[int]) -> dict[int, StructRow]:
+        """The file's rows for the known ones among ``uids`` (worker thread)."""
+        known = [u for u in uids if u in where.known]
+        if not known:
+            return {}
+        with self._lock:
+            f = self._open(where, create=False)
+            if f is None:
+                return {}
+            try:
+                return f.get_many(known)
+            except sqlite3.Error as exc:
+                self._failed(exc, f.path)
+                return {}
+
+    def write_blocking(self, where: _Where, rows: Mapping[int, StructRow]) -> None:
+        """Store ``rows`` (those over ``MAX_CACHED_ROW`` left out) in one transaction (worker thread)."""
+        kept = {uid: row for uid, row in rows.items() if row.octets() <= MAX_CACHED_ROW}
+        if not kept or where.path is None:
+            return
+        with self._lock:
+            f = self._open(where)
+            if f is None:
+                return
+            try:
+                f.put_many(kept)
+            except sqlite3.Error as exc:
+                self._failed(exc, f.path)
+
+    def forget_locked(self, folder: Folder, uids: Sequence[int]) -> None:
+        """Drop the rows of expunged UIDs (worker thread, folder lock held; no file: nothing to do)."""
+        where = _where(folder)
+        if not uids or where is None:
+            return
+        with self._lock:
+            f = self._open(where, create=False)
+            if f is None:
+                return
+            try:
+                f.delete(uids)
+            except sqlite3.Error as exc:
+                self._failed(exc, f.path)
+
+    def _close(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except sqlite3.Error:
+                pass
+            self._file = None
+
+    def close(self) -> None:
+        """Close the file (worker thread); the next call opens it again."""
+        with self._lock:
+            self._close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
+
+
+class FolderAccess:
+    """``store.structs.StructCache`` over one folder's ``FolderStructs``: what
+    ``MaildirMailbox.structures()`` hands to the protocol layer for one command."""
+
+    __slots__ = ("_cache", "_folder", "_small", "_where")
+
+    def __init__(self, folder: Folder, cache: FolderStructs) -> None:
+        self._folder = folder
+        self._cache = cache
+        self._where = _where(folder)
+        self._small = True  # the last ``get`` asked for at most MEMORY_FILL_MAX messages
+
+    async def get(self, uids: Sequence[int]) -> dict[int, StructRow]:
+        where = self._where = _where(self._folder)
+        if where is None:
+            return {}
+        self._small = len(uids) <= MEMORY_FILL_MAX
+        hits, missing = self._cache.recall(where, uids)
+        if not missing or where.path is None:
+            return hits
+        found = await trio.to_thread.run_sync(self._cache.read_blocking, where, missing, limiter=THREADS)
+        if self._small:
+            self._cache.remember(where, found)
+        if not hits:
+            return found
+        hits.update(found)
+        return hits
+
+    def put_blocking(self, rows: Mapping[int, StructRow]) -> None:
+        where = self._where
+        if where is not None:
+            self._cache.write_blocking(where, rows)
+
+    def remember(self, rows: Mapping[int, StructRow]) -> None:
+        where = self._where
+        if where is not None and self._small:
+            self._cache.remember(where, rows)
+
+
+_by_folder: weakref.WeakKeyDictionary[Folder, FolderStructs] = weakref.WeakKeyDictionary()
+
+
+def existing(folder: Folder) -> FolderStructs | None:
+    """The structure cache of ``folder`` if one was made (Trio thread)."""
+    return _by_folder.get(folder)
+
+
+def for_folder(folder: Folder) -> FolderStructs:
+    """The structure cache of ``folder``, made on first use (Trio thread: no I/O). It lives as long
+    as the ``Folder``."""
+    cache = _by_folder.get(folder)
+    if cache is None:
+        cache = _by_folder[folder] = FolderStructs()
+    return cache
+
+
+def access(folder: Folder) -> FolderAccess:
+    """What ``MaildirMailbox.structures()`` returns (Trio thread)."""
+    return FolderAccess(folder, for_folder(folder))
