@@ -6,7 +6,9 @@ Theory of operation (architecture.md §4.7, §5.1-5.2; maildir-format.md §6):
   with hints for one Maildir tree until cancelled. It first tries raw inotify (``maildird.inotify``,
   §6.5): ``open_tree`` builds a ``treewatch.TreeWatch`` and ``_read_tree`` waits for the descriptor
   in the Trio thread and turns every batch that one ``read`` returns into one ``mark_dirty`` per
-  folder it touched; an overflow marks everything dirty and rebuilds the watches (§6.3).
+  folder it touched; an overflow marks everything dirty and rebuilds the watches (§6.3). The tree
+  also offers its folders to ``maildird.watchproof``, so a snapshot proves a watched folder
+  unchanged without ``stat`` calls; that check drains the queue into the hub the same way.
 * When inotify is missing or refuses (watch limit, ENOSPC; instance limit, EMFILE), or a watchdog
   ``observer_factory`` is given, ``watchdog_fallback`` runs a watchdog observer instead.
 * Either way a periodic tick (``changehub.rescan_tick``) marks everything dirty: events are hints,
@@ -19,6 +21,7 @@ watches), ``watchdog_fallback`` (the observer); this module re-exports their pub
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -86,17 +89,22 @@ def open_tree(root: Path) -> TreeWatch:
     return tree
 
 
+def _to_hub(tree: TreeWatch, hub: ChangeHub, keys: set[str], overflow: bool) -> None:
+    """``TreeWatch.listener``: one bump per folder a batch touched; everything after an overflow."""
+    if overflow:
+        log.warning("inotify queue overflowed for %s; rescanning every folder", tree.root)
+        hub.mark_all_dirty()
+    for key in keys:
+        hub.mark_dirty(key)
+
+
 async def _read_tree(tree: TreeWatch, hub: ChangeHub) -> None:
-    """Turn each batch of events into one bump per folder (Trio thread, no worker threads)."""
+    """Turn each batch of events into one bump per folder (Trio thread, no worker threads). A
+    snapshot's freshness check may have drained the queue first (``TreeWatch.token``): the events
+    reached the hub through the same listener then."""
     while True:
         await trio.lowlevel.wait_readable(tree.fd)
-        keys, overflow = tree.handle(tree.notify.read())
-        if overflow:
-            log.warning("inotify queue overflowed for %s; rescanning every folder", tree.root)
-            hub.mark_all_dirty()
-            tree.rebuild()
-        for key in keys:
-            hub.mark_dirty(key)
+        tree.drain()
 
 
 async def watch(
@@ -124,6 +132,8 @@ async def watch(
             observer_factory = polling(poll_seconds)
         else:
             try:
+                tree.listener = partial(_to_hub, tree, hub)
+                tree.publish()  # before ``started``: a session's first snapshot may use the proof
                 task_status.started()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(rescan_tick, hub, rescan_seconds)

@@ -11,29 +11,49 @@ Theory of operation (architecture.md §4.7; maildir-format.md §6.1, §6.3-6.5):
   (messages may have arrived before its watch existed, §6.1); a directory deleted or moved away
   loses its watches (the kernel keeps watching a moved inode under its new name, so it is forgotten
   and re-added where it lands). ``IN_Q_OVERFLOW``, or the Maildir itself going away, is reported as
-  an overflow: the caller marks everything dirty and calls ``rebuild`` (§6.3).
+  an overflow: ``drain`` tells the ``listener`` and calls ``rebuild`` (§6.3).
+* Freshness tokens (``maildird.watchproof``): every folder whose directory, new/ and cur/ are all
+  watched has a token, a fresh number whenever an event touches the folder (a control file
+  created, renamed over, written or removed included: the hub ignores those, the token does not)
+  or a watch of it comes or goes. ``token`` empties the queue first (a zero-timeout ``poll``), so
+  an unchanged token proves the folder unchanged without a ``stat``. Folder directories are
+  watched with ``IN_MODIFY`` for that: Dovecot may append to ``dovecot-uidlist`` in place (§6.1).
 
 Blocking only where it lists directories it starts to watch, never for message files; the reading
-loop in Trio is ``changes.watch``.
+loop in Trio is ``changes.watch``. Not thread-safe: after ``start`` (which may run in a worker
+thread, before ``publish``), touch it from the Trio thread only.
 """
 
 from __future__ import annotations
 
 import os
+import select
+from collections.abc import Callable
 from pathlib import Path
 
 from maildird import inotify as ino
+from maildird import watchproof
 from maildird.changehub import IGNORED_DIR, MESSAGE_DIRS, folder_key
 from maildird.inotify import Inotify, RawEvent
 
-__all__ = ["ARRIVED", "MESSAGE_MASK", "SELF_GONE", "TREE_MASK", "TreeWatch"]
+__all__ = ["ARRIVED", "CONTROL_FILES", "MESSAGE_MASK", "SELF_GONE", "TREE_MASK", "Listener", "TreeWatch"]
 
-TREE_MASK = ino.IN_CREATE | ino.IN_DELETE | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_ONLYDIR
-"""Folder and intermediate directories: only children appearing or going away matter (§6.4)."""
-MESSAGE_MASK = TREE_MASK | ino.IN_EXCL_UNLINK
+_CHILD_MASK = ino.IN_CREATE | ino.IN_DELETE | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_ONLYDIR
+TREE_MASK = _CHILD_MASK | ino.IN_MODIFY
+"""Folder and intermediate directories: children appearing or going away (§6.4), and files written
+in place, for the control files' tokens (module docstring)."""
+MESSAGE_MASK = _CHILD_MASK | ino.IN_EXCL_UNLINK
 """new/ and cur/: every create, rename and unlink is a message arriving, changing or going."""
 ARRIVED = ino.IN_CREATE | ino.IN_MOVED_TO
 SELF_GONE = ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_UNMOUNT
+CONTROL_FILES = (b"dovecot-uidlist", b"dovecot-keywords")
+"""The control files whose change is a change of the folder (maildir-format.md §3, §4), by name."""
+
+_ROLES = {"": 0, "new": 1, "cur": 2}
+"""Index of a watch's role in a folder's counts: the folder directory itself, new/, cur/."""
+
+Listener = Callable[[set[str], bool], None]
+"""Told the folder keys each drained batch touched and whether the queue overflowed."""
 
 
 class TreeWatch:
@@ -48,6 +68,13 @@ class TreeWatch:
         self.notify = notify
         self.watches: dict[int, tuple[str, str, bool]] = {}
         self._by_path: dict[str, int] = {}
+        self.listener: Listener | None = None
+        self._roles: dict[str, list[int]] = {}  # key -> watches of its directory, new/, cur/
+        self._tokens: dict[str, int] = {}
+        self._full: set[str] = set()  # keys whose directory, new/ and cur/ are all watched
+        self._published = False
+        self._poll = select.poll()
+        self._poll.register(notify.fd, select.POLLIN)
 
     @property
     def fd(self) -> int:
@@ -56,16 +83,84 @@ class TreeWatch:
     def start(self) -> None:
         self._walk(self.root, set())
 
+    def publish(self) -> None:
+        """Offer this tree's folders to ``watchproof`` (Trio thread, after ``start``)."""
+        self._published = True
+        for key in self._roles:
+            watchproof.publish(key, self)
+
     def rebuild(self) -> None:
-        """Drop every watch and walk the tree again (after an overflow lost directory events)."""
+        """Drop every watch and walk the tree again (after an overflow lost directory events).
+        Every folder gets a new token on the way."""
         for wd in list(self.watches):
             self.notify.rm_watch(wd)
-        self.watches.clear()
-        self._by_path.clear()
+            self._drop(wd)
         self.start()
 
     def close(self) -> None:
+        if self._published:
+            self._published = False
+            for key in self._roles:
+                watchproof.withdraw(key, self)
+        self._full.clear()
         self.notify.close()
+
+    # -- freshness tokens --------------------------------------------------------------------------
+
+    def token(self, key: str) -> int | None:
+        """``watchproof.WatchSource.token``: drain what is queued, then the folder's token, or None
+        unless its directory, new/ and cur/ are all watched."""
+        if self._poll.poll(0):
+            self.drain()
+        return self._tokens[key] if key in self._full else None
+
+    def drain(self) -> None:
+        """Read and handle every queued event; tell the listener; rebuild after an overflow."""
+        while batch := self.notify.read():
+            keys, overflow = self.handle(batch)
+            if self.listener is not None:
+                self.listener(keys, overflow)
+            if overflow:
+                self.rebuild()
+
+    def _count(self, entry: tuple[str, str, bool], delta: int) -> None:
+        """One watch of ``entry``'s folder more or less: its token changes either way."""
+        path, key, message_dir = entry
+        counts = self._roles.get(key)
+        if counts is None:
+            counts = self._roles[key] = [0, 0, 0]
+            if self._published:
+                watchproof.publish(key, self)
+        counts[_ROLES[os.path.basename(path)] if message_dir else 0] += delta
+        self._tokens[key] = watchproof.next_token()
+        if all(counts):
+            self._full.add(key)
+            return
+        self._full.discard(key)
+        if not any(counts):
+            del self._roles[key], self._tokens[key]
+            if self._published:
+                watchproof.withdraw(key, self)
+
+    def _set(self, wd: int, entry: tuple[str, str, bool]) -> None:
+        old = self.watches.get(wd)
+        if old is not None:  # the same inode again, or a moved directory that kept its descriptor
+            self._count(old, -1)
+            if old[0] != entry[0] and self._by_path.get(old[0]) == wd:
+                del self._by_path[old[0]]
+        self.watches[wd] = entry
+        self._by_path[entry[0]] = wd
+        self._count(entry, 1)
+
+    def _drop(self, wd: int) -> None:
+        entry = self.watches.pop(wd, None)
+        if entry is None:
+            return
+        if self._by_path.get(entry[0]) == wd:
+            del self._by_path[entry[0]]
+        self._count(entry, -1)
+
+    # -- watching ----------------------------------------------------------------------------------
 
     def _add(self, path: str, message_dir: bool) -> str | None:
         """Watch one directory; returns its folder key, or None when it vanished meanwhile."""
@@ -74,11 +169,7 @@ class TreeWatch:
         except (FileNotFoundError, NotADirectoryError):
             return None
         key = folder_key(os.path.dirname(path) if message_dir else path)
-        old = self.watches.get(wd)
-        if old is not None and old[0] != path:
-            self._by_path.pop(old[0], None)  # a moved directory keeps its watch descriptor
-        self.watches[wd] = (path, key, message_dir)
-        self._by_path[path] = wd
+        self._set(wd, (path, key, message_dir))
         return key
 
     def _walk(self, path: str, keys: set[str]) -> None:
@@ -104,13 +195,16 @@ class TreeWatch:
         """Drop the watches of ``path`` and below (deleted or moved away); their folders changed."""
         prefix = path + "/"
         for p in [p for p in self._by_path if p == path or p.startswith(prefix)]:
-            wd = self._by_path.pop(p)
-            keys.add(self.watches.pop(wd)[1])
+            wd = self._by_path[p]
+            keys.add(self.watches[wd][1])
+            self._drop(wd)
             self.notify.rm_watch(wd)
 
     def handle(self, events: list[RawEvent]) -> tuple[set[str], bool]:
-        """The folder keys a batch of events touched, and whether the kernel queue overflowed."""
+        """The folder keys a batch of events touched, and whether the kernel queue overflowed.
+        Every folder touched, or whose control files were, gets a new token."""
         keys: set[str] = set()
+        control: set[str] = set()
         overflow = False
         watches = self.watches
         for ev in events:
@@ -121,17 +215,19 @@ class TreeWatch:
             path, key, message_dir = info
             if message_dir:
                 keys.add(key)  # anything in new/ or cur/ (IN_IGNORED included: it went away)
-                if ev.mask & ino.IN_IGNORED and self._by_path.get(path) == ev.wd:
-                    del watches[ev.wd], self._by_path[path]
+                if ev.mask & ino.IN_IGNORED:
+                    self._drop(ev.wd)  # the descriptor is dead, whatever path it had
                 continue
             if ev.mask & (ino.IN_IGNORED | SELF_GONE):
                 keys.add(key)
-                if ev.mask & ino.IN_IGNORED and self._by_path.get(path) == ev.wd:
-                    del watches[ev.wd], self._by_path[path]
+                if ev.mask & ino.IN_IGNORED:
+                    self._drop(ev.wd)
                 overflow = overflow or path == self.root  # the Maildir itself moved or went away
                 continue
             if not ev.mask & ino.IN_ISDIR:
-                continue  # control files (dovecot-uidlist...), maildirfolder, subscriptions
+                if ev.name in CONTROL_FILES:
+                    control.add(key)  # the token only: our own uidlist writes wake no IDLE session
+                continue  # other files (maildirfolder, subscriptions, dovecot.index*)
             name = os.fsdecode(ev.name)
             if name == IGNORED_DIR:
                 continue
@@ -148,4 +244,8 @@ class TreeWatch:
             else:
                 keys.add(folder_key(child))
                 self._forget(child, keys)
+        tokens = self._tokens
+        for key in keys.union(control):
+            if key in tokens:  # a folder no longer watched needs none
+                tokens[key] = watchproof.next_token()
         return keys, overflow

@@ -14,7 +14,11 @@ Theory of operation:
   worker-thread hand-off costs ten times those four system calls: with 8 busy clients the hand-off was
   the largest item of the server's profile. Only a sync that has work to do goes to a thread. On a
   local file system these stats answer from the inode cache; on NFS (maildir-format.md §5.5) they
-  may wait for the server, as Dovecot's own per-command stats do.
+  may wait for the server, as Dovecot's own per-command stats do. While the server watches the
+  folder with inotify, the check draws the folder's watch token first (``maildird.watchproof``)
+  and an unchanged token replaces the stats. When no operation holds the folder's lock, an
+  unchanged folder is answered without taking it (no checkpoint): nothing else can touch the
+  folder's memory while the Trio thread runs this synchronous check.
 * MOVE is COPY followed by the expunge of the sources (link + unlink: a crash in between leaves a
   duplicate, never a loss).
 """
@@ -51,6 +55,7 @@ from maildird.store.maildir.operations import (
     deliver,
 )
 from maildird.store.maildir.sync import Entry, Folder, crash_point, open_message
+from maildird.watchproof import token as watch_token
 
 T = TypeVar("T")
 
@@ -138,17 +143,20 @@ class MaildirMailbox(Mailbox):
     async def snapshot(self, *, claim_recent: bool = False) -> Snapshot:
         claim = claim_recent and not self._readonly
         f = self._folder
+        if not f.lock.locked() and not f.needs_sync(claim_recent=claim, watched=watch_token(self._watch_key)):
+            # Nothing holds the folder and nothing changed: no lock, no checkpoint (module docstring).
+            return self._unchanged(claim)
         async with f.lock:
-            if not f.needs_sync(claim_recent=claim):
+            watched = watch_token(self._watch_key)  # drawn before the check and the sync (sync.py)
+            if not f.needs_sync(claim_recent=claim, watched=watched):
                 # The quick check runs on the event loop (module docstring): nothing to sync.
-                recent = f.recent_uids(frozenset(), claim=claim) if claim or self._readonly else frozenset()
-                return f.snapshot(recent)
+                return self._unchanged(claim)
 
             def work() -> Snapshot:
                 recent: frozenset[int] = frozenset()
                 try:
                     with f.dotlock():
-                        recent = f.sync_locked(claim_recent=claim)
+                        recent = f.sync_locked(claim_recent=claim, watched=watched)
                 except LockTimeout:
                     if f.uidlist is None:
                         raise
@@ -159,6 +167,11 @@ class MaildirMailbox(Mailbox):
 
             result: Snapshot = await run_fs(work)
             return result
+
+    def _unchanged(self, claim: bool) -> Snapshot:
+        """The snapshot when the quick check found nothing to sync."""
+        f = self._folder
+        return f.snapshot(f.recent_uids(frozenset(), claim=claim) if claim or self._readonly else frozenset())
 
     async def append(self, messages: Sequence[NewMessage]) -> AppendResult:
         async with self._folder.lock:

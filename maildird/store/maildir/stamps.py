@@ -48,7 +48,7 @@ DirId = tuple[int, int]
 NO_DIR: DirId = (-1, -1)
 
 
-def file_stamp(path: Path) -> FileStamp | None:
+def file_stamp(path: Path | str) -> FileStamp | None:
     """(inode, size, mtime_ns) of a file, or None when it does not exist."""
     try:
         st = os.stat(path)
@@ -86,24 +86,66 @@ class Stamps:
         return all(self.checked_ns - m >= SYNC_SECS_NS for m in (self.new_mtime, self.cur_mtime))
 
 
-def current_stamps(folder: Path, *, uidlist: str, keywords: str) -> Stamps:
+@dataclass(frozen=True, slots=True)
+class StampPaths:
+    """The four paths the stamps come from, as ``str`` made once per folder: the quick check runs
+    for every command, and joining ``Path`` objects cost more than the ``stat`` calls."""
+
+    folder: str
+    new: str
+    cur: str
+    uidlist: str
+    keywords: str
+
+    @classmethod
+    def of(cls, folder: Path | str, *, uidlist: str, keywords: str) -> StampPaths:
+        f = os.fspath(folder)
+        join = os.path.join
+        return cls(f, join(f, "new"), join(f, "cur"), join(f, uidlist), join(f, keywords))
+
+
+def read_stamps(paths: StampPaths) -> Stamps:
     """Stat new/, cur/ and the two control files now (``checked_ns`` is read first)."""
     now = time.time_ns()
     try:
-        new = os.stat(folder / "new")
-        cur = os.stat(folder / "cur")
+        new = os.stat(paths.new)
+        cur = os.stat(paths.cur)
     except FileNotFoundError:
-        if not folder.is_dir():
-            raise MailboxNotFound(f"{folder} no longer exists") from None
-        return Stamps(-1, -1, file_stamp(folder / uidlist), file_stamp(folder / keywords), now)
+        if not os.path.isdir(paths.folder):
+            raise MailboxNotFound(f"{paths.folder} no longer exists") from None
+        return Stamps(-1, -1, file_stamp(paths.uidlist), file_stamp(paths.keywords), now)
     return Stamps(
         new.st_mtime_ns,
         cur.st_mtime_ns,
-        file_stamp(folder / uidlist),
-        file_stamp(folder / keywords),
+        file_stamp(paths.uidlist),
+        file_stamp(paths.keywords),
         now,
         (new.st_dev, new.st_ino),
         (cur.st_dev, cur.st_ino),
+    )
+
+
+def current_stamps(folder: Path | str, *, uidlist: str, keywords: str) -> Stamps:
+    """``read_stamps`` of a folder given by its path."""
+    return read_stamps(StampPaths.of(folder, uidlist=uidlist, keywords=keywords))
+
+
+def same_on_disk(paths: StampPaths, old: Stamps) -> bool:
+    """``read_stamps(paths).same_disk(old)`` without building a ``Stamps`` (the quick check of
+    every command); the rare case of a missing new/ or cur/ takes that way itself."""
+    stat = os.stat
+    try:
+        new = stat(paths.new)
+        cur = stat(paths.cur)
+    except FileNotFoundError:
+        return read_stamps(paths).same_disk(old)
+    return (
+        new.st_mtime_ns == old.new_mtime
+        and cur.st_mtime_ns == old.cur_mtime
+        and (new.st_dev, new.st_ino) == old.new_id
+        and (cur.st_dev, cur.st_ino) == old.cur_id
+        and file_stamp(paths.uidlist) == old.uidlist
+        and file_stamp(paths.keywords) == old.keywords
     )
 
 

@@ -13,6 +13,11 @@ Theory of operation (maildir-format.md §3, §5.2, §5.3, §7.3):
   last scan. A directory whose mtime lies within ``SYNC_SECS`` of the moment we checked it is
   distrusted (Dovecot's ``MAILDIR_SYNC_SECS`` dirty window, §5.3): a change within the same clock
   tick would leave the same mtime. A snapshot with nothing changed costs a few ``stat`` calls.
+* Cheaper still while the server watches the folder with inotify (``maildird.watchproof``): the
+  caller draws the folder's watch token in the Trio thread BEFORE the check; a full sync, or a stat
+  check that found nothing changed, remembers it (``_watch_mark``), and the same token on the next
+  check proves nothing changed since, with no ``stat`` and no dirty window, for up to
+  ``watchproof.TRUST_NS``. Without a token (no live watch, worker threads) the stats decide.
 * The full sync (``sync_locked``): re-read the uidlist, list new/ then cur/, match records to files
   by base name. A record whose file was not listed is only a *candidate* expunge: readdir misses
   entries while others rename (82 % of scans in E9), so both directories are listed again and only a
@@ -42,12 +47,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import trio
 
+from maildird import watchproof
 from maildird.store.base import MailboxNotFound
 from maildird.store.maildir.controlfiles import CRASH_ENV, CRASH_EXIT_CODE, MEMORY_DB, crash_point
 from maildird.store.maildir.fastpaths import FolderFastPaths
@@ -65,7 +72,15 @@ from maildird.store.maildir.listing import (
     open_message,
 )
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
-from maildird.store.maildir.stamps import NS_PER_SEC, SYNC_SECS_NS, Stamps, current_stamps, file_stamp
+from maildird.store.maildir.stamps import (
+    NS_PER_SEC,
+    SYNC_SECS_NS,
+    StampPaths,
+    Stamps,
+    file_stamp,
+    read_stamps,
+    same_on_disk,
+)
 from maildird.store.maildir.state import Record, next_modseq
 from maildird.store.maildir.uidlist import UIDLIST_NAME, UidRecord
 
@@ -108,6 +123,13 @@ class Folder(FolderFastPaths):
         super().__init__(path, root=root, state_dir=state_dir, fsync=fsync)
         self.lock_timeout = lock_timeout
         self.lock = trio.Lock()
+        self._stamp_paths = StampPaths.of(path, uidlist=UIDLIST_NAME, keywords=KEYWORDS_NAME)
+        self._watch_mark: int | None = None  # the watch token drawn before the last complete look
+        self._watch_until = 0  # ``time.monotonic_ns`` after which that proof is checked by stats
+
+    def close(self) -> None:
+        self._watch_mark = None
+        super().close()
 
     # -- locking ---------------------------------------------------------------------------------
 
@@ -123,8 +145,9 @@ class Folder(FolderFastPaths):
     # -- quick check -----------------------------------------------------------------------------
 
     def _dir_mtimes(self) -> tuple[int, int]:
+        paths = self._stamp_paths
         try:
-            return os.stat(self.path / "new").st_mtime_ns, os.stat(self.path / "cur").st_mtime_ns
+            return os.stat(paths.new).st_mtime_ns, os.stat(paths.cur).st_mtime_ns
         except FileNotFoundError:
             return -1, -1
 
@@ -144,30 +167,49 @@ class Folder(FolderFastPaths):
         if self.stamps is None or not self.has_uidlist or self.state is None:
             self.refresh_locked()
             return
-        uidlist_changed = file_stamp(self.path / UIDLIST_NAME) != self._ul_stamp
+        uidlist_changed = file_stamp(self._stamp_paths.uidlist) != self._ul_stamp
         if uidlist_changed or self.keywords.changed_on_disk(self.path):
             self.sync_locked(claim_recent=False)
 
     def _current_stamps(self) -> Stamps:
-        return current_stamps(self.path, uidlist=UIDLIST_NAME, keywords=KEYWORDS_NAME)
+        return read_stamps(self._stamp_paths)
 
-    def needs_sync(self, *, claim_recent: bool) -> bool:
-        """True unless nothing can have changed since the last full scan (module docstring)."""
+    def needs_sync(self, *, claim_recent: bool, watched: int | None = None) -> bool:
+        """True unless nothing can have changed since the last full scan (module docstring).
+
+        ``watched``: the folder's ``watchproof.token``, drawn in the Trio thread just before this
+        call (None without a live watch, and always in worker threads)."""
         old = self.stamps
         if old is None or self.dirty or not self.has_uidlist:
             return True
         if claim_recent and self.new_count:
             return True
-        now = self._current_stamps()
-        if not now.same_disk(old):
+        if watched is not None and watched == self._watch_mark and time.monotonic_ns() < self._watch_until:
+            return False  # no event since the last complete look, and none queued now
+        if not same_on_disk(self._stamp_paths, old):
             return True
         # The dirty window: a change in the same tick as the mtime we saw would be invisible.
-        return any(old.checked_ns - m < SYNC_SECS_NS for m in (old.new_mtime, old.cur_mtime))
+        if any(old.checked_ns - m < SYNC_SECS_NS for m in (old.new_mtime, old.cur_mtime)):
+            return True
+        self._trust_watch(watched)  # the stats came after the token was drawn
+        return False
+
+    def _trust_watch(self, watched: int | None) -> None:
+        """Memory shows the folder as it was when ``watched`` was drawn: remember the token."""
+        self._watch_mark = watched
+        self._watch_until = time.monotonic_ns() + watchproof.TRUST_NS
 
     # -- the full sync ---------------------------------------------------------------------------
 
-    def sync_locked(self, *, claim_recent: bool) -> frozenset[int]:
-        """The full locked sync (module docstring); returns the UIDs claimed as \\Recent."""
+    def sync_locked(self, *, claim_recent: bool, watched: int | None = None) -> frozenset[int]:
+        """The full locked sync (module docstring); returns the UIDs claimed as \\Recent.
+        ``watched``: the folder's watch token drawn before the sync began (``needs_sync``)."""
+        self._watch_mark = None  # until this sync is complete
+        claimed = self._sync_locked(claim_recent)
+        self._trust_watch(watched)
+        return claimed
+
+    def _sync_locked(self, claim_recent: bool) -> frozenset[int]:
         stamps = self._current_stamps()
         fresh_folder = self.state is None and not self.has_uidlist
         if fresh_folder and self._warm_start(stamps, claim_recent=claim_recent):
