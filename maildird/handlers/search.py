@@ -15,6 +15,15 @@ Theory of operation
    mail: ``search.misses`` rejects most messages from their raw octets, the rest are parsed and
    evaluated exactly (``search.matches``).
 
+2'. When every content key is a header key on a field the store caches texts for
+   (``message.search_fields.key_fields``: FROM, TO, CC, BCC, SUBJECT...) and the store offers
+   ``header_texts`` (the Maildir store's ``searchcache``), steps 2 and 3 are replaced: the store gives
+   each candidate's decoded, normalised field texts (memory, its cache file, or derived from the header
+   block once and kept), and the key is matched against them on the event loop
+   (``search_fields.texts_filter``: a substring test per message, the same test ``search.matches``
+   makes). A header SEARCH then reads no header block: 17 ms -> ~2 ms for ``FROM x SINCE d UNSEEN``
+   over 10,000 messages.
+
 Result forms: ``* SEARCH n...`` for the plain form (with ``(MODSEQ m)`` when a MODSEQ key was used);
 ``* ESEARCH (TAG "t") [UID] MIN MAX COUNT ALL [MODSEQ]`` with RETURN, and for every SEARCH after
 ``ENABLE IMAP4rev2`` (RFC 9051 §6.4.4: rev2 answers ESEARCH). RETURN (SAVE) alone sends no ESEARCH
@@ -24,6 +33,7 @@ Result forms: ``* SEARCH n...`` for the plain form (with ``(MODSEQ m)`` when a M
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import trio
 
@@ -43,6 +53,7 @@ from maildird.message.search import (
     needs_message,
     prefilter,
 )
+from maildird.message.search_fields import RECIPE, key_fields, texts_filter
 from maildird.message.snapshot import Mailbox, conjuncts, content_only, snapshot_filter
 from maildird.store.base import MessageGone, MessageInfo
 
@@ -55,6 +66,11 @@ BATCH = 64
 HEADER_BATCH = 1024
 """Messages per round when only headers are read: a header is a few KB, and each round costs a store
 call and two thread hops."""
+
+TEXT_BATCH = 4096
+"""Messages per round when every content key is answered from cached header texts
+(``Mailbox.header_texts``): each round is matched on the event loop, a fraction of a microsecond
+per message, so a round stays well under a millisecond or two."""
 
 Candidate = tuple[int, MessageInfo]
 """(sequence number, snapshot info)."""
@@ -175,24 +191,66 @@ async def _evaluate(sel: Selected, key: cmd.SearchKey, saved: frozenset[int]) ->
         return candidates
     rest = content[0] if len(content) == 1 else cmd.SearchAnd(tuple(content))
     header = not needs_body(rest)
-    mixed = not content_only(rest)
+    fields = key_fields(rest) if header else None
+    texts = getattr(sel.mailbox, "header_texts", None)
+    if fields and texts is not None:
+        return await _evaluate_texts(sel, rest, candidates, box, sorted(fields), texts)
+    return await _evaluate_octets(sel, rest, candidates, box, header)
+
+
+async def _evaluate_octets(
+    sel: Selected, key: cmd.SearchKey, candidates: list[Candidate], box: Mailbox, header: bool
+) -> list[Candidate]:
+    """``key`` over the candidates' octets (module docstring, step 2 and 3)."""
+    mixed = not content_only(key)
     hits: list[Candidate] = []
     # Read, then match, batch by batch. Reading the next batch while one matches was slower warm
     # (1.8 s against 1.5 s for SEARCH TEXT on the 10k preset): the reader thread waits for the GIL
     # after every file's system calls while the matcher holds it.
     for batch in batches(candidates, text=not header, count=HEADER_BATCH if header else BATCH):
         if mixed:  # decide from the snapshot what can be decided before reading anything
-            batch = _prefilter(rest, batch, box, header, hits)
+            batch = _prefilter(key, batch, box, header, hits)
         if batch:
             raws = await _read(sel, batch, header=header)
             recent = box.recent  # asked here, on the event loop: the view is not the thread's to read
             work = [(s, i, raws[i.uid], recent(i.uid)) for s, i in batch if i.uid in raws]
-            found = await trio.to_thread.run_sync(
-                _match_batch, rest, work, box, header, limiter=PARSE_THREADS
-            )
+            found = await trio.to_thread.run_sync(_match_batch, key, work, box, header, limiter=PARSE_THREADS)
             hits.extend(found)
         await trio.lowlevel.checkpoint()
     if mixed:
+        hits.sort(key=lambda h: h[0])
+    return hits
+
+
+async def _evaluate_texts(
+    sel: Selected,
+    key: cmd.SearchKey,
+    candidates: list[Candidate],
+    box: Mailbox,
+    fields: list[str],
+    texts: Any,
+) -> list[Candidate]:
+    """``key`` (header keys on ``CACHED_FIELDS`` only) over the candidates' cached texts (module
+    docstring, step 2'); the few the store could not give texts for (an empty or vanished file) go
+    the octet way, which decides them as it always did."""
+    view = sel.view
+    hits: list[Candidate] = []
+    leftovers: list[Candidate] = []
+    for start in range(0, len(candidates), TEXT_BATCH):
+        batch = [c for c in candidates[start : start + TEXT_BATCH] if not view.is_expunged(c[1].uid)]
+        if not batch:
+            continue
+        tables: dict[str, dict[int, str | None]] = await texts(fields, [i.uid for _s, i in batch], RECIPE)
+        known = batch
+        for field in fields:
+            table = tables[field]
+            if len(table) < len(known):
+                leftovers.extend(c for c in known if c[1].uid not in table)
+                known = [c for c in known if c[1].uid in table]
+        hits.extend(known[n] for n in texts_filter(key, box, tables, known))
+        await trio.lowlevel.checkpoint()
+    if leftovers:
+        hits.extend(await _evaluate_octets(sel, key, leftovers, box, True))
         hits.sort(key=lambda h: h[0])
     return hits
 

@@ -43,7 +43,7 @@ from maildird.store.base import (
     Snapshot,
     StoreResult,
 )
-from maildird.store.maildir import headercache
+from maildird.store.maildir import headercache, searchcache
 from maildird.store.maildir.lock import LockTimeout
 from maildird.store.maildir.operations import (
     Prepared,
@@ -300,6 +300,13 @@ class MaildirMailbox(Mailbox):
             return read
         hits.update(read)
         return {uid: hits[uid] for uid in uids if uid in hits}
+
+    async def header_texts(
+        self, fields: Sequence[str], uids: Sequence[int], recipe: searchcache.Recipe
+    ) -> dict[str, searchcache.Texts]:
+        """Per field, the SEARCH texts ``recipe`` derives from each message's header block, cached
+        in memory and beside the sidecar (``searchcache``); unreadable messages are left out."""
+        return await searchcache.header_texts(self._folder, fields, uids, recipe, self._read_headers)
 
     async def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         f = self._folder
