@@ -43,7 +43,7 @@ from maildird.store.base import (
     Snapshot,
     StoreResult,
 )
-from maildird.store.maildir import headercache, searchcache
+from maildird.store.maildir import headercache, searchcache, structcache
 from maildird.store.maildir.lock import LockTimeout
 from maildird.store.maildir.operations import (
     Prepared,
@@ -192,18 +192,22 @@ class MaildirMailbox(Mailbox):
         return await self._expunge(uids, require_deleted=True)
 
     async def _expunge(self, uids: Sequence[int] | None, *, require_deleted: bool) -> tuple[int, ...]:
-        """EXPUNGE (or MOVE's removal of the sources), then drop the removed UIDs' cached headers."""
+        """EXPUNGE (or MOVE's removal of the sources), then drop the removed UIDs' cached headers and
+        structures."""
         f = self._folder
         cache = headercache.for_folder(f)
+        structs = structcache.for_folder(f)
         async with f.lock:
 
             def work() -> tuple[int, ...]:
                 removed = _expunge(f, uids, require_deleted)
                 cache.forget_locked(f, removed)
+                structs.forget_locked(f, removed)
                 return removed
 
             result: tuple[int, ...] = await run_fs(work)
             cache.forget_memory(f, result)
+            structs.forget_memory(f, result)
             return result
 
     async def copy(self, uids: Sequence[int], dest: Mailbox) -> CopyResult:
@@ -308,6 +312,11 @@ class MaildirMailbox(Mailbox):
         in memory and beside the sidecar (``searchcache``); unreadable messages are left out."""
         return await searchcache.header_texts(self._folder, fields, uids, recipe, self._read_headers)
 
+    def structures(self) -> structcache.FolderAccess:
+        """The folder's cache of serialized ENVELOPE/BODY/BODYSTRUCTURE (``store.structs``,
+        ``structcache``), for ``handlers.fetch_structs``."""
+        return structcache.access(self._folder)
+
     async def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         f = self._folder
         async with f.lock:
@@ -328,3 +337,6 @@ class MaildirMailbox(Mailbox):
             # The registry closed the folder: close its header cache file too.
             async with f.lock:
                 await run_fs(cache.close)
+        structs = structcache.existing(f)
+        if structs is not None and structs.is_open and f.state is None:
+            await run_fs(structs.close)  # the registry closed the folder: close this file too
