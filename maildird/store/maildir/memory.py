@@ -48,6 +48,7 @@ class FolderMemory:
         self.max_uid = 0
         self.version = 0
         self._snapshot_cache: tuple[int, tuple[MessageInfo, ...]] = (-1, ())
+        self._last_snapshot: tuple[tuple[object, ...], Snapshot] | None = None
         self._ul_next = 1  # the uidlist's effective next UID (kept by controlfiles and fastpaths)
 
     @property
@@ -199,7 +200,29 @@ class FolderMemory:
         return self._in_new_cache[1] | {u for u in self.unclaimed if u in self.msgs}
 
     def snapshot(self, recent: frozenset[int] = frozenset()) -> Snapshot:
-        """The current state as a ``Snapshot`` (the message tuple is rebuilt only on change)."""
+        """The current state as a ``Snapshot`` (the message tuple is rebuilt only on change). An
+        unchanged folder gives the same (immutable) ``Snapshot`` again, without recent UIDs: every
+        command asks for one, and building it cost more than the freshness check."""
+        kw = self._keywords
+        state = (
+            self.version,
+            len(self.infos),
+            self.uidvalidity,
+            self._ul_next,
+            self.max_uid,
+            self.highestmodseq,
+            kw,
+            len(kw.by_index),  # entries are only ever added to a loaded mapping
+        )
+        last = self._last_snapshot
+        if not recent and last is not None and last[0] == state:
+            return last[1]
+        snap = self._build_snapshot(recent)
+        if not recent:
+            self._last_snapshot = (state, snap)
+        return snap
+
+    def _build_snapshot(self, recent: frozenset[int]) -> Snapshot:
         ver, messages = self._snapshot_cache
         if ver != self.version or len(messages) != len(self.infos):
             messages = tuple(self.infos.values())
