@@ -34,6 +34,7 @@ import trio
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch_lines import (
     LinePlan,
+    Sections,
     section_label,
 )
 from maildird.handlers.fetch_render import render, structures
@@ -195,6 +196,33 @@ async def read_raw(
     return raws
 
 
+async def read_sections(
+    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome, plan: LinePlan
+) -> dict[int, Sections]:
+    """The header sections ``plan`` asks for, of the batch's messages, by UID (missing ones left out
+    and noted in ``outcome`` as ``read_raw`` does). A store with ``read_sections`` (the Maildir store:
+    its section cache, ``store.maildir.sectioncache``) answers them; others give header blocks, which
+    are rendered here. A section whose CRLF header length is 0 comes from an empty header block: an
+    empty file, broken when the message's size is not zero."""
+    bulk = getattr(sel.mailbox, "read_sections", None)
+    if bulk is None:
+        raws = await read_raw(sel, batch, outcome, header=True)
+        return {uid: plan.sections_of(raw) for uid, raw in raws.items()}
+    wanted = [info for _seq, info in batch if not sel.view.is_expunged(info.uid)]
+    outcome.gone = outcome.gone or len(wanted) < len(batch)
+    found: dict[int, Sections] = await bulk([info.uid for info in wanted], plan.specs)
+    out: dict[int, Sections] = {}
+    for info in wanted:
+        sections = found.get(info.uid)
+        if sections is None:
+            outcome.gone = True
+        elif sections[0][1] == 0 and info.size > 0:
+            outcome.broken = True
+        else:
+            out[info.uid] = sections
+    return out
+
+
 async def read_batch(
     sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome, *, header: bool = False
 ) -> dict[int, ParsedMessage]:
@@ -238,7 +266,7 @@ async def _send_lines(
     sel: Selected,
     plan: LinePlan,
     batch: list[tuple[int, MessageInfo]],
-    headers: dict[int, bytes] | None,
+    sections: dict[int, Sections] | None,
     changed: dict[int, MessageInfo],
     uid_first: bool,
     wants_modseq: bool,
@@ -250,7 +278,7 @@ async def _send_lines(
     lines: list[bytes] = []
     rendered = plan.render(
         batch,
-        headers,
+        sections,
         changed,
         recent,
         uid_first=uid_first,
@@ -295,9 +323,9 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     plan = LinePlan.for_items(items)
     for batch in batches(targets, text=needs_text, count=plan.batch if plan is not None else BATCH):
         if plan is not None:
-            # The header blocks as read: LinePlan converts (and caches) what it needs of them.
-            headers = await read_raw(sel, batch, outcome, header=True) if plan.header else None
-            parsed: dict[int, ParsedMessage] | dict[int, bytes] = headers or {}
+            # The rendered header sections (cached by the store), not the header blocks.
+            sections = await read_sections(sel, batch, outcome, plan) if plan.header else None
+            parsed: dict[int, ParsedMessage] | dict[int, Sections] = sections or {}
         else:
             parsed = await read_batch(sel, batch, outcome, header=header) if needs_text else {}
         changed: dict[int, MessageInfo] = {}
@@ -308,7 +336,7 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
                 sel.view.note_changes(result.changed)
                 changed = {i.uid: i for i in result.changed}
         if plan is not None:
-            await _send_lines(ctx, sel, plan, batch, headers, changed, uid_first, wants_modseq)
+            await _send_lines(ctx, sel, plan, batch, sections, changed, uid_first, wants_modseq)
             continue
         for seq, info in batch:
             msg = parsed.get(info.uid)

@@ -25,11 +25,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from maildird.bytecache import ByteBoundCache
 from maildird.handlers.updates import flag_bytes_table, flag_list_bytes, internaldate
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad
-from maildird.message.header_fields import NUL_REPLACEMENT, FieldSelector, crlf_header, selector
+from maildird.message.header_fields import WHOLE_HEADER, HeaderSpec, selector
 from maildird.message.sections import apply_partial
 from maildird.store.base import MessageInfo
 
@@ -49,53 +48,9 @@ PLAN_MEMO_SIZE = 256
 
 _PLANS: dict[int, tuple[tuple[cmd.FetchItem, ...], LinePlan | None]] = {}
 
-SECTION_CACHE_BYTES = 32 << 20
-"""Octets of header sections (and of the header blocks they came from) kept by ``SECTIONS``."""
-SECTION_ENTRY_OVERHEAD = 200
-"""Octets counted per cached section besides its data (key tuple, dict slot)."""
-
-
-def _section_cost(key: tuple[bytes, FieldSelector | None], value: tuple[bytes, int]) -> int:
-    return len(key[0]) + len(value[0]) + SECTION_ENTRY_OVERHEAD
-
-
-class SectionCache(ByteBoundCache[tuple[bytes, FieldSelector | None], tuple[bytes, int]]):
-    """Header sections by (header block as read, field selector): what a message list fetches again
-    every time a client opens the folder. The key is the block's content (usually the very object
-    the store's header cache returns, so the lookup is an identity test), never a UID: an entry can
-    only ever be right. Bounded by ``SECTION_CACHE_BYTES``; the oldest entries go first (first in,
-    first out: a hit is a plain dict lookup). Trio thread only (no lock)."""
-
-    __slots__ = ()
-
-    def __init__(self, limit: int = SECTION_CACHE_BYTES) -> None:
-        super().__init__(limit, _section_cost)
-
-    def put(
-        self, key: tuple[bytes, FieldSelector | None], value: tuple[bytes, int], *, replace: bool = False
-    ) -> None:
-        super().put(key, value, replace=replace)  # the same key always renders the same value
-
-
-SECTIONS = SectionCache()
-"""The server-wide section cache (``LinePlan.render``)."""
-
-
-def header_section_of(raw: bytes, fields: FieldSelector | None) -> tuple[bytes, int]:
-    """``BODY[HEADER]`` (``fields`` None) or the selected fields of the message whose header block
-    (as stored) is ``raw``, NUL sent as 0x80 like ``body_section``; and the length of the CRLF header,
-    which bounds the section data one FETCH may send of the message (``SECTION_BUDGET_FACTOR``)."""
-    key = (raw, fields)
-    hit = SECTIONS.get(key)
-    if hit is not None:
-        return hit
-    header, end, blank_end = crlf_header(raw)
-    data = header[:blank_end] if fields is None else fields.select(header[:end])
-    if b"\0" in data:
-        data = data.replace(b"\0", NUL_REPLACEMENT)
-    hit = (data, len(header))
-    SECTIONS.put(key, hit)
-    return hit
+Sections = tuple[tuple[bytes, int], ...]
+"""One message's header sections, in the order of ``LinePlan.specs``: each the section's octets and
+the length of the message's CRLF header (``header_fields.header_section_of``)."""
 
 
 _FLAGS, _INTERNALDATE, _SIZE, _MODSEQ, _SECTION = range(5)
@@ -110,20 +65,23 @@ class _Item:
 
     kind: int
     label: bytes = b""
-    fields: FieldSelector | None = None
-    """HEADER.FIELDS(.NOT)'s compiled selector; None for the whole header."""
+    slot: int = 0
+    """Where the section is in a message's ``Sections`` (the index of its spec in ``LinePlan.specs``)."""
     partial: tuple[int, int] | None = None
 
 
 class LinePlan:
     """The items of one FETCH, ready to be written per message (module docstring)."""
 
-    __slots__ = ("has_flags", "has_modseq", "header", "items")
+    __slots__ = ("has_flags", "has_modseq", "header", "items", "specs")
 
-    def __init__(self, items: tuple[_Item, ...]) -> None:
+    def __init__(self, items: tuple[_Item, ...], specs: tuple[HeaderSpec, ...] = ()) -> None:
         self.items = items
+        self.specs = specs
+        """The distinct selections of the section items (HEADER.FIELDS(.NOT)'s compiled selectors,
+        ``WHOLE_HEADER`` for BODY[HEADER] and RFC822.HEADER), in the order of first use."""
         self.header = any(i.kind == _SECTION for i in items)
-        """True when the header block of each message is needed."""
+        """True when the sections of each message are needed."""
         self.has_flags = any(i.kind == _FLAGS for i in items)
         self.has_modseq = any(i.kind == _MODSEQ for i in items)
 
@@ -146,9 +104,14 @@ class LinePlan:
         _PLANS[id(items)] = (items, plan)
         return plan
 
+    def sections_of(self, raw: bytes) -> Sections:
+        """A message's sections rendered from its header block (as stored)."""
+        return tuple(spec.section(raw) for spec in self.specs)
+
     @classmethod
     def _plan(cls, items: tuple[cmd.FetchItem, ...]) -> LinePlan | None:
         out: list[_Item] = []
+        specs: dict[HeaderSpec, int] = {}
         for item in items:
             if isinstance(item, cmd.FetchAtt):
                 if item.name == "UID":
@@ -157,7 +120,7 @@ class LinePlan:
                 if kind is not None:
                     out.append(_Item(kind))
                 elif item.name == "RFC822.HEADER":
-                    out.append(_Item(_SECTION, b"RFC822.HEADER"))
+                    out.append(_Item(_SECTION, b"RFC822.HEADER", specs.setdefault(WHOLE_HEADER, len(specs))))
                 else:
                     return None
             elif isinstance(item, cmd.FetchBody) and not item.section.part:
@@ -166,18 +129,18 @@ class LinePlan:
                     return None
                 origin = b"" if item.partial is None else b"<%d>" % item.partial[0]
                 name = b"BODY[" + section_label(section) + b"]" + origin
-                fields = None
+                spec: HeaderSpec = WHOLE_HEADER
                 if section.text != "HEADER":
-                    fields = selector(section.fields, section.text == "HEADER.FIELDS.NOT")
-                out.append(_Item(_SECTION, name, fields, item.partial))
+                    spec = selector(section.fields, section.text == "HEADER.FIELDS.NOT")
+                out.append(_Item(_SECTION, name, specs.setdefault(spec, len(specs)), item.partial))
             else:
                 return None
-        return cls(tuple(out))
+        return cls(tuple(out), tuple(specs))
 
     def render(
         self,
         batch: list[tuple[int, MessageInfo]],
-        headers: dict[int, bytes] | None,
+        sections: dict[int, Sections] | None,
         changed: dict[int, MessageInfo],
         recent: Callable[[int], bool] | None,
         *,
@@ -186,21 +149,21 @@ class LinePlan:
         wants_modseq: bool,
     ) -> Iterator[bytes]:
         """``* seq FETCH (...)`` lines, CRLF included, for the messages of ``batch`` (those missing from
-        ``headers`` when sections are asked are skipped). ``changed`` holds the new state of messages
+        ``sections`` when sections are asked are skipped). ``changed`` holds the new state of messages
         this FETCH marked ``\\Seen``; ``recent`` tells this session's \\Recent (None: none is)."""
-        if headers is None and not changed:
+        if sections is None and not changed:
             yield from self._snapshot_lines(batch, recent, uid_first=uid_first, wants_modseq=wants_modseq)
             return
         items = self.items
         has_flags, has_modseq = self.has_flags, self.has_modseq
         for seq, info in batch:
             uid = info.uid
-            raw = b""
-            if headers is not None:
-                found = headers.get(uid)
+            mine: Sections = ()
+            if sections is not None:
+                found = sections.get(uid)
                 if found is None:
                     continue
-                raw = found
+                mine = found
             seen_now = uid in changed
             if seen_now:
                 info = changed[uid]
@@ -215,7 +178,7 @@ class LinePlan:
                 elif kind == _SIZE:
                     parts.append(b"RFC822.SIZE %d" % info.size)
                 elif kind == _SECTION:
-                    data, header_size = header_section_of(raw, item.fields)
+                    data, header_size = mine[item.slot]
                     if budget < 0:
                         budget = SECTION_BUDGET_FACTOR * header_size + SECTION_BUDGET_SLACK
                     if item.partial is not None:

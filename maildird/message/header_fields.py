@@ -58,12 +58,17 @@ class FieldSelector:
     twice as fast as ``^``); the other, with ``^``, serves a header that does not end with a line break
     (a file that is all header), whose last field has no LF after it."""
 
-    __slots__ = ("_by_line", "_findall", "exclude")
+    __slots__ = ("_by_line", "_findall", "exclude", "key")
 
     def __init__(self, names: tuple[str, ...], exclude: bool) -> None:
         self.exclude = exclude
         # A name holding SP, HTAB, ":" or LF can never be a field's name: it selects (or excludes) nothing.
         keys = sorted(k for k in wanted_keys(names) if k and not _UNMATCHABLE.intersection(k))
+        kind = "HEADER.FIELDS.NOT" if exclude else "HEADER.FIELDS"
+        self.key: str = f"{kind} ({' '.join(k.decode('ascii') for k in keys)})"
+        """What the selection depends on, canonically: the kind and the sorted field keys (a cached
+        section is stored under it, ``store.maildir.sectioncache``); equal keys select the same octets
+        (the fields come in the message's order, whatever the order of the request)."""
         alternatives = b"|".join(re.escape(k) for k in keys)
         head: bytes | None
         if exclude:
@@ -91,6 +96,28 @@ class FieldSelector:
         if out and not out.endswith(CRLF):
             out += CRLF  # the last field of a file that ends without a line break
         return out + CRLF
+
+    def section(self, raw: bytes) -> tuple[bytes, int]:
+        """``header_section_of(raw, self)``."""
+        return header_section_of(raw, self)
+
+
+class WholeHeader:
+    """``BODY[HEADER]`` / ``RFC822.HEADER`` in the shape of a ``FieldSelector``: ``key`` None (cheap to
+    build again from the header block, and as large as it, so never kept as a section of its own)."""
+
+    __slots__ = ()
+
+    key: str | None = None
+
+    def section(self, raw: bytes) -> tuple[bytes, int]:
+        return header_section_of(raw, None)
+
+
+WHOLE_HEADER = WholeHeader()
+
+HeaderSpec = FieldSelector | WholeHeader
+"""What one header section item of a FETCH selects (``section(raw)`` renders it)."""
 
 
 @functools.lru_cache(maxsize=SELECTOR_CACHE_SIZE)
@@ -125,6 +152,18 @@ def crlf_header(raw: bytes) -> tuple[bytes, int, int]:
     if lf < 0:
         return header, len(header), len(header)
     return header, len(header) - 2, len(header)
+
+
+def header_section_of(raw: bytes, fields: FieldSelector | None) -> tuple[bytes, int]:
+    """``BODY[HEADER]`` (``fields`` None) or the selected fields of the message whose header block
+    (as stored, LF or CRLF) is ``raw``, NUL sent as 0x80 like ``body_section``; and the length of the
+    CRLF header, which bounds the section data one FETCH may send of the message. That length is 0
+    exactly when ``raw`` is empty (a nonempty block has a nonempty header: ``header_block``)."""
+    header, end, blank_end = crlf_header(raw)
+    data = header[:blank_end] if fields is None else fields.select(header[:end])
+    if b"\0" in data:
+        data = data.replace(b"\0", NUL_REPLACEMENT)
+    return data, len(header)
 
 
 def header_section(header: bytes, text: str, fields: tuple[str, ...] = ()) -> bytes:

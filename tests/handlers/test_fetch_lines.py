@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from maildird.handlers import fetch as fetch_mod
-from maildird.handlers.fetch_lines import SECTION_ENTRY_OVERHEAD, SECTIONS, LinePlan, SectionCache
+from maildird.handlers.fetch_lines import LinePlan
 from maildird.imap import commands as cmd
 from maildird.store.maildir.store import MaildirStore
 from tests.support.maildirs import make_maildir
@@ -227,25 +227,9 @@ async def test_recent_on_some_messages_only(monkeypatch: pytest.MonkeyPatch) -> 
         assert a.count(b"\\Recent") == 3, line
 
 
-async def test_warm_section_cache_gives_the_same_octets(monkeypatch: pytest.MonkeyPatch) -> None:
-    SECTIONS.clear()
-    s = Session(build_store())
-    await s.cmd("a0 SELECT INBOX")
-    line = f"a1 UID FETCH 1:* (UID RFC822.SIZE FLAGS {THUNDERBIRD} BODY.PEEK[HEADER])"
-    cold = await s.cmd(line)
-    filled = len(SECTIONS)
-    assert filled == 2 * len(set(HEADERS))  # one entry per distinct header block and section
-    warm = await s.cmd(line)
-    assert warm == cold
-    assert len(SECTIONS) == filled
-    with monkeypatch.context() as m:
-        general_only(m)
-        assert await s.cmd(line) == cold
-
-
-async def test_section_cache_is_keyed_by_content_not_uid() -> None:
-    """A message whose stored octets change (a file replaced in place) is never answered from the
-    cache: the key is the header block itself."""
+async def test_a_store_without_a_section_cache_renders_from_the_blocks() -> None:
+    """A store without ``read_sections`` (this in-memory one) has its header blocks rendered per
+    FETCH: a message whose stored octets change is answered with the new ones."""
     store = build_store()
     s = Session(store)
     await s.cmd("a0 SELECT INBOX")
@@ -255,19 +239,6 @@ async def test_section_cache_is_keyed_by_content_not_uid() -> None:
     message.data = message.data.replace(b"Subject: plain", b"Subject: other")
     after = await s.cmd("a2 FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])")
     assert b"Subject: other\r\n" in after
-
-
-def test_section_cache_is_bounded_and_drops_the_oldest() -> None:
-    cache = SectionCache(limit=3 * (10 + 5 + SECTION_ENTRY_OVERHEAD))
-    keys = [(b"%010d" % n, None) for n in range(5)]
-    for key in keys:
-        cache.put(key, (b"12345", 20))
-    assert len(cache) == 3
-    assert cache.get(keys[0]) is None and cache.get(keys[1]) is None
-    assert cache.get(keys[4]) == (b"12345", 20)
-    assert cache.used == 3 * (10 + 5 + SECTION_ENTRY_OVERHEAD)
-    cache.put((b"x" * cache.limit, None), (b"", 0))  # larger than the whole cache: not kept
-    assert len(cache) == 3
 
 
 def test_plans_are_remembered_by_the_items_tuple() -> None:

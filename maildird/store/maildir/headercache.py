@@ -48,21 +48,23 @@ from pathlib import Path
 
 from maildird.bytecache import ByteBoundCache
 from maildird.store.base import MessageGone
-from maildird.store.maildir.sync import MEMORY_DB, Entry, Folder
+from maildird.store.maildir.headerfile import (
+    BUSY_TIMEOUT_MS,
+    CACHE_SUFFIX,
+    MAX_CACHED_BLOCK,
+    PAGE_CACHE_KIB,
+    SCHEMA_VERSION,
+    SELECT_CHUNK,
+    HeaderFile,
+    SectionRow,
+    cache_path,
+    is_corrupt,
+    remove,
+)
+from maildird.store.maildir.sectioncache import MAX_MEMORY_SPECS, SECTION_MEMORY, SectionMemory
+from maildird.store.maildir.sync import Entry, Folder
 
 log = logging.getLogger("maildird.store")
-
-SCHEMA_VERSION = 1
-"""Bumped when the table layout changes; a file with another version is emptied."""
-
-CACHE_SUFFIX = ".headers.db"
-"""The cache file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
-
-MAX_CACHED_BLOCK = 64 * 1024
-"""Header blocks longer than this (octets) are not cached: rare, and they would bloat the file."""
-
-SELECT_CHUNK = 500
-"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
 
 MEMORY_BYTES = 2 * 1024 * 1024
 """Bound of the process-wide memory layer (block octets plus ``ENTRY_OVERHEAD`` per entry): about
@@ -76,124 +78,29 @@ MEMORY_FILL_MAX = 16
 """Requests of at most this many messages put every block they read into the memory layer; larger
 ones (FETCH reads a message list in batches of 32) only the blocks read from message files."""
 
-PAGE_CACHE_KIB = 256
-"""SQLite's page cache per open cache file (its default is 2 MiB). Rows are read once per FETCH and
-the kernel caches the file anyway; a small cache keeps a server with many folders open lean."""
-
-BUSY_TIMEOUT_MS = 1000
-"""How long a statement waits for another process's write lock before the cache is skipped."""
-
 RETRY_SECONDS = 60.0
 """After an error that leaves the file unusable (read-only or full disk, locked, cannot open), the
 folder's cache is not tried again for this long: one warning, not one per batch."""
 
-_PASSING = (
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_READONLY",
-    "SQLITE_CANTOPEN",
-    "SQLITE_FULL",
-    "SQLITE_PERM",
-    "SQLITE_NOMEM",
-    "SQLITE_INTERRUPT",
-    "SQLITE_AUTH",
-)
-"""SQLite errors (and their extended codes) that say nothing about the file's contents: the cache
-is skipped for the call. Any other error (corrupt, not a database, short read) discards the file."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS header (uid INTEGER PRIMARY KEY, data BLOB NOT NULL);
-"""
-
 Reader = Callable[[Path, Entry], bytes]
 MemKey = tuple[int, str, int, int]
+Blocks = tuple[dict[int, bytes], list[int], list[tuple[int, bytes]]]
+"""Header blocks by UID, the UIDs read from message files, and the rows to store for them."""
 
-
-def cache_path(state_path: Path) -> Path | None:
-    """The cache file beside a sidecar file, or None for an in-memory sidecar."""
-    if str(state_path) == MEMORY_DB:
-        return None
-    return state_path.with_name(state_path.stem + CACHE_SUFFIX)
-
-
-def _is_corrupt(exc: sqlite3.Error) -> bool:
-    """True for an error SQLite reports about the file (it carries a result code) other than the
-    ``_PASSING`` ones; misuse errors without a code (a closed connection) are not the file's fault."""
-    name = getattr(exc, "sqlite_errorname", None)
-    return isinstance(name, str) and bool(name) and not name.startswith(_PASSING)
-
-
-class HeaderFile:
-    """One open cache file, bound to one ``(guid, uidvalidity)``. Blocking, not thread-safe: the
-    caller holds the folder lock. Raises ``sqlite3.Error``; ``FolderHeaders`` handles it."""
-
-    def __init__(self, path: Path, guid: str, uidvalidity: int) -> None:
-        self.path = path
-        self.guid = guid
-        self.uidvalidity = uidvalidity
-        self._db = self._open(path)
-        try:
-            self._bind()
-        except sqlite3.Error:
-            self._db.close()
-            raise
-
-    @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
-        # check_same_thread=False: the folder lock serializes callers, which run in Trio's worker
-        # threads (a different one each time). Autocommit mode: transactions are explicit.
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
-
-    def _bind(self) -> None:
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        want = {"schema": str(SCHEMA_VERSION), "guid": self.guid, "uidvalidity": str(self.uidvalidity)}
-        if meta == want:
-            return
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM header")
-            self._db.execute("DELETE FROM meta")
-            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(want.items()))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def get_many(self, uids: Sequence[int]) -> dict[int, bytes]:
-        out: dict[int, bytes] = {}
-        for i in range(0, len(uids), SELECT_CHUNK):
-            chunk = uids[i : i + SELECT_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT uid, data FROM header WHERE uid IN ({marks})", chunk)
-            out.update(rows)
-        return out
-
-    def put_many(self, rows: Sequence[tuple[int, bytes]]) -> None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO header (uid, data) VALUES (?, ?)", rows)
-
-    def delete(self, uids: Iterable[int]) -> None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM header WHERE uid = ?", [(u,) for u in uids])
-
-    def uids(self) -> list[int]:
-        return [row[0] for row in self._db.execute("SELECT uid FROM header")]
-
-    def count(self) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM header").fetchone()
-        return int(n)
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "CACHE_SUFFIX",
+    "MAX_CACHED_BLOCK",
+    "PAGE_CACHE_KIB",
+    "SCHEMA_VERSION",
+    "SELECT_CHUNK",
+    "FolderHeaders",
+    "HeaderFile",
+    "MemoryLayer",
+    "cache_path",
+    "existing",
+    "for_folder",
+]
 
 
 def _memory_cost(key: MemKey, data: bytes) -> int:
@@ -218,8 +125,13 @@ _tokens = itertools.count(1)
 class FolderHeaders:
     """The header cache of one ``Folder``: its file (opened lazily) and its share of ``MEMORY``."""
 
-    def __init__(self, memory: MemoryLayer = MEMORY) -> None:
+    def __init__(self, memory: MemoryLayer = MEMORY, sections: SectionMemory = SECTION_MEMORY) -> None:
         self.memory = memory
+        self.sections = sections
+        """Rendered sections (``sectioncache``), process-wide like ``memory``."""
+        self.section_keys: set[str] = set()
+        """Selections this folder may have entries of in ``sections`` (at most ``MAX_MEMORY_SPECS``):
+        what ``forget_memory`` pops for an expunged UID."""
         self.token = next(_tokens)  # tells this folder's memory entries from another's
         self._file: HeaderFile | None = None
         self._resting_until = 0.0  # time.monotonic() before which the file is not tried (RETRY_SECONDS)
@@ -254,8 +166,21 @@ class FolderHeaders:
                 self.memory.put(self._mem_key(folder, uid), data)
 
     def forget_memory(self, folder: Folder, uids: Iterable[int]) -> None:
+        """Drop the blocks and sections of expunged UIDs from the memory layers."""
+        token, guid, uidvalidity = self.token, folder.guid or "", folder.uidvalidity
         for uid in uids:
-            self.memory.pop(self._mem_key(folder, uid))
+            self.memory.pop((token, guid, uidvalidity, uid))
+            for key in self.section_keys:
+                self.sections.pop((token, guid, uidvalidity, uid, key))
+
+    def may_remember_sections(self, key: str) -> bool:
+        """Whether sections of selection ``key`` may go into memory (noted for ``forget_memory``)."""
+        if key in self.section_keys:
+            return True
+        if len(self.section_keys) >= MAX_MEMORY_SPECS:
+            return False
+        self.section_keys.add(key)
+        return True
 
     # -- worker thread, folder lock held: the file ------------------------------------------------
 
@@ -263,16 +188,12 @@ class FolderHeaders:
         if self._file is not None:
             self._file.close()
             self._file = None
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            except OSError:
-                pass
+        remove(path)
 
-    def _failed(self, exc: sqlite3.Error, path: Path) -> None:
+    def failed(self, exc: sqlite3.Error, path: Path) -> None:
         """An SQLite error: a corrupt file is deleted (rebuilt on the next call); otherwise the
         cache is skipped for this call."""
-        if _is_corrupt(exc):
+        if is_corrupt(exc):
             log.warning("header cache %s is corrupt; rebuilding it", path, exc_info=True)
             self._discard(path)
         else:
@@ -283,7 +204,7 @@ class FolderHeaders:
         self.close()
         self._resting_until = time.monotonic() + RETRY_SECONDS
 
-    def _open_file(self, folder: Folder) -> HeaderFile | None:
+    def open_file(self, folder: Folder) -> HeaderFile | None:
         """The cache file for the folder's current incarnation (opened, re-bound or None)."""
         state = folder.state
         path = cache_path(state.path) if state is not None else None
@@ -299,7 +220,7 @@ class FolderHeaders:
         try:
             f = HeaderFile(path, folder.guid, folder.uidvalidity)
         except sqlite3.Error as exc:
-            if not _is_corrupt(exc):
+            if not is_corrupt(exc):
                 self._rest(path, exc)
                 return None
             log.warning("header cache %s is corrupt; rebuilding it", path, exc_info=True)
@@ -320,24 +241,22 @@ class FolderHeaders:
             if stale:
                 f.delete(stale)
         except sqlite3.Error as exc:
-            self._failed(exc, path)
+            self.failed(exc, path)
             return None
         return f
 
-    def read_locked(
-        self, folder: Folder, uids: Sequence[int], reader: Reader
-    ) -> tuple[dict[int, bytes], list[int]]:
-        """Header blocks of ``uids`` (gone ones left out): cached rows first, then the files,
-        whose blocks are stored in one transaction. Also returns the UIDs read from files."""
-        f = self._open_file(folder)
+    def blocks_locked(
+        self, folder: Folder, f: HeaderFile | None, uids: Sequence[int], reader: Reader
+    ) -> Blocks:
+        """Header blocks of ``uids`` (gone ones left out): rows of ``f`` first, then the files; also
+        the UIDs read from files and the rows to store for them (the caller writes them)."""
         cached: dict[int, bytes] = {}
         known = [u for u in uids if u in folder.msgs]
         if f is not None and known:
             try:
                 cached = f.get_many(known)
             except sqlite3.Error as exc:
-                self._failed(exc, f.path)
-                f = None
+                self.failed(exc, f.path)
         out: dict[int, bytes] = {}
         files: list[int] = []
         fill: list[tuple[int, bytes]] = []
@@ -352,12 +271,30 @@ class FolderHeaders:
                 if 0 < len(data) <= MAX_CACHED_BLOCK:
                     fill.append((uid, data))
             out[uid] = data
-        if f is not None and fill:
-            try:
-                f.put_many(fill)
-            except sqlite3.Error as exc:
-                self._failed(exc, f.path)
+        return out, files, fill
+
+    def read_locked(
+        self, folder: Folder, uids: Sequence[int], reader: Reader
+    ) -> tuple[dict[int, bytes], list[int]]:
+        """Header blocks of ``uids`` (gone ones left out): cached rows first, then the files,
+        whose blocks are stored in one transaction. Also returns the UIDs read from files."""
+        f = self.open_file(folder)
+        out, files, fill = self.blocks_locked(folder, f, uids, reader)
+        if fill:
+            self.store_locked(folder, fill, ())
         return out, files
+
+    def store_locked(
+        self, folder: Folder, headers: Sequence[tuple[int, bytes]], sections: Sequence[SectionRow]
+    ) -> None:
+        """Write header and section rows in one transaction (nothing when the file is unusable)."""
+        f = self._file
+        if f is None or (f.guid, f.uidvalidity) != (folder.guid, folder.uidvalidity):
+            return
+        try:
+            f.write(headers, sections)
+        except sqlite3.Error as exc:
+            self.failed(exc, f.path)
 
     def forget_locked(self, folder: Folder, uids: Sequence[int]) -> None:
         """Drop the rows of expunged UIDs (nothing to do when no cache file exists)."""
@@ -368,13 +305,13 @@ class FolderHeaders:
             path = cache_path(state.path) if state is not None else None
             if path is None or not path.exists():
                 return
-        f = self._open_file(folder)
+        f = self.open_file(folder)
         if f is None:
             return
         try:
             f.delete(uids)
         except sqlite3.Error as exc:
-            self._failed(exc, f.path)
+            self.failed(exc, f.path)
 
     @property
     def is_open(self) -> bool:

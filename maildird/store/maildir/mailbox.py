@@ -43,7 +43,7 @@ from maildird.store.base import (
     Snapshot,
     StoreResult,
 )
-from maildird.store.maildir import headercache, searchcache, structcache
+from maildird.store.maildir import headercache, searchcache, sectioncache, structcache
 from maildird.store.maildir.lock import LockTimeout
 from maildird.store.maildir.operations import (
     Prepared,
@@ -316,6 +316,27 @@ class MaildirMailbox(Mailbox):
         """The folder's cache of serialized ENVELOPE/BODY/BODYSTRUCTURE (``store.structs``,
         ``structcache``), for ``handlers.fetch_structs``."""
         return structcache.access(self._folder)
+
+    async def read_sections(
+        self, uids: Sequence[int], specs: Sequence[sectioncache.SectionSpec]
+    ) -> dict[int, sectioncache.Sections]:
+        """Header sections of several messages (FETCH's ``BODY[HEADER.FIELDS (...)]``), rendered by
+        ``specs`` from the header blocks ``read_messages(..., header_only=True)`` gives, in the order of
+        ``specs``: from the section cache (``sectioncache``: memory without a lock or a thread hop, then
+        the header cache file) or rendered and cached. Messages gone meanwhile are left out."""
+        f = self._folder
+        cache = headercache.for_folder(f)
+        hits, missing = sectioncache.recall(cache, f, uids, specs)
+        if not missing:
+            return hits
+        async with f.lock:
+            read: dict[int, sectioncache.Sections]
+            read = await run_fs(sectioncache.read_locked, cache, f, missing, specs, _read_header)
+        sectioncache.remember(cache, f, read, specs)
+        if not hits:
+            return read
+        hits.update(read)
+        return {uid: hits[uid] for uid in uids if uid in hits}
 
     async def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         f = self._folder

@@ -1,0 +1,200 @@
+"""The section cache: each message's rendered header sections (``BODY[HEADER.FIELDS (...)]``), so a
+message list's FETCH after a restart neither reads nor renders a header block (what Dovecot's
+``dovecot.index.cache`` does for the fields a client fetched).
+
+Theory of operation:
+
+* What is cached is what ``spec.section(raw)`` returns for a message's header block ``raw`` (the
+  octets ``MaildirMailbox.read_messages(..., header_only=True)`` returns): the section's octets and
+  the length of the CRLF header. The protocol layer renders it (``message.header_fields``); the store
+  only keeps it, under the selection's canonical ``key`` (the kind and the sorted field names: two
+  requests naming the same fields in another order share it). A spec whose ``key`` is None (the
+  whole header) is rendered each time from the block. A Maildir message file never changes its
+  content, so a section stays right for ``(folder, GUID, UIDVALIDITY, UID, key)`` forever.
+* Memory layer: ``SECTION_MEMORY``, process-wide, bounded by ``MEMORY_BYTES``, first in first out (a
+  hit is one dict lookup per section; a message list sweeps the folder in order). A request it fully
+  answers needs no folder lock and no thread hop: the 8-client workload's ``FETCH n:n+9 (...
+  BODY.PEEK[HEADER.FIELDS (From Subject Date)])`` after the first round, and a warm header fetch.
+* Disk layer: the ``section`` table of the header cache file (``headerfile``), at most
+  ``headerfile.MAX_SPECS`` selections per file. A miss in memory costs one worker-thread hop under
+  the folder lock (``read_locked``): the stored sections first; the header blocks (rows, then files)
+  only of messages still missing one, rendered in that thread, and the new section rows are written
+  with the new header rows in one transaction. Sections of empty or over-long blocks are not stored.
+* Invalidation: the header cache's: ``FolderHeaders.forget_locked``/``forget_memory`` (EXPUNGE, MOVE)
+  drop sections with blocks; a new incarnation empties the file and changes the memory key; a
+  corrupt file is deleted and rebuilt; DELETE and ``maildird reindex`` remove the file.
+* Threads: ``recall``/``remember`` run in the Trio thread; ``read_locked`` in a worker thread with
+  the folder lock held.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from maildird.bytecache import ByteBoundCache
+from maildird.store.maildir.headerfile import MAX_CACHED_BLOCK, Section, SectionRow
+
+if TYPE_CHECKING:
+    from maildird.store.maildir.headercache import FolderHeaders, Reader
+    from maildird.store.maildir.sync import Folder
+
+MEMORY_BYTES = 16 * 1024 * 1024
+"""Bound of the memory layer (section octets plus ``ENTRY_OVERHEAD`` each): Thunderbird's sections of
+a 10,000-message folder take about 7 MiB."""
+
+ENTRY_OVERHEAD = 180
+"""Python's cost of one memory entry beyond its octets (the value tuple, the bytes object's header, the
+key tuple, the dict slot; tracemalloc on CPython 3.11: ~170 octets)."""
+
+MAX_MEMORY_SPECS = 16
+"""Selections one folder may keep sections of in memory (``FolderHeaders.section_keys``, which an
+expunge walks); a client's further field lists are rendered each time."""
+
+SectionKey = tuple[int, str, int, int, str]
+"""``(folder token, GUID, UIDVALIDITY, UID, selection key)``."""
+Sections = tuple[Section, ...]
+"""One message's sections, in the order of the specs asked for."""
+
+
+class SectionSpec(Protocol):
+    """What the store needs of a header section item (``message.header_fields`` implements it)."""
+
+    @property
+    def key(self) -> str | None: ...
+
+    def section(self, raw: bytes) -> Section: ...
+
+
+def _cost(key: SectionKey, value: Section) -> int:
+    return len(value[0]) + ENTRY_OVERHEAD
+
+
+class SectionMemory(ByteBoundCache[SectionKey, Section]):
+    """The byte-bounded first-in-first-out memory layer (module docstring). Trio thread only."""
+
+    __slots__ = ()
+
+    def __init__(self, limit: int = MEMORY_BYTES) -> None:
+        super().__init__(limit, _cost)
+
+
+SECTION_MEMORY = SectionMemory()
+"""The process-wide memory layer, shared by every folder and session."""
+
+
+def _keys(specs: Sequence[SectionSpec]) -> list[str | None]:
+    return [spec.key for spec in specs]
+
+
+def recall(
+    cache: FolderHeaders, folder: Folder, uids: Sequence[int], specs: Sequence[SectionSpec]
+) -> tuple[dict[int, Sections], list[int]]:
+    """The messages whose every section the memory layer holds, and the UIDs still to read (UIDs the
+    folder no longer knows among them: the reader reports them gone)."""
+    known = cache.section_keys
+    keys: list[str] = []
+    for spec in specs:
+        key = spec.key
+        if key is None or key not in known:
+            return {}, list(uids)
+        keys.append(key)
+    get = cache.sections.get
+    token, guid, uidvalidity = cache.token, folder.guid or "", folder.uidvalidity
+    msgs = folder.msgs
+    hits: dict[int, Sections] = {}
+    missing: list[int] = []
+    if len(keys) == 1:  # the usual message list: one selection
+        (key,) = keys
+        for uid in uids:
+            one = get((token, guid, uidvalidity, uid, key)) if uid in msgs else None
+            if one is None:
+                missing.append(uid)
+            else:
+                hits[uid] = (one,)
+        return hits, missing
+    for uid in uids:
+        found: list[Section] = []
+        if uid in msgs:
+            for key in keys:
+                one = get((token, guid, uidvalidity, uid, key))
+                if one is None:
+                    break
+                found.append(one)
+        if len(found) == len(keys):
+            hits[uid] = tuple(found)
+        else:
+            missing.append(uid)
+    return hits, missing
+
+
+def remember(
+    cache: FolderHeaders, folder: Folder, found: dict[int, Sections], specs: Sequence[SectionSpec]
+) -> None:
+    """Keep the sections just read or rendered in memory (not those of an empty header block, which
+    are read again each time, like the block)."""
+    token, guid, uidvalidity = cache.token, folder.guid or "", folder.uidvalidity
+    put = cache.sections.put
+    for i, key in enumerate(_keys(specs)):
+        if key is None or not cache.may_remember_sections(key):
+            continue
+        for uid, sections in found.items():
+            one = sections[i]
+            if one[1] > 0 and len(one[0]) <= MAX_CACHED_BLOCK:
+                put((token, guid, uidvalidity, uid, key), one)
+
+
+def read_locked(
+    cache: FolderHeaders, folder: Folder, uids: Sequence[int], specs: Sequence[SectionSpec], reader: Reader
+) -> dict[int, Sections]:
+    """The sections of ``uids`` (gone ones left out): stored rows first, then rendered from the header
+    blocks (header rows, then files) of the messages still missing one; new rows are stored in one
+    transaction. Worker thread, folder lock held."""
+    keys = _keys(specs)
+    f = cache.open_file(folder)
+    ids: list[int | None] = [None] * len(keys)
+    stored: list[dict[int, Section]] = [{} for _ in keys]
+    known = [u for u in uids if u in folder.msgs]
+    if f is not None:
+        try:
+            for i, key in enumerate(keys):
+                if key is not None:
+                    ids[i] = sid = f.spec_id(key)
+                    if known:
+                        stored[i] = f.get_sections(sid, known)
+        except sqlite3.Error as exc:
+            cache.failed(exc, f.path)
+            f = None
+            ids = [None] * len(keys)
+            stored = [{} for _ in keys]
+    # The messages whose every section is stored need no header block (a message list after a
+    # restart: all of them).
+    complete: set[int] | dict[int, Section] = set()
+    if keys and None not in keys:
+        complete = stored[0] if len(stored) == 1 else set(stored[0]).intersection(*stored[1:])
+    need = [u for u in uids if u not in complete]
+    if not need:  # the usual case, in one comprehension
+        if len(stored) == 1:
+            return {u: (stored[0][u],) for u in uids}
+        return {u: tuple(have[u] for have in stored) for u in uids}
+    blocks, _files, fill = cache.blocks_locked(folder, f, need, reader)
+    out: dict[int, Sections] = {}
+    rows: list[SectionRow] = []
+    for uid in uids:
+        raw = blocks.get(uid)
+        found: list[Section] = []
+        for spec, spec_id, have in zip(specs, ids, stored, strict=True):
+            one = have.get(uid)
+            if one is None:
+                if raw is None:
+                    break  # gone
+                one = spec.section(raw)
+                if spec_id is not None and 0 < len(raw) <= MAX_CACHED_BLOCK:
+                    rows.append((spec_id, uid, one[0], one[1]))
+            found.append(one)
+        else:
+            out[uid] = tuple(found)
+    if fill or rows:
+        cache.store_locked(folder, fill, rows)
+    return out
