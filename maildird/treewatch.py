@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import select
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class TreeWatch:
         self._tokens: dict[str, int] = {}
         self._full: set[str] = set()  # keys whose directory, new/ and cur/ are all watched
         self._published = False
+        self._owner = 0  # the thread that published the tree (its Trio thread)
         self._poll = select.poll()
         self._poll.register(notify.fd, select.POLLIN)
 
@@ -86,6 +88,7 @@ class TreeWatch:
     def publish(self) -> None:
         """Offer this tree's folders to ``watchproof`` (Trio thread, after ``start``)."""
         self._published = True
+        self._owner = threading.get_ident()
         for key in self._roles:
             watchproof.publish(key, self)
 
@@ -109,7 +112,10 @@ class TreeWatch:
 
     def token(self, key: str) -> int | None:
         """``watchproof.WatchSource.token``: drain what is queued, then the folder's token, or None
-        unless its directory, new/ and cur/ are all watched."""
+        unless its directory, new/ and cur/ are all watched. Asked from another thread (a second
+        Trio run in the process, on the same Maildir), None: only the owner touches the tree."""
+        if threading.get_ident() != self._owner:
+            return None
         if self._poll.poll(0):
             self.drain()
         return self._tokens[key] if key in self._full else None

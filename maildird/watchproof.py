@@ -17,7 +17,8 @@ Theory of operation (maildir-format.md §5.3, §6.1, §6.3-6.5):
   zero-timeout ``poll``, then reads until nothing is left, passing the events to the change hub as
   the read loop would) and answers None unless all three watches of the folder are live. None is
   also the answer with no source at all: the watchdog fallback, polling, a store used without a
-  server, a root not yet watched, a folder being created or deleted.
+  server, a root not yet watched, a folder being created or deleted, and any thread but the one
+  that published the source (a second Trio run in the process must not drain another's queue).
 * ``sync.Folder`` keeps the token it drew BEFORE its last complete look at the disk (a full sync,
   or a ``stat`` check that found nothing changed); the same token now means the folder still is
   what memory says, with no ``stat``. Any other answer falls back to the stats. Changes that

@@ -6,6 +6,7 @@ at all fall back to the stats. Assertions are on snapshots and state, never on t
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -335,6 +336,11 @@ def test_tokens_follow_the_watches(tmp_path: Path) -> None:
         os.mkdir(root / ".Foo" / "new")
         t3 = watchproof.token(foo)
         assert t3 is not None and t3 not in (t1, t2)
+        elsewhere: list[int | None] = []
+        thread = threading.Thread(target=lambda: elsewhere.append(watchproof.token(foo)))
+        thread.start()
+        thread.join()
+        assert elsewhere == [None]  # only the thread that published the tree may drain it
         tree.rebuild()
         assert watchproof.token(foo) not in (None, t3)
         assert watchproof.token(inbox) not in (None, inbox_token)
