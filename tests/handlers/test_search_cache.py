@@ -167,11 +167,12 @@ async def test_expunged_messages_leave_the_file(tmp_path: Path, maildir: Path) -
     assert f" {victim}".encode() not in after.split(b"\r\n")[0]
     await store.close()
     searchcache.MEMORY.clear()
-    again = await _answers(_store(tmp_path, maildir), ['UID SEARCH FROM "frank.frequent"'])
-    assert again == [after.replace(b"d OK", b"t OK")]
+    # A restart: the file is pruned the first time the process writes to it (a field not cached yet).
+    again = await _answers(_store(tmp_path, maildir), ['UID SEARCH FROM "frank.frequent"', "SEARCH TO x"])
+    assert again[0] == after.replace(b"d OK", b"t OK")
     with sqlite3.connect(_search_file(tmp_path)) as db:
         uids = {u for (u,) in db.execute("SELECT uid FROM text")}
-    assert uids and victim not in uids  # pruned when the file was opened again
+    assert uids and victim not in uids
 
 
 async def test_delete_removes_the_file(tmp_path: Path, maildir: Path) -> None:

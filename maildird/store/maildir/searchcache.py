@@ -23,7 +23,9 @@ Theory of operation:
   rows, nothing else. Rows are clustered by (field, uid), so one field's texts for a UID range are
   contiguous pages: a SEARCH after a restart with a cold page cache reads a few hundred KB. The ``meta``
   table holds the schema, the recipe's version, the GUID and the UIDVALIDITY; any difference empties
-  the file. Rows of UIDs the folder no longer knows are deleted when the file is opened.
+  the file. Rows of UIDs the folder no longer knows are deleted the first time a process writes to
+  the file (a scan of the file: not on the read path of a SEARCH). Values are TEXT, read back as
+  ``str`` by SQLite's own decoder; a text with lone surrogates is a BLOB of its ``surrogatepass`` form.
 * Failure: the cache is never an error to the client. A file SQLite finds damaged is deleted (rebuilt
   by later searches); any other SQLite or OS error turns the file off for ``RETRY_SECONDS``, and texts
   are derived from header blocks meanwhile. Texts longer than ``MAX_CACHED_TEXT`` are not cached.
@@ -50,7 +52,7 @@ from maildird.store.maildir.sync import Folder
 
 log = logging.getLogger("maildird.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped when the table layout changes; a file with another version is emptied."""
 
 CACHE_SUFFIX = ".search.db"
@@ -85,7 +87,7 @@ LIMITER = trio.CapacityLimiter(THREADS)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS text (
-    field TEXT NOT NULL, uid INTEGER NOT NULL, value BLOB, PRIMARY KEY (field, uid)
+    field TEXT NOT NULL, uid INTEGER NOT NULL, value, PRIMARY KEY (field, uid)
 ) WITHOUT ROWID;
 """
 
@@ -115,13 +117,20 @@ def cache_path(state_path: Path) -> Path | None:
     return state_path.with_name(state_path.stem + CACHE_SUFFIX)
 
 
-def _encode(text: str | None) -> bytes | None:
-    # surrogatepass: decoded headers may hold lone surrogates, which TEXT columns refuse.
-    return None if text is None else text.encode("utf-8", "surrogatepass")
+def _encode(text: str | None) -> str | bytes | None:
+    """A text as a TEXT value (read back as ``str`` by SQLite's own decoder, the fast case), or as a
+    BLOB of its ``surrogatepass`` encoding when it holds lone surrogates, which TEXT refuses."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+    return text
 
 
-def _decode(value: bytes | None) -> str | None:
-    return None if value is None else bytes(value).decode("utf-8", "surrogatepass")
+def _decode(value: str | bytes | None) -> str | None:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
 
 
 def _cost(text: str | None) -> int:
@@ -224,16 +233,18 @@ class TextFile:
         self._db.close()
 
     def get(self, field: str, uids: Sequence[int]) -> Texts:
-        out: Texts = {}
+        out: dict[int, str | bytes | None] = {}
         for i in range(0, len(uids), SELECT_CHUNK):
             chunk = uids[i : i + SELECT_CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT uid, value FROM text WHERE field = ? AND uid IN ({marks})", (field, *chunk)
             )
-            for uid, value in rows:
-                out[uid] = _decode(value)
-        return out
+            out.update(rows)
+        blobs = [uid for uid, value in out.items() if isinstance(value, bytes)]
+        for uid in blobs:
+            out[uid] = _decode(out[uid])
+        return out  # type: ignore[return-value]  # every bytes value was decoded just above
 
     def put(self, rows: Iterable[tuple[str, int, str | None]]) -> None:
         data = [(f, u, _encode(t)) for f, u, t in rows if t is None or len(t) <= MAX_CACHED_TEXT]
@@ -266,10 +277,11 @@ class FolderTexts:
         self.lock = trio.Lock()
         self._file: TextFile | None = None
         self._resting_until = 0.0
+        self._pruned = False
 
     # worker thread, ``lock`` held
 
-    def _open(self, path: Path | None, ident: Ident, live: Callable[[], set[int]]) -> TextFile | None:
+    def _open(self, path: Path | None, ident: Ident) -> TextFile | None:
         f = self._file
         if f is not None and (f.path, f.ident) == (path, ident):
             return f
@@ -278,7 +290,6 @@ class FolderTexts:
             return None
         try:
             f = TextFile(path, ident)
-            f.prune(live())
         except (sqlite3.Error, OSError) as exc:
             if f is not None:
                 f.close()
@@ -301,14 +312,9 @@ class FolderTexts:
             self._resting_until = time.monotonic() + RETRY_SECONDS
 
     def load_locked(
-        self,
-        path: Path | None,
-        ident: Ident,
-        live: Callable[[], set[int]],
-        fields: Sequence[str],
-        uids: Sequence[int],
+        self, path: Path | None, ident: Ident, fields: Sequence[str], uids: Sequence[int]
     ) -> dict[str, Texts]:
-        f = self._open(path, ident, live)
+        f = self._open(path, ident)
         if f is None:
             return {}
         try:
@@ -327,10 +333,13 @@ class FolderTexts:
         fields: Sequence[str],
     ) -> dict[str, Texts]:
         derived = recipe.derive(blocks, fields)
-        f = self._open(path, ident, live)
+        f = self._open(path, ident)
         if f is not None:
             try:
                 f.put((field, uid, text) for field, texts in derived.items() for uid, text in texts.items())
+                if not self._pruned:  # once per process, in a hop that writes anyway (not on reads)
+                    f.prune(live())
+                    self._pruned = True
             except sqlite3.Error as exc:
                 self._failed(exc, f.path)
         return derived
@@ -393,7 +402,7 @@ async def header_texts(
     if path is not None:
         async with cache.lock:
             loaded = await trio.to_thread.run_sync(
-                cache.load_locked, path, ident, live, fields, wanted, limiter=LIMITER
+                cache.load_locked, path, ident, fields, wanted, limiter=LIMITER
             )
         for field, texts in loaded.items():
             out[field].update(texts)
