@@ -40,8 +40,10 @@ of a 50 MiB message cannot make the server hold gigabytes."""
 
 SNAPSHOT_BATCH = 2048
 """Messages formatted per round when no file is read (each round is one write and one checkpoint)."""
-HEADER_BATCH = 256
-"""Messages per round when their header blocks are read (one store call per round)."""
+HEADER_BATCH = 1024
+"""Messages per round when their header sections are read (one store call, and at most one worker-thread
+hop, per round). After a restart a message list's sections come from the cache file: 10,000 of them
+in rounds of 256 took 57-101 ms in-process, in rounds of 1,024 22-66 ms."""
 
 PLAN_MEMO_SIZE = 256
 """Item lists whose ``LinePlan`` is remembered."""

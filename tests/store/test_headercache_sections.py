@@ -294,3 +294,16 @@ async def test_delete_removes_the_sections_with_the_mailbox(tmp_path: Path) -> N
     assert uid2 == uid  # the same UID in a new incarnation: the new message's sections
     assert await sections(again, [uid2]) == {uid2: expected(CASES["CRLF"])}
     await store.close()
+
+
+def test_put_many_equals_put_one_by_one() -> None:
+    """``ByteBoundCache.put_many`` (``remember``'s bulk insert) keeps what ``put`` would, in the same
+    order, with the same count, replacing entries and skipping ones larger than the bound."""
+    limit = 4 * (3 + sectioncache.ENTRY_OVERHEAD)
+    items = [((1, "g", 7, uid % 6, "k"), (b"x" * (3 if uid != 4 else limit), uid)) for uid in range(9)]
+    one, bulk = sectioncache.SectionMemory(limit), sectioncache.SectionMemory(limit)
+    for key, value in items:
+        one.put(key, value)
+    bulk.put_many(items)
+    assert list(bulk._items.items()) == list(one._items.items())
+    assert bulk.used == one.used <= limit and len(bulk) == 4

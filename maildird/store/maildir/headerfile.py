@@ -215,7 +215,7 @@ class HeaderFile:
         return [row[0] for row in self._db.execute("SELECT uid FROM header INDEXED BY header_uid")]
 
     def count(self) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM header").fetchone()
+        (n,) = self._db.execute("SELECT COUNT(*) FROM header INDEXED BY header_uid").fetchone()
         return int(n)
 
     # -- sections ------------------------------------------------------------------------------------

@@ -110,6 +110,8 @@ def recall(
         for uid in uids:
             one = get((token, guid, uidvalidity, uid, key)) if uid in msgs else None
             if one is None:
+                if not hits:  # the first one missed: most likely all do (after a restart)
+                    return hits, list(uids)
                 missing.append(uid)
             else:
                 hits[uid] = (one,)
@@ -124,6 +126,8 @@ def recall(
                 found.append(one)
         if len(found) == len(keys):
             hits[uid] = tuple(found)
+        elif not hits:  # as above
+            return hits, list(uids)
         else:
             missing.append(uid)
     return hits, missing
@@ -135,14 +139,14 @@ def remember(
     """Keep the sections just read or rendered in memory (not those of an empty header block, which
     are read again each time, like the block)."""
     token, guid, uidvalidity = cache.token, folder.guid or "", folder.uidvalidity
-    put = cache.sections.put
     for i, key in enumerate(_keys(specs)):
         if key is None or not cache.may_remember_sections(key):
             continue
-        for uid, sections in found.items():
-            one = sections[i]
-            if one[1] > 0 and len(one[0]) <= MAX_CACHED_BLOCK:
-                put((token, guid, uidvalidity, uid, key), one)
+        cache.sections.put_many(
+            ((token, guid, uidvalidity, uid, key), sections[i])
+            for uid, sections in found.items()
+            if sections[i][1] > 0 and len(sections[i][0]) <= MAX_CACHED_BLOCK
+        )
 
 
 def read_locked(
