@@ -9,17 +9,20 @@ timer) and feed the core; otherwise act on the event and write what the core ser
 - ``CommandReceived``: most commands go to ``handlers.handle(ctx, command)``, which writes untagged
   responses through ``Context.send`` and returns the tagged one. Five commands touch the transport
   or need a second reader, so the driver runs them itself: STARTTLS (swap the stream for an
-  ``SSLStream``), COMPRESS (wrap it in ``DeflateStream``), IDLE (two tasks: one reads ``DONE``, one
-  waits on the change hub and pushes updates), AUTHENTICATE (a continuation exchange) and LOGOUT.
+  ``SSLStream``), COMPRESS (wrap it in ``DeflateStream``) and AUTHENTICATE (a continuation exchange)
+  in connection_upgrades.py, IDLE (two tasks: one reads ``DONE``, one waits on the change hub and
+  pushes updates) in idle_driver.py, and LOGOUT.
 - ``LiteralRequest``: the core has *announced* a synchronizing literal and buffered none of it; we
   answer ``+`` (the core already checked the limits and would have sent ``Rejected`` otherwise).
 - ``Rejected`` / ``TooManyBadCommands`` / ``ProtocolViolation`` / ``ConnectionClosed``: send what the
   core made, close when it says so. Nothing a client sends ends the server: any other exception is
   logged, answered with ``* BYE [SERVERBUG]`` and ends only this connection.
 
-Only one task writes at a time (``_send_lock``): during IDLE the hub task and the reader may both
-want to send. Sends follow h11: serialize first, then ``send_all``; a failed send closes the
-connection.
+Reads and writes go through ``transports.streamio.StreamIO``: on plain TCP a system call first,
+Trio's stream only when the socket would block; writes from two tasks (IDLE's reader and its push)
+never interleave. Sends follow h11: serialize first, then ``send_all``; a failed send closes the
+connection. Each event costs exactly one checkpoint (``next_event``): the wait for input, or an
+explicit one when the command was already buffered (a pipelining client).
 
 Timers: before login the connection is closed after ``unauth_idle`` seconds of silence or
 ``unauth_commands`` commands (the seed's limits); after login after ``auth_idle`` seconds (RFC 9051
@@ -34,29 +37,25 @@ APPEND that was acknowledged is never lost.
 from __future__ import annotations
 
 import logging
-import ssl
 from typing import Any
 
 import trio
 
+from maildird import connection_upgrades as upgrades
 from maildird import handlers, plugins
 from maildird.access import peer_host
-from maildird.connection_state import Closed, ServerState, core_limits, tagged_from
-from maildird.handlers import auth as auth_handlers
+from maildird.connection_state import Closed, ServerState, core_limits
 from maildird.handlers.context import Context, Services, TransportInfo
 from maildird.idle_driver import run_idle
 from maildird.imap import commands as cmd
 from maildird.imap import events as ev
 from maildird.imap.errors import Bye
 from maildird.imap.events import NEED_DATA
-from maildird.imap.responses import Code, Continuation, Response, Status, Tagged, serialize
+from maildird.imap.responses import Code, Response, Status, Tagged, serialize
 from maildird.imap.session import ServerConnection, State, Substate
-from maildird.transports.compress import DeflateStream
+from maildird.transports.streamio import StreamIO
 
 log = logging.getLogger("maildird.connection")
-
-RECEIVE_SIZE = 65536
-"""Octets asked of the stream per read; the core bounds what it buffers, not this."""
 
 KICK_BYE_TIMEOUT = 1.0
 """Seconds a kicked client gets to take its ``* BYE`` before the connection is closed anyway."""
@@ -77,13 +76,12 @@ class ClientConnection:
         *,
         preauth_user: Any = None,
     ) -> None:
-        self.stream = stream
+        self.io = StreamIO(stream, services.config.limits.output_timeout)
         self.services = services
         self.state = state
         self.limits = services.config.limits
         self.core = ServerConnection(core_limits(services))
         self.ctx = Context(services, transport, self._send_untagged, send_bytes=self._send_serialized)
-        self._send_lock = trio.Lock()
         self._outbuf: list[bytes] = []
         self._outbuf_size = 0
         self._unauth_commands = 0
@@ -98,6 +96,15 @@ class ClientConnection:
         self._kick_text: str | None = None
         self._run_scope: trio.CancelScope | None = None
         self.core.extensions.update(state.commands)
+
+    @property
+    def stream(self) -> trio.abc.Stream:
+        """The byte stream (plain, TLS or DEFLATE); ``self.io`` reads and writes it."""
+        return self.io.stream
+
+    @stream.setter
+    def stream(self, stream: trio.abc.Stream) -> None:
+        self.io.stream = stream
 
     # -- output ---------------------------------------------------------------------------------------
 
@@ -121,12 +128,10 @@ class ClientConnection:
     async def _write(self, data: bytes) -> None:
         if not data:
             return
-        async with self._send_lock:
-            try:
-                with trio.fail_after(self.limits.output_timeout):
-                    await self.stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
-                raise Closed(f"send failed: {exc!r}") from exc
+        try:
+            await self.io.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
+            raise Closed(f"send failed: {exc!r}") from exc
         self.bytes_out += len(data)
 
     async def _send_untagged(self, response: Response) -> None:
@@ -156,26 +161,34 @@ class ClientConnection:
             return self.limits.unauth_idle
         return self.limits.auth_idle
 
-    async def _receive(self) -> bytes:
-        """Read more octets, honouring autologout and server shutdown."""
+    async def _receive(self) -> bool:
+        """Read more octets into the core, honouring autologout and server shutdown. True when it
+        had to wait for them (a checkpoint), False when they had already arrived (none)."""
         if self.state.shutting_down.is_set() and self.core.substate is Substate.NONE:
             await self.bye("UNAVAILABLE", "Server shutting down.")
-        # One scope for both ends of the wait: its deadline is the autologout timer, and
-        # ``interrupt_for_shutdown`` cancels it (``_shutdown_wake`` tells the two apart).
-        with trio.CancelScope(deadline=trio.current_time() + self._timeout()) as scope:
-            self._waiting_scope = scope
-            try:
-                data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise Closed(f"receive failed: {exc!r}") from exc
-            finally:
-                self._waiting_scope = None
+        try:
+            ready = self.io.receive_nowait()
+            if ready is not None:
+                self.bytes_in += len(ready)
+                self.core.receive_data(ready)
+                return False
+            # One scope for both ends of the wait: its deadline is the autologout timer, and
+            # ``interrupt_for_shutdown`` cancels it (``_shutdown_wake`` tells the two apart).
+            with trio.CancelScope(deadline=trio.current_time() + self._timeout()) as scope:
+                self._waiting_scope = scope
+                try:
+                    data = await self.io.receive_some()
+                finally:
+                    self._waiting_scope = None
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise Closed(f"receive failed: {exc!r}") from exc
         if scope.cancelled_caught:
             if self._shutdown_wake:
                 await self.bye("UNAVAILABLE", "Server shutting down.")
             await self.bye(None, "Autologout; idle for too long.")
         self.bytes_in += len(data)
-        return data
+        self.core.receive_data(data)
+        return True
 
     def kick(self, text: str) -> None:
         """Called by the control socket (``maildird kick``): end the session now, even mid-command,
@@ -191,12 +204,17 @@ class ClientConnection:
             self._waiting_scope.cancel()
 
     async def next_event(self) -> Any:
+        """The core's next event, reading as needed. Exactly one checkpoint per event: the wait for
+        input, or, when the event came from octets already there (a pipelining client), an explicit
+        one, so such a client neither starves the others nor escapes cancellation (streamio.py)."""
+        waited = False
         while True:
             event = self.core.next_event()
             if event is not NEED_DATA:
+                if not waited:
+                    await trio.lowlevel.checkpoint()
                 return event
-            data = await self._receive()
-            self.core.receive_data(data)
+            waited = await self._receive() or waited
 
     async def bye(self, code: str | None, text: str) -> None:
         """Send ``* BYE`` (best effort) and end the session."""
@@ -290,16 +308,16 @@ class ClientConnection:
             await self.send(Tagged(command.tag, "OK", "LOGOUT completed."))
             raise Closed("logout")
         if isinstance(command, cmd.StartTLS):
-            await self._starttls(command)
+            await upgrades.starttls(self, command)
             return
         if isinstance(command, cmd.Compress):
-            await self._compress(command)
+            await upgrades.compress(self, command)
             return
         if isinstance(command, cmd.Idle):
             await run_idle(self, command)
             return
         if isinstance(command, cmd.Authenticate):
-            tagged = await self._authenticate(command)
+            tagged = await upgrades.authenticate(self, command)
         elif isinstance(command, cmd.Extension) and command.name in self.state.commands:
             tagged = await plugins.dispatch(self.ctx, command, self.state.commands)
         else:
@@ -338,67 +356,6 @@ class ClientConnection:
         if isinstance(command, cmd.Login):
             user, secret = command.username, command.password.encode("utf-8", "surrogateescape")
         return max(base, self.state.penalty.failure(self._peer_ip(), user, secret))
-
-    # -- STARTTLS (RFC 9051 §6.2.1) -------------------------------------------------------------------
-
-    async def _starttls(self, command: cmd.StartTLS) -> None:
-        context = self.state.tls_context() if self.state.tls_context else None
-        if context is None or not self.ctx.transport.starttls_available:
-            await self.send(Tagged(command.tag, "BAD", "STARTTLS is not available here.", Code("CLIENTBUG")))
-            return
-        await self.send(Tagged(command.tag, "OK", "Begin TLS negotiation now."))
-        # Anything the client pipelined behind STARTTLS is refused by the core (ProtocolViolation on
-        # the next event): it was sent in the clear and must never run inside the TLS session.
-        pending = self.core.next_event()
-        if pending is not NEED_DATA:
-            if isinstance(pending, ev.ProtocolViolation):
-                log.warning("refused data pipelined after STARTTLS from %s", self.ctx.transport.peer)
-            raise Closed("data pipelined after STARTTLS")
-        tls_stream = trio.SSLStream(self.stream, context, server_side=True)
-        try:
-            with trio.fail_after(self.limits.tls_handshake_timeout):
-                await tls_stream.do_handshake()
-        except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
-            raise Closed(f"TLS handshake failed: {exc!r}") from exc
-        self.stream = tls_stream
-        t = self.ctx.transport
-        self.ctx.transport = TransportInfo("tls", True, t.peer, t.local, t.loopback, False)
-
-    # -- COMPRESS (RFC 4978) --------------------------------------------------------------------------
-
-    async def _compress(self, command: cmd.Compress) -> None:
-        if command.mechanism != "DEFLATE":
-            await self.send(
-                Tagged(command.tag, "NO", f"Unknown compression {command.mechanism}.", Code("CANNOT"))
-            )
-            return
-        if isinstance(self.stream, DeflateStream):
-            await self.send(
-                Tagged(command.tag, "NO", "Compression is already active.", Code("COMPRESSIONACTIVE"))
-            )
-            return
-        await self.send(Tagged(command.tag, "OK", "DEFLATE active."))
-        # Octets the client sent behind COMPRESS are already compressed (RFC 4978 §3): take them
-        # back from the core and let the deflate stream inflate them first.
-        self.stream = DeflateStream(self.stream, initial=self.core.take_unprocessed())
-
-    # -- AUTHENTICATE (RFC 9051 §6.2.2, RFC 4959) -----------------------------------------------------
-
-    async def _authenticate(self, command: cmd.Authenticate) -> Tagged:
-        if command.mechanism != "PLAIN":
-            return Tagged(command.tag, "NO", f"Unsupported mechanism {command.mechanism}.", Code("CANNOT"))
-        data = command.initial_response
-        if data is None:
-            await self.send(Continuation(""))
-            event = await self.next_event()
-            if isinstance(event, ev.Rejected):
-                return tagged_from(event.response, command.tag)
-            if not isinstance(event, ev.AuthResponse):
-                raise Closed(f"unexpected event during AUTHENTICATE: {event!r}")
-            if event.data is None:
-                return Tagged(command.tag, "BAD", "AUTHENTICATE cancelled.")
-            data = event.data
-        return await auth_handlers.authenticate_plain(self.ctx, command.tag, data)
 
 
 def _code(tagged: Tagged) -> str | None:

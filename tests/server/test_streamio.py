@@ -1,0 +1,132 @@
+"""The connection's I/O fast path (maildird/transports/streamio.py) and the one-checkpoint-per-command
+rule of the connection loop: pipelined commands answered in order, partial writes finished by the
+slow path, a pipelining client that neither starves other tasks nor escapes the loop."""
+
+from __future__ import annotations
+
+import trio
+
+from maildird.transports.streamio import StreamIO
+from tests.conftest import RunningServer
+
+PIPELINED = 400
+
+
+async def _pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    a, b = trio.socket.socketpair()
+    return trio.SocketStream(a), trio.SocketStream(b)
+
+
+async def test_large_write_is_finished_by_the_slow_path_in_order() -> None:
+    # Far more than a socket buffer holds: os.write takes a part, the Trio stream the rest.
+    server, client = await _pair()
+    io = StreamIO(server, output_timeout=30)
+    data = bytes(range(256)) * (16 * 1024)  # 4 MiB
+    received = bytearray()
+
+    async def reader() -> None:
+        while len(received) < len(data):
+            chunk = await client.receive_some(7000)
+            assert chunk
+            received.extend(chunk)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        await io.send_all(data)
+    assert bytes(received) == data
+
+
+async def test_writes_from_two_tasks_never_interleave() -> None:
+    # A slow-path write holds the lock; a second task's write waits for it instead of cutting in.
+    server, client = await _pair()
+    io = StreamIO(server, output_timeout=30)
+    big = b"A" * (4 * 1024 * 1024)
+    small = b"B" * 10
+    received = bytearray()
+
+    async def reader() -> None:
+        while len(received) < len(big) + len(small):
+            received.extend(await client.receive_some(65536))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(io.send_all, big)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(io.send_all, small)
+        nursery.start_soon(reader)
+    assert bytes(received) == big + small
+
+
+async def test_receive_nowait_and_receive_some() -> None:
+    server, client = await _pair()
+    io = StreamIO(server)
+    assert io.receive_nowait() is None  # nothing there yet
+    await client.send_all(b"a1 NOOP\r\n")
+    assert await io.receive_some() == b"a1 NOOP\r\n"
+    await client.send_all(b"x")
+    await trio.testing.wait_all_tasks_blocked()
+    assert io.receive_nowait() == b"x"
+    await client.aclose()
+    assert await io.receive_some() == b""  # end of input
+    await server.aclose()
+    assert io.receive_nowait() is None  # closed: no descriptor, no fast path
+    try:
+        await io.send_all(b"late")
+    except trio.ClosedResourceError:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("a write on a closed stream must fail")
+
+
+async def test_write_to_a_vanished_peer_is_a_broken_resource() -> None:
+    server, client = await _pair()
+    io = StreamIO(server)
+    await client.aclose()
+    try:
+        for _ in range(100):  # the first write may still be accepted before the RST comes back
+            await io.send_all(b"* OK hello\r\n" * 100)
+    except trio.BrokenResourceError:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("writes to a closed peer must fail")
+
+
+async def test_pipelined_batch_is_answered_in_order(imap_server: RunningServer) -> None:
+    client = await imap_server.login()
+    await client.cmd("s1 SELECT INBOX")
+    batch = b"".join(
+        b"p%d NOOP\r\n" % i if i % 2 else b"p%d FETCH 1:3 (UID FLAGS)\r\n" % i for i in range(PIPELINED)
+    )
+    await client.send_raw(batch + b"last CHECK\r\n")
+    tags = []
+    fetches = 0
+    while True:
+        line = await client.read_line()
+        if line.startswith(b"* "):
+            fetches += b" FETCH " in line
+            continue
+        tags.append(line.split(b" ", 2)[:2])
+        if line.startswith(b"last "):
+            break
+    assert tags == [[b"p%d" % i, b"OK"] for i in range(PIPELINED)] + [[b"last", b"OK"]]
+    assert fetches == 3 * (PIPELINED // 2)
+
+
+async def test_a_pipelining_client_checkpoints_once_per_command(imap_server: RunningServer) -> None:
+    # Authenticated, nothing selected: NOOP touches no store and no lock, so without the loop's own
+    # checkpoint a whole read's worth of commands would run without letting any other task in.
+    client = await imap_server.login()
+    passes = 0
+
+    async def count_passes() -> None:
+        nonlocal passes
+        while True:
+            await trio.lowlevel.checkpoint()
+            passes += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(count_passes)
+        await client.send_raw(b"".join(b"n%d NOOP\r\n" % i for i in range(PIPELINED)))
+        lines = await client.read_until_tagged(b"n%d" % (PIPELINED - 1))
+        nursery.cancel_scope.cancel()
+    assert len(lines) == PIPELINED
+    assert passes >= PIPELINED // 2  # 2 without the checkpoint
