@@ -38,6 +38,7 @@ from maildird.handlers.fetch_lines import (
     section_label,
 )
 from maildird.handlers.fetch_render import render, structures
+from maildird.handlers.fetch_structs import plan_for
 from maildird.handlers.updates import (
     RangeSet,
     enable_condstore,
@@ -321,6 +322,12 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     outcome = Outcome()
 
     plan = LinePlan.for_items(items)
+    cached = plan_for(items, sel.mailbox) if plan is None else None
+    if cached is not None:  # ENVELOPE/BODY/BODYSTRUCTURE from the store's cache (fetch_structs)
+        await cached[0].send(
+            ctx, sel, cached[1], targets, outcome, read_raw, uid_first=uid_first, wants_modseq=wants_modseq
+        )
+        targets = []
     for batch in batches(targets, text=needs_text, count=plan.batch if plan is not None else BATCH):
         if plan is not None:
             # The rendered header sections (cached by the store), not the header blocks.

@@ -58,5 +58,7 @@ async def test_big_structure_is_built_in_a_thread(
         return real(msg, items)
 
     monkeypatch.setattr(fetch, "structures", spy)
+    # The general path (the structure cache's path, fetch_structs, computes every row in a thread).
+    monkeypatch.setattr(fetch, "plan_for", lambda items, mailbox: None)
     await _fetch_big(imap_server)
     assert calls == [1]
