@@ -20,7 +20,7 @@ import trio.testing
 from maildird.message.header_fields import WHOLE_HEADER, HeaderSpec, selector
 from maildird.message.parse import header_block
 from maildird.store.base import NewMessage
-from maildird.store.maildir import headercache, headerfile, sectioncache
+from maildird.store.maildir import headercache, headerfile, sectioncache, sectionfile
 from maildird.store.maildir.mailbox import MaildirMailbox
 from tests.store.test_headercache import CASES, cache_file, overwrite, reopen
 from tests.store.test_mailbox import deliver, open_inbox
@@ -45,6 +45,11 @@ def expected(raw: bytes, specs: tuple[HeaderSpec, ...] = SPECS) -> tuple[tuple[b
     """What the uncached path gives: the specs rendered from the header block."""
     block = header_block(raw)
     return tuple(spec.section(block) for spec in specs)
+
+
+def section_file(tmp_path: Path, mb: MaildirMailbox) -> Path:
+    assert mb.folder.guid is not None
+    return tmp_path / "state" / f"{mb.folder.guid}{sectionfile.SECTIONS_SUFFIX}"
 
 
 def section_rows(path: Path) -> dict[tuple[str, int], bytes]:
@@ -93,7 +98,7 @@ async def test_sections_equal_the_rendered_blocks_from_files_memory_and_disk(
     assert await sections(mb, [uid], (SHORT,)) == {uid: expected(raw, (SHORT,))}  # one spec of several
     await store.close()
     cacheable = 0 < len(header_block(raw)) <= headerfile.MAX_CACHED_BLOCK
-    rows = section_rows(cache_file(tmp_path, mb))
+    rows = section_rows(section_file(tmp_path, mb)) if section_file(tmp_path, mb).exists() else {}
     # Whole-header sections are never stored (the header row is that); the selections are.
     want_rows = {(s.key, uid): s.section(header_block(raw))[0] for s in (THUNDERBIRD, NOT, SHORT)}
     assert rows == (want_rows if cacheable else {})
@@ -106,9 +111,8 @@ async def test_a_restart_answers_from_the_section_table_alone(tmp_path: Path) ->
     uids = list((await mb.append([NewMessage(r) for r in raws])).uids)
     before = await sections(mb, uids, specs)
     await store.close()
-    path = cache_file(tmp_path, mb)
     overwrite(tmp_path / "Maildir", b"Subject: changed behind our back\nFrom: probe\n\nx\n")
-    drop_header_rows(path)  # nor the header rows: only the section table is left to answer
+    drop_header_rows(cache_file(tmp_path, mb))  # nor the header rows: only the section file answers
     store, mb = await reopen(tmp_path)
     assert await sections(mb, uids, specs) == before
     # The same selection named in another order and case shares the rows (its key is canonical).
@@ -159,7 +163,7 @@ async def test_expunge_and_move_drop_sections_from_memory_and_file(tmp_path: Pat
     raws = [CASES["LF"] + b"%d" % i for i in range(4)]
     uids = list((await mb.append([NewMessage(r) for r in raws])).uids)
     await sections(mb, uids)
-    path = cache_file(tmp_path, mb)
+    path = section_file(tmp_path, mb)
     assert {uid for _k, uid in section_rows(path)} == set(uids)
     await mb.store_flags([uids[1]], "add", frozenset({"\\Deleted"}))
     assert await mb.expunge() == (uids[1],)
@@ -191,25 +195,26 @@ async def test_a_new_uidvalidity_drops_the_sections(tmp_path: Path) -> None:
     await mb.snapshot()
     assert await sections(mb, [1]) == {1: expected(CASES["CRLF"])}  # memory and file both new
     await store.close()
-    assert set(section_rows(cache_file(tmp_path, mb)).values()) == {
+    assert set(section_rows(section_file(tmp_path, mb)).values()) == {
         s.section(header_block(CASES["CRLF"]))[0] for s in (THUNDERBIRD, NOT, SHORT)
     }
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "bad-rows", "v1-file"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "bad-rows", "old-schema"])
 async def test_a_damaged_cache_never_fails_a_read(tmp_path: Path, damage: str) -> None:
     raws = [CASES["LF"] + b"%d" % i for i in range(60)]
     uids, want = await fill(tmp_path, raws)
     store, mb = await reopen(tmp_path)
-    path = cache_file(tmp_path, mb)
+    path = section_file(tmp_path, mb)
     await store.close()
     if damage == "bad-rows":
         with sqlite3.connect(path) as db:
             db.execute("UPDATE section SET data = 'text, not a blob', size = 'x'")
+        with sqlite3.connect(cache_file(tmp_path, mb)) as db:
             db.execute("UPDATE header SET data = 42")
-    elif damage == "v1-file":
-        with sqlite3.connect(path) as db:  # a file written before sections existed: emptied
-            db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    elif damage == "old-schema":
+        with sqlite3.connect(path) as db:  # a file of another schema version: made again
+            db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
             db.execute("UPDATE section SET data = X'00'")
     else:
         for suffix in ("-wal", "-shm"):
@@ -228,8 +233,8 @@ async def test_a_damaged_cache_never_fails_a_read(tmp_path: Path, damage: str) -
 async def test_an_unusable_cache_file_is_skipped(tmp_path: Path) -> None:
     store, mb = await open_inbox(tmp_path)
     uids = list((await mb.append([NewMessage(CASES["LF"]), NewMessage(CASES["CRLF"])])).uids)
-    blocker = cache_file(tmp_path, mb)
-    blocker.mkdir()  # SQLITE_CANTOPEN: the cache rests, the files answer
+    for blocker in (cache_file(tmp_path, mb), section_file(tmp_path, mb)):
+        blocker.mkdir()  # SQLITE_CANTOPEN: the caches rest, the files answer
     want = {uids[0]: expected(CASES["LF"]), uids[1]: expected(CASES["CRLF"])}
     assert await sections(mb, uids) == want
     await store.close()
@@ -241,7 +246,7 @@ async def test_an_unusable_cache_file_is_skipped(tmp_path: Path) -> None:
 async def test_the_file_keeps_a_bounded_number_of_selections(tmp_path: Path) -> None:
     store, mb = await open_inbox(tmp_path)
     uids = list((await mb.append([NewMessage(CASES["LF"]) for _ in range(3)])).uids)
-    many = [selector((f"X-Field-{n}", "Subject"), False) for n in range(headerfile.MAX_SPECS + 2)]
+    many = [selector((f"X-Field-{n}", "Subject"), False) for n in range(sectionfile.MAX_SPECS + 2)]
     await sections(mb, uids, (many[0],))
     for spec in many[1:]:
         await store.close()
@@ -249,12 +254,12 @@ async def test_the_file_keeps_a_bounded_number_of_selections(tmp_path: Path) -> 
         await sections(mb, uids, (many[0],))  # used again each time: never the one to go
         await sections(mb, uids, (spec,))
     await store.close()
-    keys = {k for k, _u in section_rows(cache_file(tmp_path, mb))}
-    assert len(keys) == headerfile.MAX_SPECS
+    keys = {k for k, _u in section_rows(section_file(tmp_path, mb))}
+    assert len(keys) == sectionfile.MAX_SPECS
     assert many[0].key in keys and many[-1].key in keys
     assert many[1].key not in keys  # the one used longest ago went, with its rows
-    with sqlite3.connect(cache_file(tmp_path, mb)) as db:
-        assert db.execute("SELECT COUNT(*) FROM spec").fetchone() == (headerfile.MAX_SPECS,)
+    with sqlite3.connect(section_file(tmp_path, mb)) as db:
+        assert db.execute("SELECT COUNT(*) FROM spec").fetchone() == (sectionfile.MAX_SPECS,)
 
 
 async def test_memory_keeps_a_bounded_number_of_selections_per_folder(tmp_path: Path) -> None:
@@ -283,7 +288,7 @@ async def test_delete_removes_the_sections_with_the_mailbox(tmp_path: Path) -> N
     mb = await store.open("Work")
     (uid,) = (await mb.append([NewMessage(CASES["LF"])])).uids
     assert await sections(mb, [uid]) == {uid: expected(CASES["LF"])}
-    path = cache_file(tmp_path, mb)
+    path = section_file(tmp_path, mb)
     assert section_rows(path)
     await mb.close()
     await store.delete("Work")

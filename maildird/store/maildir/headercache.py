@@ -14,14 +14,17 @@ Theory of operation:
   ``<guid>.sqlite``; not ``*.sqlite``, which names sidecars), WAL, ``synchronous=NORMAL`` (a lost
   tail of the log after a power cut loses cache rows, nothing else). A ``meta`` table holds the
   schema version, GUID and UIDVALIDITY; when they differ from the folder's (the uidlist was
-  recreated) every row is dropped. Rows are written on the first header-only read of a message,
+  recreated) the file is made again (``cachefile``, ``headerfile``). Rows are written on the first
+  header-only read of a message,
   in the same worker-thread hop, one transaction per batch. Blocks of more than
   ``MAX_CACHED_BLOCK`` octets and empty reads are not cached (they are read from the file each time).
   The file is opened lazily in a worker thread and only when the folder has an on-disk sidecar.
 * Failure: the cache is never an error to the client. A file SQLite finds damaged (corrupt, not a
   database, a short read) is deleted and rebuilt; an error that says nothing about its contents
-  (busy, locked, read-only, cannot open, disk full: ``_PASSING``) turns the folder's cache file
-  off for ``RETRY_SECONDS``, and the messages are read from their files meanwhile.
+  (busy, locked, read-only, cannot open, disk full) turns the folder's cache file off for
+  ``RETRY_SECONDS``, and the messages are read from their files meanwhile (``cachefile.FileSlot``).
+* Sections: ``FolderHeaders`` also holds the folder's section file and its share of the section
+  memory layer (``sectioncache``), so that one ``forget_locked``/``forget_memory`` drops both.
 * Memory layer: a process-wide LRU (``MemoryLayer``) of recently read blocks, bounded by
   ``MEMORY_BYTES`` including a per-entry overhead estimate, keyed by the folder's cache object and
   ``(guid, uidvalidity, uid)``; a large request fills it only with blocks read from message files
@@ -29,8 +32,8 @@ Theory of operation:
   thread only, so it needs no lock, and a request it fully answers needs no folder lock and no
   thread hop (one client's FETCH of 10 message headers while other sessions hold the folder).
 * Invalidation: ``MaildirMailbox.expunge``/``move`` drop the UIDs they removed from both layers
-  (``forget_locked``, ``forget_memory``); a new incarnation (GUID or UIDVALIDITY) empties the file
-  and changes the memory key.
+  (``forget_locked``, ``forget_memory``), sections too; a new incarnation (GUID or UIDVALIDITY)
+  makes the files again and changes the memory key.
 * Threads: ``FolderHeaders``' blocking methods run in worker threads under the folder's lock, like
   ``state.MailboxState``; ``recall``/``remember``/``forget_memory`` and ``for_folder`` run in the
   Trio thread.
@@ -39,32 +42,46 @@ Theory of operation:
 from __future__ import annotations
 
 import itertools
-import logging
 import sqlite3
-import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from maildird.bytecache import ByteBoundCache
 from maildird.store.base import MessageGone
-from maildird.store.maildir.headerfile import (
+from maildird.store.maildir.cachefile import (
     BUSY_TIMEOUT_MS,
+    PAGE_CACHE_KIB,
+    RETRY_SECONDS,
+    FileSlot,
+)
+from maildird.store.maildir.headerfile import (
     CACHE_SUFFIX,
     MAX_CACHED_BLOCK,
-    PAGE_CACHE_KIB,
     SCHEMA_VERSION,
     SELECT_CHUNK,
     HeaderFile,
-    SectionRow,
     cache_path,
-    is_corrupt,
-    remove,
 )
 from maildird.store.maildir.sectioncache import MAX_MEMORY_SPECS, SECTION_MEMORY, SectionMemory
+from maildird.store.maildir.sectionfile import SECTIONS_SUFFIX, SectionFile
 from maildird.store.maildir.sync import Entry, Folder
 
-log = logging.getLogger("maildird.store")
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "CACHE_SUFFIX",
+    "MAX_CACHED_BLOCK",
+    "PAGE_CACHE_KIB",
+    "RETRY_SECONDS",
+    "SCHEMA_VERSION",
+    "SELECT_CHUNK",
+    "FolderHeaders",
+    "HeaderFile",
+    "MemoryLayer",
+    "cache_path",
+    "existing",
+    "for_folder",
+]
 
 MEMORY_BYTES = 2 * 1024 * 1024
 """Bound of the process-wide memory layer (block octets plus ``ENTRY_OVERHEAD`` per entry): about
@@ -78,29 +95,10 @@ MEMORY_FILL_MAX = 16
 """Requests of at most this many messages put every block they read into the memory layer; larger
 ones (FETCH reads a message list in batches of 32) only the blocks read from message files."""
 
-RETRY_SECONDS = 60.0
-"""After an error that leaves the file unusable (read-only or full disk, locked, cannot open), the
-folder's cache is not tried again for this long: one warning, not one per batch."""
-
 Reader = Callable[[Path, Entry], bytes]
 MemKey = tuple[int, str, int, int]
 Blocks = tuple[dict[int, bytes], list[int], list[tuple[int, bytes]]]
 """Header blocks by UID, the UIDs read from message files, and the rows to store for them."""
-
-__all__ = [
-    "BUSY_TIMEOUT_MS",
-    "CACHE_SUFFIX",
-    "MAX_CACHED_BLOCK",
-    "PAGE_CACHE_KIB",
-    "SCHEMA_VERSION",
-    "SELECT_CHUNK",
-    "FolderHeaders",
-    "HeaderFile",
-    "MemoryLayer",
-    "cache_path",
-    "existing",
-    "for_folder",
-]
 
 
 def _memory_cost(key: MemKey, data: bytes) -> int:
@@ -123,7 +121,8 @@ _tokens = itertools.count(1)
 
 
 class FolderHeaders:
-    """The header cache of one ``Folder``: its file (opened lazily) and its share of ``MEMORY``."""
+    """The header cache of one ``Folder``: its files (opened lazily) and its share of the memory
+    layers."""
 
     def __init__(self, memory: MemoryLayer = MEMORY, sections: SectionMemory = SECTION_MEMORY) -> None:
         self.memory = memory
@@ -133,8 +132,8 @@ class FolderHeaders:
         """Selections this folder may have entries of in ``sections`` (at most ``MAX_MEMORY_SPECS``):
         what ``forget_memory`` pops for an expunged UID."""
         self.token = next(_tokens)  # tells this folder's memory entries from another's
-        self._file: HeaderFile | None = None
-        self._resting_until = 0.0  # time.monotonic() before which the file is not tried (RETRY_SECONDS)
+        self.headers: FileSlot[HeaderFile] = FileSlot(HeaderFile, CACHE_SUFFIX, "header cache")
+        self.section_file: FileSlot[SectionFile] = FileSlot(SectionFile, SECTIONS_SUFFIX, "section cache")
 
     # -- Trio thread: the memory layer ------------------------------------------------------------
 
@@ -182,71 +181,15 @@ class FolderHeaders:
         self.section_keys.add(key)
         return True
 
-    # -- worker thread, folder lock held: the file ------------------------------------------------
-
-    def _discard(self, path: Path) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        remove(path)
-
-    def failed(self, exc: sqlite3.Error, path: Path) -> None:
-        """An SQLite error: a corrupt file is deleted (rebuilt on the next call); otherwise the
-        cache is skipped for this call."""
-        if is_corrupt(exc):
-            log.warning("header cache %s is corrupt; rebuilding it", path, exc_info=True)
-            self._discard(path)
-        else:
-            self._rest(path, exc)
-
-    def _rest(self, path: Path, exc: Exception) -> None:
-        log.warning("header cache %s unusable for %.0f s: %s", path, RETRY_SECONDS, exc)
-        self.close()
-        self._resting_until = time.monotonic() + RETRY_SECONDS
+    # -- worker thread, folder lock held: the files ----------------------------------------------
 
     def open_file(self, folder: Folder) -> HeaderFile | None:
-        """The cache file for the folder's current incarnation (opened, re-bound or None)."""
-        state = folder.state
-        path = cache_path(state.path) if state is not None else None
-        if path is None or folder.guid is None:
-            self.close()
-            return None
-        f = self._file
-        if f is not None and (f.path, f.guid, f.uidvalidity) == (path, folder.guid, folder.uidvalidity):
-            return f
-        self.close()
-        if time.monotonic() < self._resting_until:
-            return None
-        try:
-            f = HeaderFile(path, folder.guid, folder.uidvalidity)
-        except sqlite3.Error as exc:
-            if not is_corrupt(exc):
-                self._rest(path, exc)
-                return None
-            log.warning("header cache %s is corrupt; rebuilding it", path, exc_info=True)
-            self._discard(path)
-            try:
-                f = HeaderFile(path, folder.guid, folder.uidvalidity)
-            except sqlite3.Error as again:
-                self._rest(path, again)
-                return None
-        except OSError as exc:
-            self._rest(path, exc)
-            return None
-        self._file = f
-        try:
-            # Rows of messages expunged by other programs since (UIDs are never reused: harmless,
-            # but they would stay forever). Only looked for when there are more rows than messages
-            # (a count, in C, instead of 10,000 UIDs through Python on every open): a stale row
-            # stays at most while some message has none, so they never outnumber the messages.
-            if f.count() > len(folder.msgs):
-                stale = [u for u in f.uids() if u not in folder.msgs]
-                if stale:
-                    f.delete(stale)
-        except sqlite3.Error as exc:
-            self.failed(exc, path)
-            return None
-        return f
+        """The header file for the folder's current incarnation (opened, re-bound or None)."""
+        return self.headers.open(folder)
+
+    def failed(self, exc: sqlite3.Error, path: Path) -> None:
+        """An SQLite error of the header file (``FileSlot.failed``)."""
+        self.headers.failed(exc, path)
 
     def blocks_locked(
         self, folder: Folder, f: HeaderFile | None, uids: Sequence[int], reader: Reader
@@ -284,49 +227,39 @@ class FolderHeaders:
         f = self.open_file(folder)
         out, files, fill = self.blocks_locked(folder, f, uids, reader)
         if fill:
-            self.store_locked(folder, fill, ())
+            self.store_locked(folder, fill)
         return out, files
 
-    def store_locked(
-        self, folder: Folder, headers: Sequence[tuple[int, bytes]], sections: Sequence[SectionRow]
-    ) -> None:
-        """Write header and section rows in one transaction (nothing when the file is unusable)."""
-        f = self._file
+    def store_locked(self, folder: Folder, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Write header rows in one transaction (nothing when the file is unusable)."""
+        f = self.headers.file
         if f is None or (f.guid, f.uidvalidity) != (folder.guid, folder.uidvalidity):
             return
         try:
-            f.write(headers, sections)
+            f.put_many(rows)
         except sqlite3.Error as exc:
             self.failed(exc, f.path)
 
     def forget_locked(self, folder: Folder, uids: Sequence[int]) -> None:
-        """Drop the rows of expunged UIDs (nothing to do when no cache file exists)."""
+        """Drop the header and section rows of expunged UIDs (nothing to do without the files)."""
         if not uids:
             return
-        if self._file is None:
-            state = folder.state
-            path = cache_path(state.path) if state is not None else None
-            if path is None or not path.exists():
-                return
-        f = self.open_file(folder)
-        if f is None:
-            return
-        try:
-            f.delete(uids)
-        except sqlite3.Error as exc:
-            self.failed(exc, f.path)
+        for slot in (self.headers, self.section_file):
+            f = slot.open_existing(folder)
+            if f is None:
+                continue
+            try:
+                f.delete(uids)
+            except sqlite3.Error as exc:
+                slot.failed(exc, f.path)
 
     @property
     def is_open(self) -> bool:
-        return self._file is not None
+        return self.headers.file is not None or self.section_file.file is not None
 
     def close(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.close()
-            except sqlite3.Error:
-                pass
-            self._file = None
+        self.headers.close()
+        self.section_file.close()
 
 
 _by_folder: weakref.WeakKeyDictionary[Folder, FolderHeaders] = weakref.WeakKeyDictionary()
@@ -339,7 +272,7 @@ def existing(folder: Folder) -> FolderHeaders | None:
 
 def for_folder(folder: Folder) -> FolderHeaders:
     """The header cache of ``folder``, made on first use (Trio thread: no I/O). It lives as long as
-    the ``Folder``; its file is closed when the folder is garbage-collected or closed."""
+    the ``Folder``; its files are closed when the folder is garbage-collected or closed."""
     cache = _by_folder.get(folder)
     if cache is None:
         cache = _by_folder[folder] = FolderHeaders()

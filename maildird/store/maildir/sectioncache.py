@@ -15,14 +15,16 @@ Theory of operation:
   hit is one dict lookup per section; a message list sweeps the folder in order). A request it fully
   answers needs no folder lock and no thread hop: the 8-client workload's ``FETCH n:n+9 (...
   BODY.PEEK[HEADER.FIELDS (From Subject Date)])`` after the first round, and a warm header fetch.
-* Disk layer: the ``section`` table of the header cache file (``headerfile``), at most
-  ``headerfile.MAX_SPECS`` selections per file. A miss in memory costs one worker-thread hop under
-  the folder lock (``read_locked``): the stored sections first; the header blocks (rows, then files)
-  only of messages still missing one, rendered in that thread, and the new section rows are written
-  with the new header rows in one transaction. Sections of empty or over-long blocks are not stored.
+* Disk layer: the section file beside the header cache file (``sectionfile``: why a file of its
+  own), at most ``sectionfile.MAX_SPECS`` selections. A miss in memory costs one worker-thread hop
+  under the folder lock (``read_locked``): the stored sections first; the header blocks (header
+  cache rows, then files) only of messages still missing one, rendered in that thread, and the new
+  rows of both files written in that hop, one transaction per file. Sections of empty or over-long
+  blocks are not stored.
 * Invalidation: the header cache's: ``FolderHeaders.forget_locked``/``forget_memory`` (EXPUNGE, MOVE)
-  drop sections with blocks; a new incarnation empties the file and changes the memory key; a
-  corrupt file is deleted and rebuilt; DELETE and ``maildird reindex`` remove the file.
+  drop sections with blocks; a new incarnation makes the file again and changes the memory key; a
+  corrupt file is deleted and rebuilt; DELETE (``store.drop_state``) and ``maildird reindex``
+  remove it. Rows of messages other programs expunged are pruned when the file is opened.
 * Threads: ``recall``/``remember`` run in the Trio thread; ``read_locked`` in a worker thread with
   the folder lock held.
 """
@@ -34,7 +36,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from maildird.bytecache import ByteBoundCache
-from maildird.store.maildir.headerfile import MAX_CACHED_BLOCK, Section, SectionRow
+from maildird.store.maildir.headerfile import MAX_CACHED_BLOCK
+from maildird.store.maildir.sectionfile import Section, SectionRow
 
 if TYPE_CHECKING:
     from maildird.store.maildir.headercache import FolderHeaders, Reader
@@ -156,20 +159,21 @@ def read_locked(
     blocks (header rows, then files) of the messages still missing one; new rows are stored in one
     transaction. Worker thread, folder lock held."""
     keys = _keys(specs)
-    f = cache.open_file(folder)
+    slot = cache.section_file
+    sf = slot.open(folder) if any(k is not None for k in keys) else None
     ids: list[int | None] = [None] * len(keys)
     stored: list[dict[int, Section]] = [{} for _ in keys]
     known = [u for u in uids if u in folder.msgs]
-    if f is not None:
+    if sf is not None:
         try:
             for i, key in enumerate(keys):
                 if key is not None:
-                    ids[i] = sid = f.spec_id(key)
+                    ids[i] = sid = sf.spec_id(key)
                     if known:
-                        stored[i] = f.get_sections(sid, known)
+                        stored[i] = sf.get_sections(sid, known)
         except sqlite3.Error as exc:
-            cache.failed(exc, f.path)
-            f = None
+            slot.failed(exc, sf.path)
+            sf = None
             ids = [None] * len(keys)
             stored = [{} for _ in keys]
     # The messages whose every section is stored need no header block (a message list after a
@@ -182,7 +186,7 @@ def read_locked(
         if len(stored) == 1:
             return {u: (stored[0][u],) for u in uids}
         return {u: tuple(have[u] for have in stored) for u in uids}
-    blocks, _files, fill = cache.blocks_locked(folder, f, need, reader)
+    blocks, _files, fill = cache.blocks_locked(folder, cache.open_file(folder), need, reader)
     out: dict[int, Sections] = {}
     rows: list[SectionRow] = []
     for uid in uids:
@@ -199,6 +203,11 @@ def read_locked(
             found.append(one)
         else:
             out[uid] = tuple(found)
-    if fill or rows:
-        cache.store_locked(folder, fill, rows)
+    if fill:
+        cache.store_locked(folder, fill)
+    if rows and sf is not None and slot.file is sf:
+        try:
+            sf.put(rows)
+        except sqlite3.Error as exc:
+            slot.failed(exc, sf.path)
     return out

@@ -36,6 +36,7 @@ from maildird.store.maildir.layout import INBOX, FsLayout, MaildirPlusPlus, ensu
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
 from maildird.store.maildir.mailbox import MaildirMailbox, run_fs
 from maildird.store.maildir.searchcache import cache_path as search_cache_path
+from maildird.store.maildir.sectionfile import section_path
 from maildird.store.maildir.state import state_path
 from maildird.store.maildir.structcache import struct_path
 from maildird.store.maildir.subscriptions import read_subscriptions, update_subscriptions
@@ -353,13 +354,13 @@ def _guid_of(path: Path) -> str | None:
 
 
 def drop_state(state_dir: Path, guid: str) -> None:
-    """Remove a deleted mailbox's private files: the sidecar, the header, structure and search caches
+    """Remove a deleted mailbox's private files: the sidecar, the header, section, structure and search caches
     with their SQLite side files (DELETE, RFC 9051 §6.3.5). All are caches that name the mailbox by its
     GUID, so nothing else uses them; left behind they would only take space (~13 MB per 10,000
     messages, ~7 MB more for the structures)."""
     sidecar = state_path(state_dir, guid)
     headers = cache_path(sidecar)
-    for base in (sidecar, headers, struct_path(sidecar), search_cache_path(sidecar)):
+    for base in (sidecar, headers, section_path(sidecar), struct_path(sidecar), search_cache_path(sidecar)):
         if base is None:
             continue
         for suffix in SQLITE_SIDE_FILES:
