@@ -94,3 +94,23 @@ def test_recent_uids_are_never_cached() -> None:
     claimed = m.snapshot(frozenset({2}))
     assert claimed.recent == {2} and claimed is not plain
     assert m.snapshot() is plain and plain.recent == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("unclaimed", "claimed", "claim", "expected", "left"),
+    [
+        (set(), frozenset(), True, frozenset(), set()),
+        (set(), frozenset({2}), True, frozenset({2}), set()),
+        ({3, 99}, frozenset({2}), True, frozenset({2, 3}), set()),  # 99: no such message
+        (set(), frozenset(), False, frozenset({1}), set()),  # 1 is still in new/
+        ({3, 99}, frozenset(), False, frozenset({1, 3}), {3, 99}),  # EXAMINE takes nothing
+    ],
+)
+def test_recent_uids(
+    unclaimed: set[int], claimed: frozenset[int], claim: bool, expected: frozenset[int], left: set[int]
+) -> None:
+    m = memory()
+    m._apply([rec(1)._replace(in_new=True), rec(3, modseq=7)], [], 7)
+    m.unclaimed = set(unclaimed)
+    assert m.recent_uids(claimed, claim=claim) == expected
+    assert m.unclaimed == left

@@ -191,13 +191,18 @@ class FolderMemory:
         (moved out of new/ now) plus the unclaimed arrivals, which become its own; for a read-only
         session (EXAMINE) every message still recent, without taking it from the next session
         (RFC 3501 §6.3.2: EXAMINE gives the same responses as SELECT)."""
+        unclaimed = self.unclaimed
         if claim:
-            mine = claimed | {u for u in self.unclaimed if u in self.msgs}
-            self.unclaimed.clear()
+            if not unclaimed:  # every command of a read-write session asks: no set built then
+                return claimed
+            mine = claimed | {u for u in unclaimed if u in self.msgs}
+            unclaimed.clear()
             return frozenset(mine)
         if self._in_new_cache[0] != self.version:  # a walk over every record only after a change
             self._in_new_cache = (self.version, frozenset(u for u, rec in self.msgs.items() if rec.in_new))
-        return self._in_new_cache[1] | {u for u in self.unclaimed if u in self.msgs}
+        if not unclaimed:
+            return self._in_new_cache[1]
+        return self._in_new_cache[1] | {u for u in unclaimed if u in self.msgs}
 
     def snapshot(self, recent: frozenset[int] = frozenset()) -> Snapshot:
         """The current state as a ``Snapshot`` (the message tuple is rebuilt only on change). An
