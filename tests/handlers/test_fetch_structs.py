@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from maildird.handlers import fetch as fetch_mod
-from maildird.handlers.fetch_structs import StructPlan, internaldate_bytes
+from maildird.handlers.fetch_structs import StructPlan, internaldate_bytes, prefill
 from maildird.handlers.updates import internaldate
 from maildird.imap import commands as cmd
 from maildird.store.maildir import mailbox as mailbox_mod
@@ -78,9 +78,15 @@ def messages() -> list[bytes]:
     return [*corpus(24), PLAIN, ALTERNATIVE, MIXED, NO_TYPE, HEADER_ONLY, *EXTRA]
 
 
-def build(tmp_path: Path, raws: list[bytes] | None = None) -> Path:
+def build(tmp_path: Path, raws: list[bytes] | None = None, *, new_every: int = 0) -> Path:
+    """A Maildir of ``raws`` with varied flags; with ``new_every`` every such message is in new/
+    (\\Recent for the session that claims it)."""
     files = {
-        f"cur/{1700000000 + n}.M{n}P1.host:2,{letters}": raw
+        (
+            f"new/{1700000000 + n}.M{n}P1.host"
+            if new_every and n % new_every == new_every - 1
+            else f"cur/{1700000000 + n}.M{n}P1.host:2,{letters}"
+        ): raw
         for n, (raw, letters) in enumerate(zip(raws or messages(), itertools.cycle(LETTERS)))
     }
     return make_maildir(tmp_path / "Maildir", {"INBOX": {"messages": [], "files": files}})
@@ -131,13 +137,14 @@ async def both(s: Session, monkeypatch: pytest.MonkeyPatch, line: str) -> tuple[
     return fast, slow
 
 
+@pytest.mark.parametrize("select", ["SELECT", "EXAMINE"])
 @pytest.mark.parametrize("setup", SETUPS, ids=lambda s: s[0] if s else "plain")
 async def test_same_octets_cold_and_warm(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, setup: list[str]
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, setup: list[str], select: str
 ) -> None:
-    build(tmp_path)
+    build(tmp_path, new_every=7)
     s = Session(open_store(tmp_path))
-    for n, line in enumerate([*setup, "SELECT INBOX"]):
+    for n, line in enumerate([*setup, f"{select} INBOX"]):
         await s.cmd(f"s{n} {line}")
     count = len(messages())
     for n, command in enumerate(COMMANDS):
@@ -153,6 +160,31 @@ async def test_same_octets_cold_and_warm(
             if "1:*" in command and "CHANGEDSINCE" not in command:
                 assert fast.count(b" FETCH (") == count, command
     assert len(rows(tmp_path)) == count
+    recent = (await s.cmd("r FETCH 1:* (FLAGS ENVELOPE)")).count(b"\\Recent")
+    # EXAMINE shows \\Recent without claiming it; IMAP4rev2 has none (RFC 9051 Appendix E).
+    assert recent == (0 if "IMAP4rev2" in str(setup) else len(messages()) // 7)
+
+
+async def test_prefill_keeps_full_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``fetch_structs.prefill`` (for ``maildird reindex``): full rows for every message, after which a
+    FETCH reads no file."""
+    build(tmp_path)
+    store = open_store(tmp_path)
+    mailbox = await store.open("INBOX", readonly=True)
+    uids = [m.uid for m in (await mailbox.snapshot()).messages]
+    computed = await prefill(mailbox.structures(), mailbox.read_messages, uids)
+    assert computed == len(uids) - 1  # not the empty message
+    assert await prefill(mailbox.structures(), mailbox.read_messages, uids) == 0
+    await mailbox.close()
+    structcache.MEMORY.clear()
+    s = Session(open_store(tmp_path))
+    await s.cmd("a0 SELECT INBOX")
+    opens = Opens(monkeypatch)
+    fast = await s.cmd("a1 FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)")
+    assert opens.count == 1  # the empty message: never kept by prefill, read by the FETCH
+    with monkeypatch.context() as m:
+        m.setattr(fetch_mod, "plan_for", lambda items, mailbox: None)
+        assert await s.cmd("a1 FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)") == fast
 
 
 async def test_utf8_forms_are_kept_apart(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
