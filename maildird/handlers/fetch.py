@@ -13,6 +13,8 @@ Theory of operation
    MODSEQ) never touch a file. When every item needs at most the snapshot and the top-level header
    (a message list), ``fetch_lines.LinePlan`` formats each response line straight to bytes in larger
    rounds and sends them with ``Context.send_bytes``; the header blocks are read without parsing.
+   When ENVELOPE, BODY or BODYSTRUCTURE are asked beside snapshot items only and the mailbox keeps a
+   structure cache (``Mailbox.structures``), ``fetch_structs.StructPlan`` answers from it instead.
 3. If an item implicitly sets ``\\Seen`` (BODY[...] without PEEK, BINARY[...], RFC822, RFC822.TEXT;
    the seed missed the last two, peers.md §1.7 item 6) and the mailbox is read-write, one STORE for
    the batch adds it, and those messages' responses carry the new FLAGS (RFC 9051 §6.4.5).

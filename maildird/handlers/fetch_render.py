@@ -5,7 +5,9 @@ BODYSTRUCTURE are built under ``STRUCTURE_IN_THREAD`` units of work and ``Struct
 caller to build them in a worker thread with ``structures`` (thousands of MIME parts or addresses would
 hold the event loop for a second), then render again with them. Section data is charged against a
 budget of twice the message plus ``SECTION_BUDGET_SLACK`` (``BAD [LIMIT]`` past it). The message-list
-fast path (snapshot and top-level header items) is ``fetch_lines``.
+fast path (snapshot and top-level header items) is ``fetch_lines``; ENVELOPE/BODY/BODYSTRUCTURE beside
+snapshot items only come from the store's structure cache (``fetch_structs``, which holds this module's
+values to the same octets).
 """
 
 from __future__ import annotations
