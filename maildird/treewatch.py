@@ -26,6 +26,7 @@ thread, before ``publish``), touch it from the Trio thread only.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
@@ -56,6 +57,8 @@ _ROLES = {"": 0, "new": 1, "cur": 2}
 Listener = Callable[[set[str], bool], None]
 """Told the folder keys each drained batch touched and whether the queue overflowed."""
 
+log = logging.getLogger("maildird.changes")
+
 
 class TreeWatch:
     """The inotify watches of one Maildir tree and what each stands for (module docstring).
@@ -74,6 +77,7 @@ class TreeWatch:
         self._tokens: dict[str, int] = {}
         self._full: set[str] = set()  # keys whose directory, new/ and cur/ are all watched
         self._published = False
+        self.degraded = False  # a rebuild failed: no tokens any more (``drain``)
         self._owner = 0  # the thread that published the tree (its Trio thread)
         self._poll = select.poll()
         self._poll.register(notify.fd, select.POLLIN)
@@ -114,20 +118,33 @@ class TreeWatch:
         """``watchproof.WatchSource.token``: drain what is queued, then the folder's token, or None
         unless its directory, new/ and cur/ are all watched. Asked from another thread (a second
         Trio run in the process, on the same Maildir), None: only the owner touches the tree."""
-        if threading.get_ident() != self._owner:
+        if threading.get_ident() != self._owner or self.degraded:
             return None
         if self._poll.poll(0):
             self.drain()
-        return self._tokens[key] if key in self._full else None
+        return self._tokens[key] if key in self._full and not self.degraded else None
 
     def drain(self) -> None:
-        """Read and handle every queued event; tell the listener; rebuild after an overflow."""
+        """Read and handle every queued event; tell the listener; rebuild after an overflow.
+
+        A watch that cannot be added (ENOSPC past ``max_user_watches``, EACCES) counts as an
+        overflow: events may be lost. If the rebuild fails too, the tree stops giving tokens
+        (``degraded``): the stats decide for every folder, and the watches it still has keep
+        feeding the hub. Drained from a snapshot, such an error must not fail a client's command."""
         while batch := self.notify.read():
-            keys, overflow = self.handle(batch)
+            try:
+                keys, overflow = self.handle(batch)
+            except OSError as exc:
+                log.warning("cannot watch a directory below %s (%s); rescanning every folder", self.root, exc)
+                keys, overflow = set(), True
             if self.listener is not None:
                 self.listener(keys, overflow)
             if overflow:
-                self.rebuild()
+                try:
+                    self.rebuild()
+                except OSError as exc:
+                    log.warning("cannot rebuild the watches of %s (%s); stat checks only", self.root, exc)
+                    self.degraded = True
 
     def _count(self, entry: tuple[str, str, bool], delta: int) -> None:
         """One watch of ``entry``'s folder more or less: its token changes either way."""

@@ -5,6 +5,7 @@ at all fall back to the stats. Assertions are on snapshots and state, never on t
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -374,3 +375,29 @@ def test_same_on_disk_agrees_with_the_stamps(tmp_path: Path, change: str) -> Non
         os.rmdir(folder / "new")
     now = stamps_mod.read_stamps(paths)
     assert stamps_mod.same_on_disk(paths, old) == now.same_disk(old) == (change == "none")
+
+
+def test_a_watch_that_cannot_be_added_gives_up_the_proof(tmp_path: Path) -> None:
+    """ENOSPC (past max_user_watches) while a new folder is watched counts as an overflow; when
+    the rebuild fails as well, the tree gives no token any more and the stats decide, and no
+    exception reaches the snapshot that drained the queue."""
+    root = make_folder(tmp_path / "Maildir")
+    tree = open_tree(root.resolve())
+    told: list[tuple[set[str], bool]] = []
+    tree.listener = lambda keys, overflow: told.append((keys, overflow))
+    inbox = folder_key(root)
+    try:
+        tree.publish()
+        assert watchproof.token(inbox) is not None
+
+        def refuse(path: str, mask: int) -> int:
+            raise OSError(errno.ENOSPC, "inotify_add_watch: No space left on device", path)
+
+        tree.notify.add_watch = refuse  # type: ignore[method-assign]
+        make_folder(root / ".New")
+        assert watchproof.token(inbox) is None
+        assert tree.degraded and told[0] == (set(), True)  # then the IN_IGNORED of the dropped watches
+        deliver(root, "1.M1P1.h")
+        assert watchproof.token(inbox) is None
+    finally:
+        tree.close()
