@@ -155,9 +155,9 @@ class EndOfInput:
 
 Fragment = FramedCommand | FramedLine | LiteralAnnounced | Refusal | EndOfInput
 
-# Tag (RFC 9051 §9): 1*<any ASTRING-CHAR except "+">; ASTRING-CHAR = ATOM-CHAR / "]".
-_TAG_RE = re.compile(rb"[!#$&',-\[\]-z|}~]+")
-_NAME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9]*")
+# Tag (RFC 9051 §9): 1*<any ASTRING-CHAR except "+">; ASTRING-CHAR = ATOM-CHAR / "]". Then SP, the
+# command name and, for UID, SP and the name of the UID command (one match per command).
+_HEAD_RE = re.compile(rb"([!#$&',-\[\]-z|}~]+) (?:([A-Za-z][A-Za-z0-9]*)(?: ([A-Za-z][A-Za-z0-9]*))?)?")
 _ANNOUNCE_RE = re.compile(rb"\{([0-9]+)(\+?)\}")
 _TAIL_DIGITS_RE = re.compile(rb"[0-9]+\+?\}\Z")
 
@@ -185,19 +185,16 @@ def _announcement(line: bytes) -> tuple[int, bool, bool] | None:
 
 def _head(line: bytes | bytearray) -> tuple[str | None, str]:
     """The tag and command name at the start of a command's first line (best effort)."""
-    m = _TAG_RE.match(line)
-    if m is None or line[m.end() : m.end() + 1] != b" ":
+    m = _HEAD_RE.match(line)
+    if m is None:
         return None, ""
-    tag = m.group().decode("ascii")
-    n = _NAME_RE.match(line, m.end() + 1)
-    if n is None:
-        return tag, ""
-    name = n.group().decode("ascii").upper()
-    if name == "UID" and line[n.end() : n.end() + 1] == b" ":
-        sub = _NAME_RE.match(line, n.end() + 1)
-        if sub is not None:
-            name = "UID " + sub.group().decode("ascii").upper()
-    return tag, name
+    tag, name, sub = m.groups()
+    if name is None:
+        return tag.decode("ascii"), ""
+    name = name.decode("ascii").upper()
+    if sub is not None and name == "UID":
+        name = "UID " + sub.decode("ascii").upper()
+    return tag.decode("ascii"), name
 
 
 class Framer:
@@ -336,6 +333,9 @@ class Framer:
 
     def _command_line(self, line: bytes) -> Fragment | bool:
         if not self._lines:
+            if not line.endswith(b"}") and len(line) <= self.limits.max_command:
+                # The usual command: one line, no literal, within every budget; no state to reset.
+                return FramedCommand(RawCommand((line,)), *_head(line))
             self._tag, self._name = _head(line)
         self._size += len(line)
         announced = _announcement(line)

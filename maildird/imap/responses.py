@@ -302,9 +302,15 @@ def _resp_text(out: list[bytes], code: Code | None, text: str, utf8: bool) -> No
     out.append(_text(text, utf8))
 
 
+_TAGGED_STATUS = {"OK": b" OK ", "NO": b" NO ", "BAD": b" BAD "}
+
+
 def _tagged(r: Tagged, out: list[bytes], utf8: bool) -> None:
-    out.append(_atom_bytes(r.tag))  # not cached: every command has a new tag
-    out.append(b" " + r.status.encode("ascii") + b" ")
+    status = _TAGGED_STATUS.get(r.status) or b" " + r.status.encode("ascii") + b" "
+    if r.code is None:  # the usual completion: one piece (the tag is not cached: every command has a new one)
+        out.append(_atom_bytes(r.tag) + status + _text(r.text, utf8))
+        return
+    out.append(_atom_bytes(r.tag) + status)
     _resp_text(out, r.code, r.text, utf8)
 
 

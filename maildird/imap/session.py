@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import binascii
 import enum
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 
 from . import commands as c
 from .errors import CLIENTBUG, LocalProtocolError
@@ -78,7 +78,6 @@ from .framing import (
     Refusal,
 )
 from .grammar_tokens import ParseError
-from .raw import RawCommand
 from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize, serialize_many
 
 __all__ = [
@@ -94,8 +93,10 @@ __all__ = [
 
 
 class State(enum.Enum):
-    """RFC 9051 §3."""
+    """RFC 9051 §3. Hashed by identity (members are singletons): ``Enum.__hash__`` is a Python
+    call, and every command looks its state up in ``ALLOWED`` and ``APPEND_STATES``."""
 
+    __hash__ = object.__hash__
     NOT_AUTHENTICATED = "not authenticated"
     AUTHENTICATED = "authenticated"
     SELECTED = "selected"
@@ -103,6 +104,7 @@ class State(enum.Enum):
 
 
 class Substate(enum.Enum):
+    __hash__ = object.__hash__  # as State's
     NONE = "none"
     IDLE = "idle"
     AUTHENTICATE = "authenticate"
@@ -291,7 +293,8 @@ class ServerConnection:
 
     def _command(self, framed: FramedCommand) -> Event:
         try:
-            command = self._parse(self._parser or _default_parser(), framed.raw)
+            parser = self._parser or _PARSER or _default_parser()
+            command = parser(framed.raw, utf8=self.utf8, extensions=self.extensions)
         except ParseError as exc:
             return self._reject(exc.tag, "BAD", exc.message, exc.code)
         if type(command) not in ALLOWED[self._state]:
@@ -302,10 +305,6 @@ class ServerConnection:
             return self._reject(command.tag, "BAD", text, CLIENTBUG)
         self._in_flight = command
         return CommandReceived(command)
-
-    def _parse(self, parser: Parser, raw: RawCommand) -> c.Command:
-        extensions: Collection[str] = self.extensions
-        return parser(raw, utf8=self.utf8, extensions=extensions)
 
     def _substate_input(self, fragment: FramedCommand | FramedLine | LiteralAnnounced | Refusal) -> Event:
         command = self._in_flight
