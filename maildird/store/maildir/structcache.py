@@ -9,10 +9,10 @@ Theory of operation:
   UIDVALIDITY, so a row left behind by another program's expunge can never be served for another
   message; lookups serve only UIDs the folder still knows, and such rows are pruned when the file is
   next opened.
-* Disk layer: one SQLite file per mailbox beside the sidecar (``<guid>.structs.db`` next to
-  ``<guid>.sqlite`` and the header cache's ``<guid>.headers.db``), WAL, ``synchronous=NORMAL`` (a lost
-  tail of the log loses cache rows, nothing else), one row per message. A ``meta`` table holds the
-  schema version, GUID and UIDVALIDITY; when they differ from the folder's, every row is dropped.
+* Disk layer (``structfile``): one SQLite file per mailbox beside the sidecar (``<guid>.structs.db``
+  next to ``<guid>.sqlite`` and the header cache's ``<guid>.headers.db``), WAL, ``synchronous=NORMAL``
+  (a lost tail of the log loses cache rows, nothing else), one row per message. A ``meta`` table holds
+  the schema version, GUID and UIDVALIDITY; when they differ from the folder's, every row is dropped.
   Rows are written in one transaction per batch by the worker thread that computed them; rows of
   more than ``MAX_CACHED_ROW`` octets are not kept (they are computed each time).
 * Locking: the file belongs to this object alone, so it is guarded by its own ``threading.Lock``, not
@@ -48,16 +48,11 @@ from pathlib import Path
 import trio
 
 from maildird.bytecache import ByteBoundCache
-from maildird.store.maildir.sync import MEMORY_DB, Folder
+from maildird.store.maildir.structfile import CACHE_SUFFIX, StructFile, is_corrupt, struct_path
+from maildird.store.maildir.sync import Folder
 from maildird.store.structs import StructRow
 
 log = logging.getLogger("maildird.store")
-
-SCHEMA_VERSION = 1
-"""Bumped when the table layout or the meaning of a value changes; a file with another is emptied."""
-
-CACHE_SUFFIX = ".structs.db"
-"""The cache file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
 
 MAX_CACHED_ROW = 256 * 1024
 """Rows holding more octets than this are not kept (a To: of thousands of addresses, thousands of
@@ -74,16 +69,6 @@ the key tuple, the dict slot; measured with tracemalloc on CPython 3.11: 352 oct
 MEMORY_FILL_MAX = 64
 """Requests of at most this many messages put the rows they find or compute into the memory layer."""
 
-SELECT_CHUNK = 500
-"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
-
-PAGE_CACHE_KIB = 256
-"""SQLite's page cache per open file (default 2 MiB): rows are read once per FETCH and the kernel
-caches the file anyway; a small cache keeps a server with many folders open lean."""
-
-BUSY_TIMEOUT_MS = 1000
-"""How long a statement waits for another process's write lock before the cache is skipped."""
-
 RETRY_SECONDS = 60.0
 """After an error that leaves the file unusable (read-only or full disk, locked, cannot open), the
 folder's file is not tried again for this long: one warning, not one per batch."""
@@ -91,143 +76,7 @@ folder's file is not tried again for this long: one warning, not one per batch."
 THREADS = trio.CapacityLimiter(4)
 """Worker threads reading or writing structure cache files at once, server-wide."""
 
-_PASSING = (
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_READONLY",
-    "SQLITE_CANTOPEN",
-    "SQLITE_FULL",
-    "SQLITE_PERM",
-    "SQLITE_NOMEM",
-    "SQLITE_INTERRUPT",
-    "SQLITE_AUTH",
-)
-"""SQLite errors (and extended codes) that say nothing about the file's contents: the cache rests.
-Any other coded error (corrupt, not a database, schema) discards the file."""
-
-_COLUMNS = "uid, envelope, size, body, bodystructure, envelope8, body8, bodystructure8"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS struct (
-    uid INTEGER PRIMARY KEY, envelope BLOB NOT NULL, size INTEGER, body BLOB, bodystructure BLOB,
-    envelope8 BLOB, body8 BLOB, bodystructure8 BLOB
-);
-"""
-
 MemKey = tuple[int, str, int, int]
-
-
-def struct_path(state_path: Path) -> Path | None:
-    """The cache file beside a sidecar file, or None for an in-memory sidecar."""
-    if str(state_path) == MEMORY_DB:
-        return None
-    return state_path.with_name(state_path.stem + CACHE_SUFFIX)
-
-
-def _is_corrupt(exc: sqlite3.Error) -> bool:
-    """True for an error SQLite reports about the file (one with a result code) other than the
-    ``_PASSING`` ones; misuse without a code (a closed connection) is not the file's fault."""
-    name = getattr(exc, "sqlite_errorname", None)
-    return isinstance(name, str) and bool(name) and not name.startswith(_PASSING)
-
-
-_WELL_TYPED = (
-    "typeof(envelope) = 'blob' AND typeof(size) IN ('integer', 'null')"
-    " AND typeof(body) IN ('blob', 'null') AND typeof(bodystructure) IN ('blob', 'null')"
-    " AND typeof(envelope8) IN ('blob', 'null') AND typeof(body8) IN ('blob', 'null')"
-    " AND typeof(bodystructure8) IN ('blob', 'null')"
-)
-"""Rows whose columns have a type the writer never stores (a damaged or tampered file) are misses:
-checked by SQLite while it reads, not row by row in Python."""
-
-RANGE_SLACK = 2
-"""UIDs whose span is at most this many times their number are read as one ``BETWEEN`` range (a
-message list's batch is a run of UIDs; a range walks the b-tree in order), others with ``IN``."""
-
-
-def _values(uid: int, row: StructRow) -> tuple[object, ...]:
-    return (
-        uid,
-        row.envelope,
-        row.size,
-        row.body,
-        row.bodystructure,
-        row.envelope8,
-        row.body8,
-        row.bodystructure8,
-    )
-
-
-class StructFile:
-    """One open cache file bound to one ``(guid, uidvalidity)``. Blocking; the caller holds the
-    ``FolderStructs`` lock. Raises ``sqlite3.Error``."""
-
-    def __init__(self, path: Path, guid: str, uidvalidity: int) -> None:
-        self.path = path
-        self.guid = guid
-        self.uidvalidity = uidvalidity
-        # check_same_thread=False: the lock serializes callers from Trio's worker threads.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        try:
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._bind()
-        except sqlite3.Error:
-            self._db.close()
-            raise
-
-    def _bind(self) -> None:
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        want = {"schema": str(SCHEMA_VERSION), "guid": self.guid, "uidvalidity": str(self.uidvalidity)}
-        if meta == want:
-            return
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM struct")
-            self._db.execute("DELETE FROM meta")
-            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(want.items()))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def get_many(self, uids: Sequence[int]) -> dict[int, StructRow]:
-        """Rows of ``uids`` that are kept and well typed (``_WELL_TYPED``)."""
-        out: dict[int, StructRow] = {}
-        make = StructRow._make
-        select = f"SELECT {_COLUMNS} FROM struct WHERE {_WELL_TYPED} AND uid"
-        for i in range(0, len(uids), SELECT_CHUNK):
-            chunk = uids[i : i + SELECT_CHUNK]
-            low, high = min(chunk), max(chunk)
-            if high - low < RANGE_SLACK * len(chunk):
-                wanted = set(chunk)
-                rows = self._db.execute(f"{select} BETWEEN ? AND ?", (low, high))
-                out.update((r[0], make(r[1:])) for r in rows if r[0] in wanted)
-            else:
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(f"{select} IN ({marks})", chunk)
-                out.update((r[0], make(r[1:])) for r in rows)
-        return out
-
-    def put_many(self, rows: Mapping[int, StructRow]) -> None:
-        full = [_values(uid, row) for uid, row in rows.items() if row.full]
-        partial = [_values(uid, row) for uid, row in rows.items() if not row.full]
-        marks = ",".join("?" * 8)
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(f"INSERT OR REPLACE INTO struct ({_COLUMNS}) VALUES ({marks})", full)
-            # An envelope-only row never replaces a full one another request stored meanwhile.
-            self._db.executemany(f"INSERT OR IGNORE INTO struct ({_COLUMNS}) VALUES ({marks})", partial)
-
-    def delete(self, uids: Iterable[int]) -> None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM struct WHERE uid = ?", [(u,) for u in uids])
-
-    def uids(self) -> list[int]:
-        return [row[0] for row in self._db.execute("SELECT uid FROM struct")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +171,7 @@ class FolderStructs:
 
     def _failed(self, exc: sqlite3.Error | OSError, path: Path) -> None:
         """An error: a damaged file is deleted (rebuilt on the next call); otherwise the file rests."""
-        if isinstance(exc, sqlite3.Error) and _is_corrupt(exc):
+        if isinstance(exc, sqlite3.Error) and is_corrupt(exc):
             log.warning("structure cache %s is damaged; rebuilding it", path, exc_info=True)
             self._discard(path)
         else:
@@ -483,3 +332,17 @@ def for_folder(folder: Folder) -> FolderStructs:
 def access(folder: Folder) -> FolderAccess:
     """What ``MaildirMailbox.structures()`` returns (Trio thread)."""
     return FolderAccess(folder, for_folder(folder))
+
+
+__all__ = [
+    "CACHE_SUFFIX",
+    "MAX_CACHED_ROW",
+    "MEMORY",
+    "FolderAccess",
+    "FolderStructs",
+    "MemoryLayer",
+    "access",
+    "existing",
+    "for_folder",
+    "struct_path",
+]

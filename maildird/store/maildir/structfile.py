@@ -1,0 +1,169 @@
+"""The structure cache's SQLite file (``<guid>.structs.db`` beside the sidecar): one row per message
+with its serialized ENVELOPE, BODY and BODYSTRUCTURE (``store.structs.StructRow``); ``structcache``
+says when it is read and written, this module only holds the file.
+
+Tables: ``meta`` (schema version, GUID, UIDVALIDITY: when they differ from the folder's every row is
+dropped) and ``struct`` (uid -> the row's columns). Reads check column types in SQLite
+(``_WELL_TYPED``), so a damaged or tampered row is a miss, never a value of the wrong type.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from maildird.store.maildir.sync import MEMORY_DB
+from maildird.store.structs import StructRow
+
+SCHEMA_VERSION = 1
+"""Bumped when the table layout or the meaning of a value changes; a file with another is emptied."""
+
+CACHE_SUFFIX = ".structs.db"
+"""The cache file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
+
+SELECT_CHUNK = 500
+"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
+
+PAGE_CACHE_KIB = 256
+"""SQLite's page cache per open file (default 2 MiB): rows are read once per FETCH and the kernel
+caches the file anyway; a small cache keeps a server with many folders open lean."""
+
+BUSY_TIMEOUT_MS = 1000
+"""How long a statement waits for another process's write lock before the cache is skipped."""
+
+_PASSING = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_FULL",
+    "SQLITE_PERM",
+    "SQLITE_NOMEM",
+    "SQLITE_INTERRUPT",
+    "SQLITE_AUTH",
+)
+"""SQLite errors (and extended codes) that say nothing about the file's contents: the cache rests.
+Any other coded error (corrupt, not a database, schema) discards the file."""
+
+_COLUMNS = "uid, envelope, size, body, bodystructure, envelope8, body8, bodystructure8"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS struct (
+    uid INTEGER PRIMARY KEY, envelope BLOB NOT NULL, size INTEGER, body BLOB, bodystructure BLOB,
+    envelope8 BLOB, body8 BLOB, bodystructure8 BLOB
+);
+"""
+
+
+def struct_path(state_path: Path) -> Path | None:
+    """The cache file beside a sidecar file, or None for an in-memory sidecar."""
+    if str(state_path) == MEMORY_DB:
+        return None
+    return state_path.with_name(state_path.stem + CACHE_SUFFIX)
+
+
+def is_corrupt(exc: sqlite3.Error) -> bool:
+    """True for an error SQLite reports about the file (one with a result code) other than the
+    ``_PASSING`` ones; misuse without a code (a closed connection) is not the file's fault."""
+    name = getattr(exc, "sqlite_errorname", None)
+    return isinstance(name, str) and bool(name) and not name.startswith(_PASSING)
+
+
+_WELL_TYPED = (
+    "typeof(envelope) = 'blob' AND typeof(size) IN ('integer', 'null')"
+    " AND typeof(body) IN ('blob', 'null') AND typeof(bodystructure) IN ('blob', 'null')"
+    " AND typeof(envelope8) IN ('blob', 'null') AND typeof(body8) IN ('blob', 'null')"
+    " AND typeof(bodystructure8) IN ('blob', 'null')"
+)
+"""Rows whose columns have a type the writer never stores (a damaged or tampered file) are misses:
+checked by SQLite while it reads, not row by row in Python."""
+
+RANGE_SLACK = 2
+"""UIDs whose span is at most this many times their number are read as one ``BETWEEN`` range (a
+message list's batch is a run of UIDs; a range walks the b-tree in order), others with ``IN``."""
+
+
+def _values(uid: int, row: StructRow) -> tuple[object, ...]:
+    return (
+        uid,
+        row.envelope,
+        row.size,
+        row.body,
+        row.bodystructure,
+        row.envelope8,
+        row.body8,
+        row.bodystructure8,
+    )
+
+
+class StructFile:
+    """One open cache file bound to one ``(guid, uidvalidity)``. Blocking; the caller holds the
+    ``FolderStructs`` lock. Raises ``sqlite3.Error``."""
+
+    def __init__(self, path: Path, guid: str, uidvalidity: int) -> None:
+        self.path = path
+        self.guid = guid
+        self.uidvalidity = uidvalidity
+        # check_same_thread=False: the lock serializes callers from Trio's worker threads.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._bind()
+        except sqlite3.Error:
+            self._db.close()
+            raise
+
+    def _bind(self) -> None:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        want = {"schema": str(SCHEMA_VERSION), "guid": self.guid, "uidvalidity": str(self.uidvalidity)}
+        if meta == want:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM struct")
+            self._db.execute("DELETE FROM meta")
+            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(want.items()))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get_many(self, uids: Sequence[int]) -> dict[int, StructRow]:
+        """Rows of ``uids`` that are kept and well typed (``_WELL_TYPED``)."""
+        out: dict[int, StructRow] = {}
+        make = StructRow._make
+        select = f"SELECT {_COLUMNS} FROM struct WHERE {_WELL_TYPED} AND uid"
+        for i in range(0, len(uids), SELECT_CHUNK):
+            chunk = uids[i : i + SELECT_CHUNK]
+            low, high = min(chunk), max(chunk)
+            if high - low < RANGE_SLACK * len(chunk):
+                wanted = set(chunk)
+                rows = self._db.execute(f"{select} BETWEEN ? AND ?", (low, high))
+                out.update((r[0], make(r[1:])) for r in rows if r[0] in wanted)
+            else:
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"{select} IN ({marks})", chunk)
+                out.update((r[0], make(r[1:])) for r in rows)
+        return out
+
+    def put_many(self, rows: Mapping[int, StructRow]) -> None:
+        full = [_values(uid, row) for uid, row in rows.items() if row.full]
+        partial = [_values(uid, row) for uid, row in rows.items() if not row.full]
+        marks = ",".join("?" * 8)
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(f"INSERT OR REPLACE INTO struct ({_COLUMNS}) VALUES ({marks})", full)
+            # An envelope-only row never replaces a full one another request stored meanwhile.
+            self._db.executemany(f"INSERT OR IGNORE INTO struct ({_COLUMNS}) VALUES ({marks})", partial)
+
+    def delete(self, uids: Iterable[int]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM struct WHERE uid = ?", [(u,) for u in uids])
+
+    def uids(self) -> list[int]:
+        return [row[0] for row in self._db.execute("SELECT uid FROM struct")]
