@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
 from maildird.message.search_fields import RECIPE
-from maildird.store.maildir import searchcache
+from maildird.store.maildir import searchcache, searchfill
 from maildird.store.maildir.mailbox import MaildirMailbox
 from maildird.store.maildir.store import MaildirStore
 from maildird.store.registry import Registry
@@ -226,3 +227,89 @@ def test_memory_layer_bound() -> None:
     assert mem.used == cost * 10
     mem.drop(2)
     assert mem.used == 0 and mem.table(c) is None
+
+
+# -- fill-ahead (store.maildir.searchfill) ----------------------------------------------------------
+
+
+async def _inbox(store: MaildirStore) -> tuple[Session, MaildirMailbox]:
+    s = Session(store)
+    await s.cmd("s SELECT INBOX")
+    mailbox = s.ctx.selected.mailbox
+    assert isinstance(mailbox, MaildirMailbox)
+    return s, mailbox
+
+
+def _rows(tmp_path: Path) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    with sqlite3.connect(_search_file(tmp_path)) as db:
+        for field, uid in db.execute("SELECT field, uid FROM text"):
+            out.setdefault(field, set()).add(uid)
+    return out
+
+
+async def test_fill_derives_every_message_ahead_of_the_first_search(
+    tmp_path: Path, maildir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = await _reference(tmp_path, maildir, monkeypatch)
+    monkeypatch.setattr(searchfill, "FILL_MIN_MESSAGES", 1)
+    monkeypatch.setattr(searchfill, "FILL_CHUNK", 3)
+    monkeypatch.setattr(searchfill, "FILL_PAUSE", 0)
+    _s, mailbox = await _inbox(_store(tmp_path, maildir))
+    folder = mailbox.folder
+    assert await searchfill.prepare(folder)
+    assert searchcache.for_folder(folder).is_open  # opened with the folder, before any SEARCH
+    assert searchcache.MEMORY.used == 0
+    assert await searchfill.fill(folder, mailbox) == len(BODIES)
+    assert searchcache.MEMORY.used == 0  # the fill leaves the memory layer to the sessions
+    uids = set(folder.msgs)
+    assert _rows(tmp_path) == {field: uids for field in searchfill.FILL_FIELDS}
+    assert await searchfill.fill(folder, mailbox) == 0  # complete: one COUNT per field, nothing read
+    with monkeypatch.context() as m:
+        _no_header_reads(m)
+        # Searches on the filled fields read no header block, also after a restart.
+        filled = [(q, r) for q, r in zip(SEARCHES, reference, strict=True) if _filled_only(q)]
+        assert len(filled) >= 8
+        answers = await _answers(_store(tmp_path, maildir), [q for q, _r in filled])
+        assert answers == [r for _q, r in filled]
+
+
+def _filled_only(search: str | bytes) -> bool:
+    text = search.decode() if isinstance(search, bytes) else search
+    words = {"BCC", "HEADER"}
+    return not words & set(text.upper().split())
+
+
+async def test_fill_leaves_small_folders_alone(tmp_path: Path, maildir: Path) -> None:
+    _s, mailbox = await _inbox(_store(tmp_path, maildir))
+    assert len(mailbox.folder.msgs) < searchfill.FILL_MIN_MESSAGES
+    assert await searchfill.fill(mailbox.folder, mailbox) == 0
+    assert not list((tmp_path / "state").rglob("*" + searchcache.CACHE_SUFFIX)) or not _rows(tmp_path)
+
+
+async def test_opening_a_folder_starts_its_fill_once(
+    tmp_path: Path, maildir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(searchfill, "FILL_MIN_MESSAGES", 1)
+    monkeypatch.setattr(searchfill, "FILL_DELAY", 0)
+    monkeypatch.setattr(searchfill, "FILL_PAUSE", 0)
+    started: list[object] = []
+    finished = trio.Event()
+    real_fill = searchfill.fill
+
+    async def watched(folder: object, source: searchfill.TextSource) -> int:
+        started.append(folder)
+        try:
+            return await real_fill(folder, source)  # type: ignore[arg-type]
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(searchfill, "fill", watched)
+    store = _store(tmp_path, maildir)
+    s, mailbox = await _inbox(store)
+    await Session(store).cmd("x EXAMINE INBOX")  # a second open of the same folder
+    with trio.fail_after(60):
+        await finished.wait()
+    assert started == [mailbox.folder]
+    assert _rows(tmp_path)["FROM"] == set(mailbox.folder.msgs)
+    assert (await s.cmd('a SEARCH FROM "frank.frequent"')).startswith(b"* SEARCH ")

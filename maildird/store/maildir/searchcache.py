@@ -37,6 +37,7 @@ Theory of operation:
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 import weakref
@@ -254,6 +255,10 @@ class TextFile:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO text (field, uid, value) VALUES (?, ?, ?)", data)
 
+    def count(self, field: str) -> int:
+        (n,) = self._db.execute("SELECT COUNT(*) FROM text WHERE field = ?", (field,)).fetchone()
+        return int(n)
+
     def prune(self, live: set[int]) -> None:
         """Delete the rows of UIDs not in ``live`` (expunged since: harmless, but they would stay)."""
         stale = [(u,) for (u,) in self._db.execute("SELECT DISTINCT uid FROM text") if u not in live]
@@ -261,6 +266,22 @@ class TextFile:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany("DELETE FROM text WHERE uid = ?", stale)
+
+
+def _will_need(path: Path) -> None:
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _is_corrupt(exc: BaseException) -> bool:
@@ -323,6 +344,28 @@ class FolderTexts:
             self._failed(exc, f.path)
             return {}
 
+    def prepare_locked(self, path: Path | None, ident: Ident) -> bool:
+        """Open the file ahead of the first SEARCH and ask the kernel to read it in the background
+        (``posix_fadvise`` WILLNEED: no wait, no CPU), as a folder is opened: that SEARCH then finds
+        the file open and its pages cached. True when the file is usable."""
+        f = self._open(path, ident)
+        if f is None:
+            return False
+        for suffix in ("", "-wal"):
+            _will_need(Path(f"{f.path}{suffix}"))
+        return True
+
+    def least_count_locked(self, path: Path | None, ident: Ident, fields: Sequence[str]) -> int:
+        """The fewest rows any of ``fields`` has in the file (0 without a usable file)."""
+        f = self._open(path, ident)
+        if f is None:
+            return 0
+        try:
+            return min(f.count(field) for field in fields)
+        except sqlite3.Error as exc:
+            self._failed(exc, f.path)
+            return 0
+
     def derive_locked(
         self,
         path: Path | None,
@@ -343,6 +386,10 @@ class FolderTexts:
             except sqlite3.Error as exc:
                 self._failed(exc, f.path)
         return derived
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
 
     def close(self) -> None:
         if self._file is not None:
@@ -369,13 +416,31 @@ def existing(folder: Folder) -> FolderTexts | None:
     return _by_folder.get(folder)
 
 
+def ident_of(folder: Folder, recipe: Recipe) -> Ident:
+    """What the folder's texts belong to now (Trio thread)."""
+    return (folder.guid or "", folder.uidvalidity, recipe.version)
+
+
+def file_of(folder: Folder) -> Path | None:
+    """The folder's cache file, or None (no on-disk sidecar, or no GUID yet)."""
+    state = folder.state
+    return cache_path(state.path) if state is not None and folder.guid is not None else None
+
+
 async def header_texts(
-    folder: Folder, fields: Sequence[str], uids: Sequence[int], recipe: Recipe, read: HeaderReader
+    folder: Folder,
+    fields: Sequence[str],
+    uids: Sequence[int],
+    recipe: Recipe,
+    read: HeaderReader,
+    *,
+    remember: bool = True,
 ) -> dict[str, Texts]:
     """The texts of ``fields`` for ``uids`` (module docstring): for every field, a dict holding each
-    UID whose header could be read; gone or empty ones are left out of every field's dict."""
+    UID whose header could be read; gone or empty ones are left out of every field's dict. Without
+    ``remember`` (the background fill, ``searchfill``) the memory layer is only read, not filled."""
     cache = for_folder(folder)
-    ident: Ident = (folder.guid or "", folder.uidvalidity, recipe.version)
+    ident = ident_of(folder, recipe)
     out: dict[str, Texts] = {}
     missing: set[int] = set()
     for field in fields:
@@ -392,8 +457,7 @@ async def header_texts(
                 missing.add(uid)
     if not missing:
         return out
-    state = folder.state
-    path = cache_path(state.path) if state is not None and folder.guid is not None else None
+    path = file_of(folder)
 
     def live() -> set[int]:
         return set(folder.msgs)  # one C-level copy: atomic under the GIL
@@ -406,7 +470,8 @@ async def header_texts(
             )
         for field, texts in loaded.items():
             out[field].update(texts)
-            cache.memory.add((cache.token, ident, field), texts)
+            if remember:
+                cache.memory.add((cache.token, ident, field), texts)
         wanted = [u for u in wanted if any(u not in out[f] for f in fields)]
     if not wanted:
         return out
@@ -414,13 +479,13 @@ async def header_texts(
     if not blocks:
         return out
     # Blocks read after a new incarnation began are derived for this answer but not kept.
-    keep = (folder.guid or "", folder.uidvalidity, recipe.version) == ident
+    keep = ident_of(folder, recipe) == ident
     async with cache.lock:
         derived = await trio.to_thread.run_sync(
             cache.derive_locked, path if keep else None, ident, live, recipe, blocks, fields, limiter=LIMITER
         )
     for field, texts in derived.items():
         out[field].update(texts)
-        if keep:
+        if keep and remember:
             cache.memory.add((cache.token, ident, field), texts)
     return out

@@ -36,6 +36,7 @@ from maildird.store.maildir.layout import INBOX, FsLayout, MaildirPlusPlus, ensu
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
 from maildird.store.maildir.mailbox import MaildirMailbox, run_fs
 from maildird.store.maildir.searchcache import cache_path as search_cache_path
+from maildird.store.maildir.searchfill import fill_later
 from maildird.store.maildir.sectionfile import section_path
 from maildird.store.maildir.state import state_path
 from maildird.store.maildir.structcache import struct_path
@@ -323,6 +324,7 @@ class MaildirStore(Store):
 
         handle = MaildirMailbox(folder, canonical, readonly=readonly, watch_key=key, on_close=release)
         self._handles.add(handle)
+        fill_later(folder, handle)  # a large folder's search texts, in the background (searchfill)
         return handle
 
     async def close(self) -> None:

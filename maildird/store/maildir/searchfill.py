@@ -1,0 +1,156 @@
+"""Fill-ahead of the search-text cache: a large folder's texts are derived in the background after
+it is opened, so even its first header SEARCH (after a restart, with a cold page cache) reads a few
+hundred KB of texts instead of hundreds of header blocks (what Dovecot's cache of fetched header
+fields gives it; ``searchcache`` holds the texts).
+
+Theory of operation:
+
+* ``fill_later`` runs when ``MaildirStore.open`` hands out a handle (Trio thread, no I/O): the first
+  time in a process a folder is opened it spawns one background task (a Trio system task: it belongs
+  to no session) and does nothing on later opens.
+* The task first waits for the opening session's snapshot to load the folder, then opens the
+  folder's cache file and asks the kernel to read it in the background (``prepare``: what Dovecot
+  does with its cache file when a mailbox is opened), so a SEARCH right after SELECT finds the file
+  open and its pages cached. It then waits ``FILL_DELAY`` (the session that opened the folder gets
+  its first commands answered first), and goes on only if the folder holds at least
+  ``FILL_MIN_MESSAGES`` (a smaller folder's first search derives its texts quickly enough) and its
+  file lacks rows (one ``COUNT`` per field: a restart of a filled folder costs that and nothing else).
+* Otherwise it asks ``searchcache.header_texts`` for ``FILL_FIELDS`` of the newest
+  ``FILL_MAX_MESSAGES`` messages in UID order, ``FILL_CHUNK`` at a time with a ``FILL_PAUSE`` between
+  chunks, so it takes a fraction of a core and the event loop is never held for long. Texts already
+  in the file are only read; missing ones are derived from the header blocks the handle reads (the
+  header cache, or the files) and written; the memory layer is not filled (a background fill must not
+  push out what sessions use).
+* It stops when the folder is closed or a new incarnation begins; an error ends it with a warning (the
+  cache is never an error: searches derive what is missing).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Sequence
+from typing import Protocol
+
+import trio
+
+from maildird.store.maildir import searchcache
+from maildird.store.maildir.sync import Folder
+
+log = logging.getLogger("maildird.store")
+
+FILL_FIELDS = ("FROM", "TO", "CC", "SUBJECT")
+"""The fields filled ahead: what clients search most (Thunderbird's quick filter: sender, recipients,
+subject). Other cached fields are derived by the first search that asks for them."""
+
+FILL_MIN_MESSAGES = 2000
+"""Folders with fewer messages are not filled ahead: a first search derives their texts in ~10 ms."""
+
+FILL_MAX_MESSAGES = 50_000
+"""At most this many of a folder's newest messages are filled ahead (older ones on demand)."""
+
+FILL_DELAY = 2.0
+"""Seconds after a folder is first opened before its fill starts."""
+
+FILL_CHUNK = 128
+"""Messages per round: a round holds the interpreter for a few milliseconds at most."""
+
+FILL_PAUSE = 0.02
+"""Seconds between rounds."""
+
+LOAD_POLLS = 200
+LOAD_POLL_SECONDS = 0.01
+"""How long (polls x seconds) the task waits for the opening session's snapshot to load the folder."""
+
+
+class TextSource(Protocol):
+    """What the fill reads header blocks through (``MaildirMailbox``)."""
+
+    async def read_messages(self, uids: Sequence[int], *, header_only: bool = False) -> dict[int, bytes]: ...
+
+
+_started: weakref.WeakSet[Folder] = weakref.WeakSet()
+
+
+def default_recipe() -> searchcache.Recipe:
+    """How SEARCH makes its texts (``message.search_fields``): imported here, late, as the store's one
+    use of the message layer, so that the fill derives exactly what a search would."""
+    from maildird.message.search_fields import RECIPE
+
+    return RECIPE
+
+
+def fill_later(folder: Folder, source: TextSource) -> None:
+    """Start the folder's fill-ahead unless this process did already (module docstring)."""
+    if folder in _started:
+        return
+    _started.add(folder)
+    try:
+        trio.lowlevel.spawn_system_task(fill_soon, folder, source, name="maildird search fill-ahead")
+    except RuntimeError:  # no Trio run (a synchronous caller): nothing to fill with
+        _started.discard(folder)
+
+
+async def fill_soon(folder: Folder, source: TextSource) -> None:
+    """``prepare``, then ``fill`` after ``FILL_DELAY``; never raises."""
+    try:
+        if await prepare(folder):
+            await trio.sleep(FILL_DELAY)
+            await fill(folder, source)
+    except Exception:
+        log.warning("search fill-ahead of %s stopped", folder.path, exc_info=True)
+
+
+async def prepare(folder: Folder, recipe: searchcache.Recipe | None = None) -> bool:
+    """Once the opening session's snapshot has loaded the folder, open its cache file and have the
+    kernel read it in the background (``FolderTexts.prepare_locked``): Dovecot likewise opens its
+    cache file with the mailbox. False when the folder did not load or has no usable file."""
+    recipe = recipe or default_recipe()
+    for _ in range(LOAD_POLLS):
+        if searchcache.file_of(folder) is not None:
+            break
+        await trio.sleep(LOAD_POLL_SECONDS)
+    path = searchcache.file_of(folder)
+    if path is None:
+        return False
+    cache = searchcache.for_folder(folder)
+    ident = searchcache.ident_of(folder, recipe)
+    async with cache.lock:
+        ready: bool = await trio.to_thread.run_sync(
+            cache.prepare_locked, path, ident, limiter=searchcache.LIMITER
+        )
+    return ready
+
+
+async def fill(folder: Folder, source: TextSource, recipe: searchcache.Recipe | None = None) -> int:
+    """Fill the folder's texts (module docstring); returns how many messages were looked at."""
+    recipe = recipe or default_recipe()
+    path = searchcache.file_of(folder)
+    if path is None or len(folder.msgs) < FILL_MIN_MESSAGES:
+        return 0
+    cache = searchcache.for_folder(folder)
+    ident = searchcache.ident_of(folder, recipe)
+    async with cache.lock:
+        have = await trio.to_thread.run_sync(
+            cache.least_count_locked, path, ident, FILL_FIELDS, limiter=searchcache.LIMITER
+        )
+    if have >= len(folder.msgs):
+        return 0
+    # Ascending: SQLite fills its pages best when keys come in order (a cold read then touches few).
+    uids = sorted(folder.msgs)[-FILL_MAX_MESSAGES:]
+    done = 0
+    for start in range(0, len(uids), FILL_CHUNK):
+        if folder.state is None or searchcache.ident_of(folder, recipe) != ident:
+            break  # closed, or a new incarnation: its own open starts again
+        chunk = [u for u in uids[start : start + FILL_CHUNK] if u in folder.msgs]
+        await searchcache.header_texts(folder, FILL_FIELDS, chunk, recipe, _reader(source), remember=False)
+        done += len(chunk)
+        await trio.sleep(FILL_PAUSE)
+    return done
+
+
+def _reader(source: TextSource) -> searchcache.HeaderReader:
+    async def read(uids: Sequence[int]) -> dict[int, bytes]:
+        return await source.read_messages(uids, header_only=True)
+
+    return read
