@@ -1,9 +1,11 @@
 """``maildird reindex``: rebuild a user's metadata cache from the Maildir itself.
 
 The per-mailbox sidecar (``maildird.store.maildir.state``: sizes, INTERNALDATEs, mod-sequences, the
-expunge log) and the header cache beside it (``maildird.store.maildir.headercache``: each message's
-raw header block) live under ``<state_dir>/index/<user>`` and are only caches: everything in them can
-be rebuilt from the Maildir. ``reindex`` removes that directory and opens every selectable mailbox
+expunge log), the header cache beside it (``maildird.store.maildir.headercache``: each message's
+raw header block) and the section cache (``sectioncache``: the header fields clients fetched, rendered)
+live under ``<state_dir>/index/<user>`` and are only caches: everything in them can be rebuilt from
+the Maildir. The section cache is refilled by the next header FETCH of each mailbox (which fields to
+render is the client's choice). ``reindex`` removes that directory and opens every selectable mailbox
 read-only once, so the rebuild (which reads every message file to learn its CRLF size where the file
 name carries no ``,W=``, and every header for the header cache) happens now, not at the user's next
 SELECT or first header FETCH. UIDs and UIDVALIDITY live in ``dovecot-uidlist`` and are not touched;

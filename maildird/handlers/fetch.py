@@ -12,7 +12,8 @@ Theory of operation
    a worker thread). Items that need only the snapshot (FLAGS, UID, INTERNALDATE, RFC822.SIZE,
    MODSEQ) never touch a file. When every item needs at most the snapshot and the top-level header
    (a message list), ``fetch_lines.LinePlan`` formats each response line straight to bytes in larger
-   rounds and sends them with ``Context.send_bytes``; the header blocks are read without parsing.
+   rounds and sends them with ``Context.send_bytes``; the header sections come from the store's section
+   cache (``read_sections``) or are rendered from the header blocks, without parsing.
    When ENVELOPE, BODY or BODYSTRUCTURE are asked beside snapshot items only and the mailbox keeps a
    structure cache (``Mailbox.structures``), ``fetch_structs.StructPlan`` answers from it instead.
 3. If an item implicitly sets ``\\Seen`` (BODY[...] without PEEK, BINARY[...], RFC822, RFC822.TEXT;

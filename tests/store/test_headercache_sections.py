@@ -173,11 +173,8 @@ async def test_expunge_and_move_drop_sections_from_memory_and_file(tmp_path: Pat
     assert cache is not None and cache.section_keys == {THUNDERBIRD.key, NOT.key, SHORT.key}
     for key in cache.section_keys:
         for uid in (uids[1], uids[2]):
-            assert (
-                cache.sections.get((cache.token, mb.folder.guid or "", mb.folder.uidvalidity, uid, key))
-                is None
-            )
-        assert cache.sections.get((cache.token, mb.folder.guid or "", mb.folder.uidvalidity, uids[0], key))
+            assert cache.sections.get(cache.section_base(mb.folder, key) | uid) is None
+        assert cache.sections.get(cache.section_base(mb.folder, key) | uids[0])
     assert await sections(mb, uids) == {u: expected(raws[i]) for i, u in enumerate(uids) if i in (0, 3)}
     await store.close()
 
@@ -277,9 +274,9 @@ def test_section_memory_is_bounded_first_in_first_out() -> None:
     cost = 5 + sectioncache.ENTRY_OVERHEAD
     mem = sectioncache.SectionMemory(limit=3 * cost)
     for uid in range(5):
-        mem.put((1, "g", 7, uid, "k"), (b"12345", 20))
+        mem.put(1 << 32 | uid, (b"12345", 20))
     assert len(mem) == 3 and mem.used == 3 * cost
-    assert mem.get((1, "g", 7, 0, "k")) is None and mem.get((1, "g", 7, 4, "k")) == (b"12345", 20)
+    assert mem.get(1 << 32 | 0) is None and mem.get(1 << 32 | 4) == (b"12345", 20)
 
 
 async def test_delete_removes_the_sections_with_the_mailbox(tmp_path: Path) -> None:
@@ -305,10 +302,24 @@ def test_put_many_equals_put_one_by_one() -> None:
     """``ByteBoundCache.put_many`` (``remember``'s bulk insert) keeps what ``put`` would, in the same
     order, with the same count, replacing entries and skipping ones larger than the bound."""
     limit = 4 * (3 + sectioncache.ENTRY_OVERHEAD)
-    items = [((1, "g", 7, uid % 6, "k"), (b"x" * (3 if uid != 4 else limit), uid)) for uid in range(9)]
+    items = [(1 << 32 | uid % 6, (b"x" * (3 if uid != 4 else limit), uid)) for uid in range(9)]
     one, bulk = sectioncache.SectionMemory(limit), sectioncache.SectionMemory(limit)
     for key, value in items:
         one.put(key, value)
     bulk.put_many(items)
     assert list(bulk._items.items()) == list(one._items.items())
     assert bulk.used == one.used <= limit and len(bulk) == 4
+
+
+async def test_two_folders_with_the_same_uids_keep_their_own_sections(tmp_path: Path) -> None:
+    """Memory keys are per folder incarnation: UID 1 of INBOX is never served for UID 1 of Archive."""
+    store, inbox = await open_inbox(tmp_path)
+    await store.create("Archive")
+    archive = await store.open("Archive")
+    (a,) = (await inbox.append([NewMessage(CASES["LF"])])).uids
+    (b,) = (await archive.append([NewMessage(EXTRA["nul-8bit"])])).uids
+    assert a == b
+    for _ in range(2):  # from the files, then from memory
+        assert await sections(inbox, [a]) == {a: expected(CASES["LF"])}
+        assert await sections(archive, [b]) == {b: expected(EXTRA["nul-8bit"])}
+    await store.close()

@@ -118,6 +118,10 @@ MEMORY = MemoryLayer()
 """The process-wide memory layer, shared by every folder and session."""
 
 _tokens = itertools.count(1)
+_section_ids = itertools.count(1)
+
+UID_BITS = 32
+"""UIDs are 32-bit unsigned numbers (RFC 9051 §2.3.1.1): a section memory key is ``base | uid``."""
 
 
 class FolderHeaders:
@@ -132,6 +136,7 @@ class FolderHeaders:
         """Selections this folder may have entries of in ``sections`` (at most ``MAX_MEMORY_SPECS``):
         what ``forget_memory`` pops for an expunged UID."""
         self.token = next(_tokens)  # tells this folder's memory entries from another's
+        self._bases: dict[tuple[str, int, str], int] = {}  # (GUID, UIDVALIDITY, selection) -> base
         self.headers: FileSlot[HeaderFile] = FileSlot(HeaderFile, CACHE_SUFFIX, "header cache")
         self.section_file: FileSlot[SectionFile] = FileSlot(SectionFile, SECTIONS_SUFFIX, "section cache")
 
@@ -167,10 +172,21 @@ class FolderHeaders:
     def forget_memory(self, folder: Folder, uids: Iterable[int]) -> None:
         """Drop the blocks and sections of expunged UIDs from the memory layers."""
         token, guid, uidvalidity = self.token, folder.guid or "", folder.uidvalidity
+        bases = [self.section_base(folder, key) for key in self.section_keys]
         for uid in uids:
             self.memory.pop((token, guid, uidvalidity, uid))
-            for key in self.section_keys:
-                self.sections.pop((token, guid, uidvalidity, uid, key))
+            for base in bases:
+                self.sections.pop(base | uid)
+
+    def section_base(self, folder: Folder, key: str) -> int:
+        """The section memory key of UID 0 of this folder's incarnation and selection ``key``: the key
+        of a message's section is ``base | uid``, one int (no tuple to build and hash per message;
+        the bases are unique in the process, so no other folder's entry can match)."""
+        name = (folder.guid or "", folder.uidvalidity, key)
+        base = self._bases.get(name)
+        if base is None:
+            base = self._bases[name] = next(_section_ids) << UID_BITS
+        return base
 
     def may_remember_sections(self, key: str) -> bool:
         """Whether sections of selection ``key`` may go into memory (noted for ``forget_memory``)."""

@@ -55,8 +55,8 @@ MAX_MEMORY_SPECS = 16
 """Selections one folder may keep sections of in memory (``FolderHeaders.section_keys``, which an
 expunge walks); a client's further field lists are rendered each time."""
 
-SectionKey = tuple[int, str, int, int, str]
-"""``(folder token, GUID, UIDVALIDITY, UID, selection key)``."""
+SectionKey = int
+"""``FolderHeaders.section_base(folder, selection key) | uid``."""
 Sections = tuple[Section, ...]
 """One message's sections, in the order of the specs asked for."""
 
@@ -104,14 +104,14 @@ def recall(
             return {}, list(uids)
         keys.append(key)
     get = cache.sections.get
-    token, guid, uidvalidity = cache.token, folder.guid or "", folder.uidvalidity
+    bases = [cache.section_base(folder, key) for key in keys]
     msgs = folder.msgs
     hits: dict[int, Sections] = {}
     missing: list[int] = []
-    if len(keys) == 1:  # the usual message list: one selection
-        (key,) = keys
+    if len(bases) == 1:  # the usual message list: one selection
+        (base,) = bases
         for uid in uids:
-            one = get((token, guid, uidvalidity, uid, key)) if uid in msgs else None
+            one = get(base | uid) if uid in msgs else None
             if one is None:
                 if not hits:  # the first one missed: most likely all do (after a restart)
                     return hits, list(uids)
@@ -122,12 +122,12 @@ def recall(
     for uid in uids:
         found: list[Section] = []
         if uid in msgs:
-            for key in keys:
-                one = get((token, guid, uidvalidity, uid, key))
+            for base in bases:
+                one = get(base | uid)
                 if one is None:
                     break
                 found.append(one)
-        if len(found) == len(keys):
+        if len(found) == len(bases):
             hits[uid] = tuple(found)
         elif not hits:  # as above
             return hits, list(uids)
@@ -141,12 +141,12 @@ def remember(
 ) -> None:
     """Keep the sections just read or rendered in memory (not those of an empty header block, which
     are read again each time, like the block)."""
-    token, guid, uidvalidity = cache.token, folder.guid or "", folder.uidvalidity
     for i, key in enumerate(_keys(specs)):
         if key is None or not cache.may_remember_sections(key):
             continue
+        base = cache.section_base(folder, key)
         cache.sections.put_many(
-            ((token, guid, uidvalidity, uid, key), sections[i])
+            (base | uid, sections[i])
             for uid, sections in found.items()
             if sections[i][1] > 0 and len(sections[i][0]) <= MAX_CACHED_BLOCK
         )
