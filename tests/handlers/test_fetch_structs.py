@@ -70,6 +70,7 @@ COMMANDS = [
     "FETCH 2,4:6 (FLAGS BODY BODYSTRUCTURE UID ENVELOPE BODY)",
     "FETCH 1:* (MODSEQ BODYSTRUCTURE)",
     "UID FETCH 1:* (ENVELOPE) (CHANGEDSINCE 1)",
+    "UID FETCH 1,20,33 (BODYSTRUCTURE ENVELOPE)",  # a sparse set: read with IN, not a range
 ]
 SETUPS = [[], ["ENABLE UTF8=ACCEPT"], ["ENABLE IMAP4rev2"], ["ENABLE CONDSTORE"]]
 
@@ -418,3 +419,20 @@ def test_plan_covers_structure_and_snapshot_items_only() -> None:
         (att("ENVELOPE"), cmd.FetchBinary((1,), peek=True)),
     ]:
         assert StructPlan.for_items(items) is None, items
+
+
+async def test_large_requests_skip_the_memory_layer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Requests over ``MEMORY_FILL_MAX`` messages read the file only and leave memory alone; small ones
+    fill it and are answered from it."""
+    monkeypatch.setattr(structcache, "MEMORY_FILL_MAX", 4)
+    build(tmp_path)
+    s = Session(open_store(tmp_path))
+    await s.cmd("a0 SELECT INBOX")
+    for n, command in enumerate(["FETCH 1:* (ENVELOPE BODYSTRUCTURE)", "FETCH 1:* FULL", "FETCH 3:5 (BODY)"]):
+        for _ in range(2):
+            fast, slow = await both(s, monkeypatch, f"b{n} {command}")
+            assert fast == slow, command
+        assert len(structcache.MEMORY) == (3 if "3:5" in command else 0)
+    opens = Opens(monkeypatch)
+    assert await s.cmd("c0 FETCH 3:5 (BODY)") == fast.replace(b"b2 ", b"c0 ")
+    assert opens.count == 0
