@@ -14,18 +14,18 @@ Theory of operation:
   the caller's reader (``MaildirMailbox.read_messages(header_only=True)``: the header cache, or the
   files), derived and written to the file in one more hop. A message whose header reads as empty (gone,
   or a broken file) is left out of the answer: the caller decides those the slow way.
-* Memory layer: per folder and field a dict uid -> text, in a process-wide LRU of such tables bounded
-  by ``MEMORY_BYTES`` (text length plus ``ENTRY_OVERHEAD`` per entry). When the bound is passed the
-  least recently used tables are dropped whole; a table that alone would pass it stops growing (its
-  misses are read from the file each time). Touched from the Trio thread only.
-* Disk layer: ``<guid>.search.db`` beside the sidecar (``drop_state`` removes it with the mailbox, and
-  ``reindex`` with the whole state directory), WAL, ``synchronous=NORMAL``: a lost tail loses cache
-  rows, nothing else. Rows are clustered by (field, uid), so one field's texts for a UID range are
-  contiguous pages: a SEARCH after a restart with a cold page cache reads a few hundred KB. The ``meta``
-  table holds the schema, the recipe's version, the GUID and the UIDVALIDITY; any difference empties
-  the file. Rows of UIDs the folder no longer knows are deleted the first time a process writes to
-  the file (a scan of the file: not on the read path of a SEARCH). Values are TEXT, read back as
-  ``str`` by SQLite's own decoder; a text with lone surrogates is a BLOB of its ``surrogatepass`` form.
+* Memory layer (``searchmemory``): per folder and field a dict uid -> text, in a process-wide LRU
+  of such tables bounded by ``MEMORY_BYTES`` (text length plus ``ENTRY_OVERHEAD`` per entry); a table
+  that alone would pass the bound stops growing (its misses are read from the file each time).
+  Touched from the Trio thread only.
+* Disk layer (``searchfile``): ``<guid>.search.db`` beside the sidecar (``drop_state`` removes it
+  with the mailbox, and ``reindex`` with the whole state directory), WAL, ``synchronous=NORMAL``: a
+  lost tail loses cache rows, nothing else. Rows are clustered by (field, uid), so one field's texts
+  for a UID range are contiguous pages: a SEARCH after a restart with a cold page cache reads a few
+  hundred KB. Any difference in schema, GUID, UIDVALIDITY or recipe version empties the file. Rows of
+  UIDs the folder no longer knows are deleted the first time a process writes to the file (a scan of
+  the file: not on the read path of a SEARCH). ``searchfill`` opens the file when the folder is
+  opened and fills large folders ahead of their first SEARCH.
 * Failure: the cache is never an error to the client. A file SQLite finds damaged is deleted (rebuilt
   by later searches); any other SQLite or OS error turns the file off for ``RETRY_SECONDS``, and texts
   are derived from header blocks meanwhile. Texts longer than ``MAX_CACHED_TEXT`` are not cached.
@@ -37,46 +37,47 @@ Theory of operation:
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import trio
 
-from maildird.store.maildir.controlfiles import MEMORY_DB
+from maildird.store.maildir.searchfile import (
+    CACHE_SUFFIX,
+    MAX_CACHED_TEXT,
+    TextFile,
+    cache_path,
+    is_corrupt,
+    will_need,
+)
+from maildird.store.maildir.searchmemory import ENTRY_OVERHEAD, MEMORY, Ident, MemoryLayer, Texts
 from maildird.store.maildir.sync import Folder
 
+__all__ = [
+    "CACHE_SUFFIX",
+    "ENTRY_OVERHEAD",
+    "LIMITER",
+    "MAX_CACHED_TEXT",
+    "MEMORY",
+    "FolderTexts",
+    "HeaderReader",
+    "Ident",
+    "MemoryLayer",
+    "Recipe",
+    "TextFile",
+    "Texts",
+    "cache_path",
+    "file_of",
+    "for_folder",
+    "header_texts",
+    "ident_of",
+]
+
 log = logging.getLogger("maildird.store")
-
-SCHEMA_VERSION = 2
-"""Bumped when the table layout changes; a file with another version is emptied."""
-
-CACHE_SUFFIX = ".search.db"
-"""The file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
-
-MEMORY_BYTES = 8 * 1024 * 1024
-"""Bound of the process-wide memory layer: about 50,000 typical texts (a 10,000-message folder's
-From, To, Cc and Subject)."""
-
-ENTRY_OVERHEAD = 110
-"""Estimated cost of one memory entry beyond its characters (dict slot, int key, str header)."""
-
-MAX_CACHED_TEXT = 4096
-"""Texts longer than this (characters) are neither kept in memory nor written: rare, and big."""
-
-SELECT_CHUNK = 500
-"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
-
-PAGE_CACHE_KIB = 256
-"""SQLite's page cache per open file; the kernel caches the file too."""
-
-BUSY_TIMEOUT_MS = 1000
-"""How long a statement waits for another process's write lock before the file is skipped."""
 
 RETRY_SECONDS = 60.0
 """After an error that leaves the file unusable, it is not tried again for this long."""
@@ -85,20 +86,6 @@ THREADS = 4
 """Worker threads doing search-cache work at once, over all folders of the process."""
 LIMITER = trio.CapacityLimiter(THREADS)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS text (
-    field TEXT NOT NULL, uid INTEGER NOT NULL, value, PRIMARY KEY (field, uid)
-) WITHOUT ROWID;
-"""
-
-_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")
-"""SQLite errors that say the file's contents are bad: it is deleted. Others only rest it."""
-
-Texts = dict[int, str | None]
-"""uid -> text (None: the message has no such field)."""
-Ident = tuple[str, int, str]
-"""(GUID, UIDVALIDITY, recipe version): what a text belongs to besides its field and UID."""
 HeaderReader = Callable[[Sequence[int]], Awaitable[dict[int, bytes]]]
 
 
@@ -109,184 +96,6 @@ class Recipe(Protocol):
     def version(self) -> str: ...
 
     def derive(self, blocks: Mapping[int, bytes], fields: Sequence[str]) -> dict[str, Texts]: ...
-
-
-def cache_path(state_path: Path) -> Path | None:
-    """The cache file beside a sidecar file, or None for an in-memory sidecar."""
-    if str(state_path) == MEMORY_DB:
-        return None
-    return state_path.with_name(state_path.stem + CACHE_SUFFIX)
-
-
-def _encode(text: str | None) -> str | bytes | None:
-    """A text as a TEXT value (read back as ``str`` by SQLite's own decoder, the fast case), or as a
-    BLOB of its ``surrogatepass`` encoding when it holds lone surrogates, which TEXT refuses."""
-    if text is None:
-        return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
-    return text
-
-
-def _decode(value: str | bytes | None) -> str | None:
-    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
-
-
-def _cost(text: str | None) -> int:
-    return ENTRY_OVERHEAD + (len(text) if text is not None else 0)
-
-
-# -- memory layer (Trio thread) ---------------------------------------------------------------------
-
-
-class MemoryLayer:
-    """Tables of texts by (folder token, ident, field), least recently used dropped first."""
-
-    def __init__(self, limit: int = MEMORY_BYTES) -> None:
-        self.limit = limit
-        self.used = 0
-        self._tables: OrderedDict[tuple[int, Ident, str], Texts] = OrderedDict()
-        self._costs: dict[tuple[int, Ident, str], int] = {}
-
-    def table(self, key: tuple[int, Ident, str]) -> Texts | None:
-        found = self._tables.get(key)
-        if found is not None:
-            self._tables.move_to_end(key)
-        return found
-
-    def add(self, key: tuple[int, Ident, str], texts: Mapping[int, str | None]) -> None:
-        table = self._tables.get(key)
-        if table is None:
-            table = self._tables[key] = {}
-            self._costs[key] = 0
-        self._tables.move_to_end(key)
-        spent = 0
-        for uid, text in texts.items():
-            if uid in table or (text is not None and len(text) > MAX_CACHED_TEXT):
-                continue
-            cost = _cost(text)
-            if self._costs[key] + spent + cost > self.limit:
-                break  # this table alone would pass the bound: it stops growing
-            table[uid] = text
-            spent += cost
-        self._costs[key] += spent
-        self.used += spent
-        while self.used > self.limit and len(self._tables) > 1:
-            old, _ = self._tables.popitem(last=False)
-            self.used -= self._costs.pop(old)
-
-    def drop(self, token: int) -> None:
-        """Forget every table of one folder cache."""
-        for key in [k for k in self._tables if k[0] == token]:
-            del self._tables[key]
-            self.used -= self._costs.pop(key)
-
-    def clear(self) -> None:
-        self._tables.clear()
-        self._costs.clear()
-        self.used = 0
-
-
-MEMORY = MemoryLayer()
-"""The process-wide memory layer, shared by every folder."""
-
-
-# -- disk layer (worker thread, cache lock held) ----------------------------------------------------
-
-
-class TextFile:
-    """One open cache file bound to one ``Ident``. Blocking; raises ``sqlite3.Error``."""
-
-    def __init__(self, path: Path, ident: Ident) -> None:
-        self.path = path
-        self.ident = ident
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        try:
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._bind()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def _bind(self) -> None:
-        guid, uidvalidity, version = self.ident
-        want = {
-            "schema": str(SCHEMA_VERSION),
-            "guid": guid,
-            "uidvalidity": str(uidvalidity),
-            "recipe": version,
-        }
-        if dict(self._db.execute("SELECT key, value FROM meta").fetchall()) == want:
-            return
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM text")
-            self._db.execute("DELETE FROM meta")
-            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(want.items()))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def get(self, field: str, uids: Sequence[int]) -> Texts:
-        out: dict[int, str | bytes | None] = {}
-        for i in range(0, len(uids), SELECT_CHUNK):
-            chunk = uids[i : i + SELECT_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT uid, value FROM text WHERE field = ? AND uid IN ({marks})", (field, *chunk)
-            )
-            out.update(rows)
-        blobs = [uid for uid, value in out.items() if isinstance(value, bytes)]
-        for uid in blobs:
-            out[uid] = _decode(out[uid])
-        return out  # type: ignore[return-value]  # every bytes value was decoded just above
-
-    def put(self, rows: Iterable[tuple[str, int, str | None]]) -> None:
-        data = [(f, u, _encode(t)) for f, u, t in rows if t is None or len(t) <= MAX_CACHED_TEXT]
-        if not data:
-            return
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO text (field, uid, value) VALUES (?, ?, ?)", data)
-
-    def count(self, field: str) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM text WHERE field = ?", (field,)).fetchone()
-        return int(n)
-
-    def prune(self, live: set[int]) -> None:
-        """Delete the rows of UIDs not in ``live`` (expunged since: harmless, but they would stay)."""
-        stale = [(u,) for (u,) in self._db.execute("SELECT DISTINCT uid FROM text") if u not in live]
-        if stale:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("DELETE FROM text WHERE uid = ?", stale)
-
-
-def _will_need(path: Path) -> None:
-    advise = getattr(os, "posix_fadvise", None)
-    if advise is None:
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _is_corrupt(exc: BaseException) -> bool:
-    name = getattr(exc, "sqlite_errorname", None)
-    return isinstance(name, str) and name.startswith(_CORRUPT)
 
 
 class FolderTexts:
@@ -321,7 +130,7 @@ class FolderTexts:
 
     def _failed(self, exc: BaseException, path: Path) -> None:
         self.close()
-        if _is_corrupt(exc):
+        if is_corrupt(exc):
             log.warning("search cache %s is corrupt; rebuilding it", path, exc_info=True)
             for suffix in ("", "-wal", "-shm", "-journal"):
                 try:
@@ -352,7 +161,7 @@ class FolderTexts:
         if f is None:
             return False
         for suffix in ("", "-wal"):
-            _will_need(Path(f"{f.path}{suffix}"))
+            will_need(Path(f"{f.path}{suffix}"))
         return True
 
     def least_count_locked(self, path: Path | None, ident: Ident, fields: Sequence[str]) -> int:

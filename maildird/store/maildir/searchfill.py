@@ -49,13 +49,13 @@ FILL_MIN_MESSAGES = 2000
 FILL_MAX_MESSAGES = 50_000
 """At most this many of a folder's newest messages are filled ahead (older ones on demand)."""
 
-FILL_DELAY = 2.0
+FILL_DELAY = 1.0
 """Seconds after a folder is first opened before its fill starts."""
 
-FILL_CHUNK = 128
+FILL_CHUNK = 256
 """Messages per round: a round holds the interpreter for a few milliseconds at most."""
 
-FILL_PAUSE = 0.02
+FILL_PAUSE = 0.015
 """Seconds between rounds."""
 
 LOAD_POLLS = 200

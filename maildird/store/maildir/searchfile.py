@@ -1,0 +1,164 @@
+"""The search-text cache's file (``searchcache``): ``<guid>.search.db`` beside the sidecar. One row per
+(field, uid), clustered by that key (``WITHOUT ROWID``), so one field's texts for a UID range are
+contiguous pages; values are TEXT, read back as ``str`` by SQLite's own decoder, and a text with lone
+surrogates is a BLOB of its ``surrogatepass`` form. The ``meta`` table holds the schema, GUID,
+UIDVALIDITY and recipe version; any difference empties the file. Blocking, not thread-safe: callers
+hold ``FolderTexts.lock`` and run in worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from maildird.store.maildir.controlfiles import MEMORY_DB
+
+SCHEMA_VERSION = 2
+"""Bumped when the table layout changes; a file with another version is emptied."""
+
+CACHE_SUFFIX = ".search.db"
+"""The file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
+
+SELECT_CHUNK = 500
+"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
+
+PAGE_CACHE_KIB = 256
+"""SQLite's page cache per open file; the kernel caches the file too."""
+
+BUSY_TIMEOUT_MS = 1000
+"""How long a statement waits for another process's write lock before the file is skipped."""
+
+MAX_CACHED_TEXT = 4096
+"""Texts longer than this (characters) are neither kept in memory nor written: rare, and big."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS text (
+    field TEXT NOT NULL, uid INTEGER NOT NULL, value, PRIMARY KEY (field, uid)
+) WITHOUT ROWID;
+"""
+
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")
+"""SQLite errors that say the file's contents are bad: it is deleted. Others only rest it."""
+
+Ident = tuple[str, int, str]
+"""(GUID, UIDVALIDITY, recipe version)."""
+Texts = dict[int, str | None]
+
+
+def cache_path(state_path: Path) -> Path | None:
+    """The cache file beside a sidecar file, or None for an in-memory sidecar."""
+    if str(state_path) == MEMORY_DB:
+        return None
+    return state_path.with_name(state_path.stem + CACHE_SUFFIX)
+
+
+def _encode(text: str | None) -> str | bytes | None:
+    """A text as a TEXT value (read back as ``str`` by SQLite's own decoder, the fast case), or as a
+    BLOB of its ``surrogatepass`` encoding when it holds lone surrogates, which TEXT refuses."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+    return text
+
+
+def _decode(value: str | bytes | None) -> str | None:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
+
+
+class TextFile:
+    """One open cache file bound to one ``Ident``. Blocking; raises ``sqlite3.Error``."""
+
+    def __init__(self, path: Path, ident: Ident) -> None:
+        self.path = path
+        self.ident = ident
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._bind()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _bind(self) -> None:
+        guid, uidvalidity, version = self.ident
+        want = {
+            "schema": str(SCHEMA_VERSION),
+            "guid": guid,
+            "uidvalidity": str(uidvalidity),
+            "recipe": version,
+        }
+        if dict(self._db.execute("SELECT key, value FROM meta").fetchall()) == want:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM text")
+            self._db.execute("DELETE FROM meta")
+            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(want.items()))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, field: str, uids: Sequence[int]) -> Texts:
+        out: dict[int, str | bytes | None] = {}
+        for i in range(0, len(uids), SELECT_CHUNK):
+            chunk = uids[i : i + SELECT_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT uid, value FROM text WHERE field = ? AND uid IN ({marks})", (field, *chunk)
+            )
+            out.update(rows)
+        blobs = [uid for uid, value in out.items() if isinstance(value, bytes)]
+        for uid in blobs:
+            out[uid] = _decode(out[uid])
+        return out  # type: ignore[return-value]  # every bytes value was decoded just above
+
+    def put(self, rows: Iterable[tuple[str, int, str | None]]) -> None:
+        data = [(f, u, _encode(t)) for f, u, t in rows if t is None or len(t) <= MAX_CACHED_TEXT]
+        if not data:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO text (field, uid, value) VALUES (?, ?, ?)", data)
+
+    def count(self, field: str) -> int:
+        (n,) = self._db.execute("SELECT COUNT(*) FROM text WHERE field = ?", (field,)).fetchone()
+        return int(n)
+
+    def prune(self, live: set[int]) -> None:
+        """Delete the rows of UIDs not in ``live`` (expunged since: harmless, but they would stay)."""
+        stale = [(u,) for (u,) in self._db.execute("SELECT DISTINCT uid FROM text") if u not in live]
+        if stale:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("DELETE FROM text WHERE uid = ?", stale)
+
+
+def will_need(path: Path) -> None:
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    name = getattr(exc, "sqlite_errorname", None)
+    return isinstance(name, str) and name.startswith(_CORRUPT)
