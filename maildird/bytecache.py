@@ -1,16 +1,20 @@
 """A cache bounded in octets, for values that are mostly ``bytes`` (header blocks, rendered sections).
 
-Theory of operation: entries live in insertion order in a dict; each ``put`` charges ``cost(key,
-value)`` (the octets held plus a per-entry overhead the caller measured) and evicts from the oldest
-end until the total is within ``limit``. With ``lru`` a ``get`` hit moves the entry to the young end
-(a least-recently-used cache: the header cache's memory layer, where clients scroll back and forth);
-without it the cache is first-in first-out and a ``get`` is a plain dict lookup (the rendered-section
-cache, whose hits come in whole-folder sweeps and whose lookup is on the hottest path). An entry costing
-more than the whole cache is never kept. Not thread-safe: callers use it from the Trio thread only.
+Theory of operation: entries live in insertion order in an ``OrderedDict``; each ``put`` charges
+``cost(key, value)`` (the octets held plus a per-entry overhead the caller measured) and evicts from the
+oldest end until the total is within ``limit``. With ``lru`` a ``get`` hit moves the entry to the young
+end (a least-recently-used cache: the header cache's memory layer, where clients scroll back and forth);
+without it the cache is first-in first-out (the section cache, whose hits come in whole-folder sweeps).
+Not a plain dict: taking a dict's oldest entry (``next(iter(d))``) walks past every slot already emptied
+at its front, 8.6 us per eviction at 10,000 entries (a full cache taking in a 10,000-message list spent
+80-190 ms evicting), where ``popitem(last=False)`` and ``move_to_end`` are O(1); a lookup costs about
+the same (0.23 vs 0.16 us). An entry costing more than the whole cache is never kept. Not thread-safe:
+callers use it from the Trio thread only.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
@@ -28,14 +32,12 @@ class ByteBoundCache(Generic[K, V]):
         self.lru = lru
         self.used = 0
         self._cost = cost
-        self._items: dict[K, V] = {}
+        self._items: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
-        if not self.lru:
-            return self._items.get(key)
-        value = self._items.pop(key, None)
-        if value is not None:
-            self._items[key] = value  # now the youngest
+        value = self._items.get(key)
+        if self.lru and value is not None:
+            self._items.move_to_end(key)  # now the youngest
         return value
 
     def put(self, key: K, value: V, *, replace: bool = True) -> None:
@@ -51,8 +53,7 @@ class ByteBoundCache(Generic[K, V]):
         self._items[key] = value
         self.used += cost
         while self.used > self.limit:
-            old = next(iter(self._items))
-            self.used -= self._cost(old, self._items.pop(old))
+            self.used -= self._cost(*self._items.popitem(last=False))
 
     def put_many(self, items: Iterable[tuple[K, V]]) -> None:
         """``put`` of each pair, replacing, with the eviction done once at the end (a whole message
@@ -69,8 +70,7 @@ class ByteBoundCache(Generic[K, V]):
             entries[key] = value
             used += cost
         while used > limit:
-            oldest = next(iter(entries))
-            used -= cost_of(oldest, entries.pop(oldest))
+            used -= cost_of(*entries.popitem(last=False))
         self.used = used
 
     def pop(self, key: K) -> None:

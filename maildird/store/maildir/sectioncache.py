@@ -47,9 +47,9 @@ MEMORY_BYTES = 16 * 1024 * 1024
 """Bound of the memory layer (section octets plus ``ENTRY_OVERHEAD`` each): Thunderbird's sections of
 a 10,000-message folder take about 7 MiB."""
 
-ENTRY_OVERHEAD = 180
-"""Python's cost of one memory entry beyond its octets (the value tuple, the bytes object's header, the
-key tuple, the dict slot; tracemalloc on CPython 3.11: ~170 octets)."""
+ENTRY_OVERHEAD = 200
+"""Python's cost of one memory entry beyond its octets: the int key and the ordered-dict slot (107
+octets by tracemalloc on CPython 3.11), the value tuple (56) and the bytes object's header (33)."""
 
 MAX_MEMORY_SPECS = 16
 """Selections one folder may keep sections of in memory (``FolderHeaders.section_keys``, which an
