@@ -28,7 +28,7 @@ from maildird.handlers.context import Context, Selected
 from maildird.imap.errors import Bye, No
 from maildird.imap.responses import Atom, Code, Status, Untagged, Value, serialize_value
 from maildird.store.base import SYSTEM_FLAGS, MailboxNotFound, MessageInfo
-from maildird.store.view import UidValidityChanged
+from maildird.store.view import NO_UPDATES, UidValidityChanged
 
 RECENT = "\\Recent"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -243,8 +243,10 @@ async def flush(ctx: Context, *, allow_expunge: bool = True, uid: bool = False) 
         ctx.selected = None
         await sel.mailbox.close()
         raise Bye("Mailbox UIDVALIDITY changed, reconnect.", "UNAVAILABLE") from exc
-    if not updates:
-        await _bound_modseq(ctx, sel, snapshot.highestmodseq, len(snapshot.messages))
+    if updates is NO_UPDATES or not updates:
+        held = _bound_modseq(ctx, sel, snapshot.highestmodseq, len(snapshot.messages))
+        if held is not None:
+            await ctx.send(held)
         return
     if updates.vanished and ctx.qresync:
         await ctx.send(Untagged((Atom("VANISHED"), Atom(uid_set(updates.vanished)))))
@@ -262,16 +264,20 @@ async def flush(ctx: Context, *, allow_expunge: bool = True, uid: bool = False) 
             await ctx.send(response)
     for seq, info in updates.flags:
         await ctx.send(flag_fetch(ctx, sel, seq, info, uid=uid))
-    await _bound_modseq(ctx, sel, snapshot.highestmodseq, len(snapshot.messages))
+    held = _bound_modseq(ctx, sel, snapshot.highestmodseq, len(snapshot.messages))
+    if held is not None:
+        await ctx.send(held)
 
 
-async def _bound_modseq(ctx: Context, sel: Selected, highest: int, present: int) -> None:
+def _bound_modseq(ctx: Context, sel: Selected, highest: int, present: int) -> Status | None:
     """While an expunge is held back, the MODSEQs this session sees may pass the expunge's, and a
     client resynchronising later from such a value would never learn of it (RFC 7162 §3.2.5
     VANISHED (EARLIER) starts after the given modseq). So the last word on HIGHESTMODSEQ is then the
-    value from before the expunge (crymap's test ``qresync_delayed_vanished`` checks the same)."""
+    value from before the expunge (crymap's test ``qresync_delayed_vanished`` checks the same).
+    Returns that ``* OK [HIGHESTMODSEQ]`` for the caller to send, or None (nearly always)."""
     if sel.view.exists > present:  # the view still holds messages the store no longer has
         if ctx.condstore:
-            await ctx.send(Status("OK", "Highest.", Code("HIGHESTMODSEQ", (sel.synced_modseq,))))
-    else:
-        sel.synced_modseq = highest
+            return Status("OK", "Highest.", Code("HIGHESTMODSEQ", (sel.synced_modseq,)))
+        return None
+    sel.synced_modseq = highest
+    return None

@@ -56,7 +56,7 @@ from maildird.imap.commands import SequenceSet
 from maildird.store.base import Mailbox, MessageInfo, Snapshot
 from maildird.store.view_runs import SHARED_RUNS, Run, Step, shared_run
 
-__all__ = ["BadSequence", "SelectedView", "UidValidityChanged", "Updates"]
+__all__ = ["NO_UPDATES", "BadSequence", "SelectedView", "UidValidityChanged", "Updates"]
 
 
 class BadSequence(Exception):
@@ -100,6 +100,10 @@ class Updates:
             or self.keywords is not None
         )
 
+
+NO_UPDATES = Updates()
+"""What ``refresh`` returns when nothing changed (after nearly every command): one shared value, so
+callers must never mutate an ``Updates`` (none does; ``handlers.updates.flush`` only reads it)."""
 
 _TOLD_WALK_RATIO = 8
 """A view that told its own state of more than 1/8 of its messages (a STORE on many) compares them
@@ -256,7 +260,7 @@ class SelectedView:
             # claimed, nothing held back to release: the flush after every command and every NOOP
             # cost O(1) instead of a walk over the whole mailbox.
             self._snapshot = snapshot
-            return Updates([], [], None, None, [], None)
+            return NO_UPDATES
         new = shared_run(snapshot.messages)
         step = None if self._gone else self._run.step_to(new)
         if step is not None:
