@@ -240,13 +240,18 @@ async def _evaluate_texts(
         batch = [c for c in candidates[start : start + TEXT_BATCH] if not view.is_expunged(c[1].uid)]
         if not batch:
             continue
-        tables: dict[str, dict[int, str | None]] = await texts(fields, [i.uid for _s, i in batch], RECIPE)
+        uids = [i.uid for _s, i in batch]
+        tables: dict[str, dict[int, str | None]] = await texts(fields, uids, RECIPE)
         known = batch
+        wanted = set(uids)
+        # A table may hold more UIDs than asked for, and lacks only unreadable ones (rare).
         for field in fields:
             table = tables[field]
-            if len(table) < len(known):
-                leftovers.extend(c for c in known if c[1].uid not in table)
+            if not table.keys() >= wanted:
                 known = [c for c in known if c[1].uid in table]
+        if len(known) < len(batch):
+            have = {c[1].uid for c in known}
+            leftovers.extend(c for c in batch if c[1].uid not in have)
         hits.extend(known[n] for n in texts_filter(key, box, tables, known))
         await trio.lowlevel.checkpoint()
     if leftovers:

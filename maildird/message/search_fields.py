@@ -173,14 +173,35 @@ def _cheap_first(keys: Iterable[SearchKey], box: Mailbox, tables: Mapping[str, T
 def texts_filter(
     key: SearchKey, box: Mailbox, tables: Mapping[str, Texts], candidates: Sequence[tuple[int, Info]]
 ) -> list[int]:
-    """Indexes into ``candidates`` of the ones matching ``key``; a lone header key is one
-    comprehension without a call per message."""
+    """Indexes into ``candidates`` of the ones matching ``key``, ascending. A lone header key is one
+    comprehension without a call per message; NOT, OR and AND of several keys are evaluated a key at
+    a time over all candidates, as sets of indexes (a call per message per node of the key cost
+    more than the substring tests: 16 ms for an OR of four fields over 10,000 messages)."""
     if isinstance(key, SearchHeader) and key.value != "":
         table = tables[key.field.upper()]
         needle = normalize(key.value)
         return [n for n, (_s, i) in enumerate(candidates) if needle in (table[i.uid] or "")]
+    if isinstance(key, SearchNot | SearchOr | SearchAnd):
+        return sorted(_indexes(key, box, tables, candidates))
     test = texts_test(key, box, tables)
     return [n for n, (s, i) in enumerate(candidates) if test(s, i)]
+
+
+def _indexes(
+    key: SearchKey, box: Mailbox, tables: Mapping[str, Texts], candidates: Sequence[tuple[int, Info]]
+) -> set[int]:
+    """``texts_filter`` as a set: unions, intersections and complements of its keys' sets."""
+    if isinstance(key, SearchNot):
+        return set(range(len(candidates))) - _indexes(key.key, box, tables, candidates)
+    if isinstance(key, SearchOr):
+        return _indexes(key.left, box, tables, candidates) | _indexes(key.right, box, tables, candidates)
+    if isinstance(key, SearchAnd):
+        found: set[int] | None = None
+        for sub in key.keys:
+            part = _indexes(sub, box, tables, candidates)
+            found = part if found is None else found & part
+        return found if found is not None else set(range(len(candidates)))
+    return set(texts_filter(key, box, tables, candidates))
 
 
 __all__ = [

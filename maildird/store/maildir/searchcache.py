@@ -236,6 +236,13 @@ def file_of(folder: Folder) -> Path | None:
     return cache_path(state.path) if state is not None and folder.guid is not None else None
 
 
+def _own(out: dict[str, Texts], uids: Sequence[int], cache: FolderTexts, ident: Ident) -> None:
+    """Replace the memory tables in ``out`` by copies of their ``uids`` before ``out`` is added to."""
+    for field, texts in out.items():
+        if texts is cache.memory.table((cache.token, ident, field)):
+            out[field] = {uid: texts[uid] for uid in uids if uid in texts}
+
+
 async def header_texts(
     folder: Folder,
     fields: Sequence[str],
@@ -246,24 +253,25 @@ async def header_texts(
     remember: bool = True,
 ) -> dict[str, Texts]:
     """The texts of ``fields`` for ``uids`` (module docstring): for every field, a dict holding each
-    UID whose header could be read; gone or empty ones are left out of every field's dict. Without
-    ``remember`` (the background fill, ``searchfill``) the memory layer is only read, not filled."""
+    UID whose header could be read (and maybe others: a memory table that holds every UID asked for
+    is returned as it is, not copied; the caller only reads it, and before its next checkpoint); gone
+    or empty ones are left out of every field's dict. Without ``remember`` (the background fill,
+    ``searchfill``) the memory layer is only read, not filled."""
     cache = for_folder(folder)
     ident = ident_of(folder, recipe)
     out: dict[str, Texts] = {}
     missing: set[int] = set()
+    asked = set(uids)
     for field in fields:
         table = cache.memory.table((cache.token, ident, field))
         if table is None:
             out[field] = {}
-            missing.update(uids)
-            continue
-        found = out[field] = {}
-        for uid in uids:
-            if uid in table:
-                found[uid] = table[uid]
-            else:
-                missing.add(uid)
+            missing |= asked
+        elif table.keys() >= asked:
+            out[field] = table
+        else:
+            out[field] = {uid: table[uid] for uid in uids if uid in table}
+            missing |= asked - table.keys()
     if not missing:
         return out
     path = file_of(folder)
@@ -277,6 +285,7 @@ async def header_texts(
             loaded = await trio.to_thread.run_sync(
                 cache.load_locked, path, ident, fields, wanted, limiter=LIMITER
             )
+        _own(out, uids, cache, ident)
         for field, texts in loaded.items():
             out[field].update(texts)
             if remember:
@@ -293,6 +302,7 @@ async def header_texts(
         derived = await trio.to_thread.run_sync(
             cache.derive_locked, path if keep else None, ident, live, recipe, blocks, fields, limiter=LIMITER
         )
+    _own(out, uids, cache, ident)
     for field, texts in derived.items():
         out[field].update(texts)
         if keep and remember:
