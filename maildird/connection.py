@@ -46,6 +46,7 @@ from maildird import handlers, plugins
 from maildird.access import peer_host
 from maildird.connection_state import Closed, ServerState, core_limits
 from maildird.handlers.context import Context, Services, TransportInfo
+from maildird.handlers.mailboxes import deselect
 from maildird.idle_driver import run_idle
 from maildird.imap import commands as cmd
 from maildird.imap import events as ev
@@ -284,6 +285,8 @@ class ClientConnection:
             elif isinstance(event, ev.LiteralRequest):
                 await self._write(self.core.accept_literal())
             elif isinstance(event, ev.Rejected):
+                if self.core.deselect_owed:  # a SELECT the grammar refused still deselects (ON_REFUSED)
+                    await deselect(self.ctx, announce=True)
                 await self.send(event.response)
             elif isinstance(event, ev.TooManyBadCommands):
                 await self.send(event.response)

@@ -8,9 +8,10 @@ writes goes through ``send``, which returns its bytes and is where state changes
 here does I/O, so every rule below is tested synchronously (tests/imap/).
 
 Rule 1 (h11's): everything that changes the session state lives in this file, and as much of it
-as possible in the tables below: ``ALLOWED`` (which commands each state accepts; RFC 9051 §9
-``command-any``/``-nonauth``/``-auth``/``-select`` and RFC 5161 §3.1 for ENABLE), ``ON_TAGGED``
-(the state a command's tagged status leads to) and ``ON_CONTINUATION`` (the substate a ``+`` enters).
+as possible in the tables of session_tables.py: ``ALLOWED`` (which commands each state accepts; RFC
+9051 §9 ``command-any``/``-nonauth``/``-auth``/``-select`` and RFC 5161 §3.1 for ENABLE),
+``ON_TAGGED`` (the state a command's tagged status leads to), ``ON_REFUSED`` (the same for a command
+the grammar refused: a SELECT deselects) and ``ON_CONTINUATION`` (the substate a ``+`` enters).
 
 Rule 2: one command at a time. Once ``CommandReceived`` is returned the command is *in flight*
 until ``send`` sees its ``Tagged``; meanwhile ``next_event`` frames and parses nothing and returns
@@ -50,7 +51,6 @@ the BYE and LOGOUT's tagged OK).
 from __future__ import annotations
 
 import binascii
-import enum
 from collections.abc import Callable, Iterable
 
 from . import commands as c
@@ -79,11 +79,13 @@ from .framing import (
 )
 from .grammar_tokens import ParseError
 from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize, serialize_many
+from .session_tables import ALLOWED, APPEND_STATES, ON_CONTINUATION, ON_REFUSED, ON_TAGGED, State, Substate
 
 __all__ = [
     "ALLOWED",
     "APPEND_STATES",
     "ON_CONTINUATION",
+    "ON_REFUSED",
     "ON_TAGGED",
     "Limits",
     "ServerConnection",
@@ -91,62 +93,6 @@ __all__ = [
     "Substate",
 ]
 
-
-class State(enum.Enum):
-    """RFC 9051 §3. Hashed by identity (members are singletons): ``Enum.__hash__`` is a Python
-    call, and every command looks its state up in ``ALLOWED`` and ``APPEND_STATES``."""
-
-    __hash__ = object.__hash__
-    NOT_AUTHENTICATED = "not authenticated"
-    AUTHENTICATED = "authenticated"
-    SELECTED = "selected"
-    LOGOUT = "logout"
-
-
-class Substate(enum.Enum):
-    __hash__ = object.__hash__  # as State's
-    NONE = "none"
-    IDLE = "idle"
-    AUTHENTICATE = "authenticate"
-
-
-# -- the tables --------------------------------------------------------------------------------------
-
-_ANY = frozenset({c.Capability, c.Noop, c.Logout, c.Id})
-# COMPRESS is ``command-auth`` (RFC 4978 §5), not ``command-any``: before login it would let an
-# unauthenticated client wrap the session (and STARTTLS) in DEFLATE.
-_AUTH = _ANY | {c.Enable, c.Extension, c.Compress} | frozenset(c.AUTHENTICATED)
-
-ALLOWED: dict[State, frozenset[type[c.Command]]] = {
-    State.NOT_AUTHENTICATED: _ANY | frozenset(c.NOT_AUTHENTICATED),
-    State.AUTHENTICATED: _AUTH,
-    State.SELECTED: _AUTH | frozenset(c.SELECTED),
-    State.LOGOUT: frozenset(),
-}
-"""Commands accepted in each state. ENABLE needs authentication (RFC 5161 §3.1), so does COMPRESS
-(RFC 4978 §5); plug-in ``Extension`` commands run only once authenticated."""
-
-APPEND_STATES = frozenset(state for state, allowed in ALLOWED.items() if c.Append in allowed)
-"""States in which the framer grants a command named APPEND the APPENDLIMIT budget."""
-
-ON_TAGGED: dict[tuple[type[c.Command], str], State] = {
-    (c.Login, "OK"): State.AUTHENTICATED,
-    (c.Authenticate, "OK"): State.AUTHENTICATED,
-    (c.Select, "OK"): State.SELECTED,  # and EXAMINE
-    (c.Select, "NO"): State.AUTHENTICATED,  # a failed SELECT deselects (RFC 9051 §6.3.2)
-    (c.Select, "BAD"): State.AUTHENTICATED,
-    (c.Close, "OK"): State.AUTHENTICATED,
-    (c.Unselect, "OK"): State.AUTHENTICATED,
-    (c.Logout, "OK"): State.LOGOUT,
-}
-"""(command in flight, status of its tagged response) -> the state ``send`` moves to. Besides:
-any ``* BYE`` -> LOGOUT, and a ``* PREAUTH`` greeting -> AUTHENTICATED."""
-
-ON_CONTINUATION: dict[type[c.Command], Substate] = {
-    c.Idle: Substate.IDLE,
-    c.Authenticate: Substate.AUTHENTICATE,
-}
-"""Command in flight -> the substate a ``Continuation`` sent for it enters (until its tagged reply)."""
 
 _TOO_MANY_BAD = "Too many invalid IMAP commands."
 _EARLY_LITERAL = "data sent after a refused synchronizing literal without waiting for '+'"
@@ -191,6 +137,7 @@ class ServerConnection:
         self._parser = parser
         self._in_flight: c.Command | None = None
         self._owed: str | None = None  # tag of a tagged Rejected not sent yet
+        self._owed_state: State | None = None  # where sending that Rejected leads (ON_REFUSED)
         self._literal_tag: str | None = None  # a LiteralRequest awaiting accept/reject
         self._bad_in_a_row = 0
         self._closed = False
@@ -212,6 +159,12 @@ class ServerConnection:
     def in_flight(self) -> c.Command | None:
         """The command received and not yet answered with its tagged response."""
         return self._in_flight
+
+    @property
+    def deselect_owed(self) -> bool:
+        """The ``Rejected`` just returned refuses a SELECT/EXAMINE in the selected state: the driver
+        drops the selection, with ``* OK [CLOSED]``, before sending it (``ON_REFUSED``)."""
+        return self._owed_state is not None
 
     @property
     def buffered(self) -> int:
@@ -296,6 +249,8 @@ class ServerConnection:
             parser = self._parser or _PARSER or _default_parser()
             command = parser(framed.raw, utf8=self.utf8, extensions=self.extensions)
         except ParseError as exc:
+            if exc.tag is not None:
+                self._owed_state = ON_REFUSED.get((self._state, framed.name))
             return self._reject(exc.tag, "BAD", exc.message, exc.code)
         if type(command) not in ALLOWED[self._state]:
             if self._state is State.AUTHENTICATED and type(command) in _SELECTED_ONLY:
@@ -381,6 +336,8 @@ class ServerConnection:
         command = self._in_flight
         if self._owed is not None and response.tag == self._owed:
             self._owed = None
+            if self._owed_state is not None:
+                self._state, self._owed_state = self._owed_state, None
         elif command is not None and response.tag == command.tag:
             self._finish(command, response.status)
         else:

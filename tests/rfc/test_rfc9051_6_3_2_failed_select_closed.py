@@ -9,9 +9,9 @@ or BAD, whatever the client enabled, exactly as Dovecot 2.3.19 does (checked aga
 tests/conformance/test_diff_mailboxes.py::test_failed_select_closes_like_dovecot).
 Was: maildird sent only the NO unless QRESYNC or IMAP4rev2 was enabled (session note, stop 10).
 
-Not covered: a SELECT the core's grammar refuses (``SELECT`` without a name, an unknown select
-parameter) is answered by the core before any handler runs, so the selection stays; Dovecot drops it
-with CLOSED there too. See the xfail below.
+A SELECT the core's grammar refuses (``SELECT`` without a name, an unknown select parameter) is
+answered by the core before any handler runs; it deselects all the same, with CLOSED first, as
+Dovecot does (imap/session_tables.py ``ON_REFUSED``).
 """
 
 from __future__ import annotations
@@ -67,14 +67,12 @@ async def test_successful_switch_still_sends_closed_once_first(imap_server: Runn
     assert lines[-1] == b"a2 OK [READ-ONLY] EXAMINE completed.\r\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core answers a SELECT its grammar refuses (BAD [PARSE]) without the handler, so the "
-    "selection stays; Dovecot closes it with CLOSED first (imap/session.py, owner: core)",
-)
 async def test_select_refused_by_the_grammar_closes_like_dovecot(imap_server: RunningServer) -> None:
     c = await imap_server.login()
     await c.cmd("a1 SELECT INBOX")
     lines = await c.cmd("a2 SELECT INBOX (FOO)")
     assert lines[0] == CLOSED, lines
+    assert lines[1].startswith(b"a2 BAD "), lines
     assert await c.cmd("a3 FETCH 1 FLAGS") == [b"a3 " + NO_SELECTION]
+    # Nothing is selected now: a refused EXAMINE has nothing to close.
+    assert (await c.cmd("a4 EXAMINE"))[0].startswith(b"a4 BAD ")
