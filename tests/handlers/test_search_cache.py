@@ -257,14 +257,16 @@ async def test_fill_derives_every_message_ahead_of_the_first_search(
     monkeypatch.setattr(searchfill, "FILL_PAUSE", 0)
     _s, mailbox = await _inbox(_store(tmp_path, maildir))
     folder = mailbox.folder
-    assert await searchfill.prepare(folder)
-    assert searchcache.for_folder(folder).is_open  # opened with the folder, before any SEARCH
-    assert searchcache.MEMORY.used == 0
+    assert not await searchfill.prepare(folder)  # no file yet, and none made for it
+    assert not list((tmp_path / "state").rglob("*" + searchcache.CACHE_SUFFIX))
     assert await searchfill.fill(folder, mailbox) == len(BODIES)
     assert searchcache.MEMORY.used == 0  # the fill leaves the memory layer to the sessions
     uids = set(folder.msgs)
     assert _rows(tmp_path) == {field: uids for field in searchfill.FILL_FIELDS}
     assert await searchfill.fill(folder, mailbox) == 0  # complete: one COUNT per field, nothing read
+    _s2, again = await _inbox(_store(tmp_path, maildir))
+    assert await searchfill.prepare(again.folder)
+    assert searchcache.for_folder(again.folder).is_open  # opened with the folder, before any SEARCH
     with monkeypatch.context() as m:
         _no_header_reads(m)
         # Searches on the filled fields read no header block, also after a restart.

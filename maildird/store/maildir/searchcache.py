@@ -157,6 +157,8 @@ class FolderTexts:
         """Open the file ahead of the first SEARCH and ask the kernel to read it in the background
         (``posix_fadvise`` WILLNEED: no wait, no CPU), as a folder is opened: that SEARCH then finds
         the file open and its pages cached. True when the file is usable."""
+        if path is None or not path.exists():
+            return False  # nothing to read ahead, and no file made for a folder never searched
         f = self._open(path, ident)
         if f is None:
             return False

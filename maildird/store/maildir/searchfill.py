@@ -9,12 +9,12 @@ Theory of operation:
   time in a process a folder is opened it spawns one background task (a Trio system task: it belongs
   to no session) and does nothing on later opens.
 * The task first waits for the opening session's snapshot to load the folder, then opens the
-  folder's cache file and asks the kernel to read it in the background (``prepare``: what Dovecot
-  does with its cache file when a mailbox is opened), so a SEARCH right after SELECT finds the file
-  open and its pages cached. It then waits ``FILL_DELAY`` (the session that opened the folder gets
-  its first commands answered first), and goes on only if the folder holds at least
-  ``FILL_MIN_MESSAGES`` (a smaller folder's first search derives its texts quickly enough) and its
-  file lacks rows (one ``COUNT`` per field: a restart of a filled folder costs that and nothing else).
+  folder's cache file if there is one and asks the kernel to read it in the background
+  (``prepare``: what Dovecot does with its cache file when a mailbox is opened), so a SEARCH right
+  after SELECT finds the file open and its pages cached. It then goes on only if the folder holds at
+  least ``FILL_MIN_MESSAGES`` (a smaller folder's first search derives its texts quickly enough) and its
+  file lacks rows (one ``COUNT`` per field, after ``FILL_DELAY``, so that the session that opened the
+  folder gets its first commands answered first: a restart of a filled folder costs that and no more).
 * Otherwise it asks ``searchcache.header_texts`` for ``FILL_FIELDS`` of the newest
   ``FILL_MAX_MESSAGES`` messages in UID order, ``FILL_CHUNK`` at a time with a ``FILL_PAUSE`` between
   chunks, so it takes a fraction of a core and the event loop is never held for long. Texts already
@@ -58,7 +58,7 @@ FILL_CHUNK = 256
 FILL_PAUSE = 0.015
 """Seconds between rounds."""
 
-LOAD_POLLS = 200
+LOAD_POLLS = 100
 LOAD_POLL_SECONDS = 0.01
 """How long (polls x seconds) the task waits for the opening session's snapshot to load the folder."""
 
@@ -94,7 +94,8 @@ def fill_later(folder: Folder, source: TextSource) -> None:
 async def fill_soon(folder: Folder, source: TextSource) -> None:
     """``prepare``, then ``fill`` after ``FILL_DELAY``; never raises."""
     try:
-        if await prepare(folder):
+        await prepare(folder)
+        if len(folder.msgs) >= FILL_MIN_MESSAGES:
             await trio.sleep(FILL_DELAY)
             await fill(folder, source)
     except Exception:
@@ -102,9 +103,10 @@ async def fill_soon(folder: Folder, source: TextSource) -> None:
 
 
 async def prepare(folder: Folder, recipe: searchcache.Recipe | None = None) -> bool:
-    """Once the opening session's snapshot has loaded the folder, open its cache file and have the
-    kernel read it in the background (``FolderTexts.prepare_locked``): Dovecot likewise opens its
-    cache file with the mailbox. False when the folder did not load or has no usable file."""
+    """Once the opening session's snapshot has loaded the folder, open its cache file if it has one
+    and have the kernel read it in the background (``FolderTexts.prepare_locked``): Dovecot likewise
+    opens its cache file with the mailbox. False when the folder did not load (or was closed again, as
+    after a STATUS) or has no usable file; no file is created here."""
     recipe = recipe or default_recipe()
     for _ in range(LOAD_POLLS):
         if searchcache.file_of(folder) is not None:
