@@ -323,3 +323,23 @@ async def test_two_folders_with_the_same_uids_keep_their_own_sections(tmp_path: 
         assert await sections(inbox, [a]) == {a: expected(CASES["LF"])}
         assert await sections(archive, [b]) == {b: expected(EXTRA["nul-8bit"])}
     await store.close()
+
+
+async def test_a_large_read_reads_the_next_stored_sections_ahead(tmp_path: Path) -> None:
+    """After a restart, a message list's first round also brings the stored sections of the folder's
+    next messages into memory (one hop for the list); only what was asked is returned, and messages
+    whose sections were never stored are rendered when their round comes."""
+    n = sectioncache.READ_AHEAD_MIN
+    raws = [CASES["LF"] + b"%d" % i for i in range(3 * n)]
+    store, mb = await open_inbox(tmp_path)
+    uids = list((await mb.append([NewMessage(r) for r in raws])).uids)
+    await sections(mb, uids[: 2 * n], (SHORT,))  # the last third never stored
+    await store.close()
+    store, mb = await reopen(tmp_path)
+    first = await sections(mb, uids[:n], (SHORT,))
+    assert list(first) == uids[:n]
+    assert await _answered_while_locked(mb, uids[n : 2 * n], (SHORT,))  # read ahead: memory
+    assert not await _answered_while_locked(mb, uids[2 * n :], (SHORT,))  # never stored: rendered
+    want = {u: expected(raws[i], (SHORT,)) for i, u in enumerate(uids)}
+    assert await sections(mb, uids, (SHORT,)) == want
+    await store.close()

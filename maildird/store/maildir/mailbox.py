@@ -332,9 +332,7 @@ class MaildirMailbox(Mailbox):
         async with f.lock:
             read: dict[int, sectioncache.Sections]
             read = await run_fs(sectioncache.read_locked, cache, f, missing, specs, _read_header)
-        sectioncache.remember(cache, f, read, specs)
-        if not hits:
-            return read
+        sectioncache.remember(cache, f, read, specs)  # with what was read ahead (read_locked)
         hits.update(read)
         return {uid: hits[uid] for uid in uids if uid in hits}
 

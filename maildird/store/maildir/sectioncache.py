@@ -55,6 +55,15 @@ MAX_MEMORY_SPECS = 16
 """Selections one folder may keep sections of in memory (``FolderHeaders.section_keys``, which an
 expunge walks); a client's further field lists are rendered each time."""
 
+READ_AHEAD_MIN = 256
+"""A request of at least this many messages (a round of a message list's FETCH) also reads the stored
+sections of the folder's next messages (``read_locked``), so the rounds after it are answered from
+memory: one thread hop and one run of the file for a whole message list instead of one per round."""
+
+READ_AHEAD_MAX = 16384
+"""Messages read ahead at most (divided among the selections): about 11 MiB of Thunderbird sections,
+within ``MEMORY_BYTES``, so what is read ahead is still there when its round comes."""
+
 SectionKey = int
 """``FolderHeaders.section_base(folder, selection key) | uid``."""
 Sections = tuple[Section, ...]
@@ -157,20 +166,26 @@ def read_locked(
 ) -> dict[int, Sections]:
     """The sections of ``uids`` (gone ones left out): stored rows first, then rendered from the header
     blocks (header rows, then files) of the messages still missing one; new rows are stored in one
-    transaction. Worker thread, folder lock held."""
+    transaction. A large request also gets the stored sections of the folder's next messages (at most
+    ``READ_AHEAD_MAX``; more UIDs than asked for: the caller remembers them and returns only its own).
+    Worker thread, folder lock held."""
     keys = _keys(specs)
     slot = cache.section_file
     sf = slot.open(folder) if any(k is not None for k in keys) else None
     ids: list[int | None] = [None] * len(keys)
     stored: list[dict[int, Section]] = [{} for _ in keys]
     known = [u for u in uids if u in folder.msgs]
+    ahead: list[int] = []
+    if sf is not None and len(uids) >= READ_AHEAD_MIN and None not in keys:
+        top = max(uids)
+        ahead = sorted(u for u in folder.msgs if u > top)[: READ_AHEAD_MAX // len(keys)]
     if sf is not None:
         try:
             for i, key in enumerate(keys):
                 if key is not None:
                     ids[i] = sid = sf.spec_id(key)
                     if known:
-                        stored[i] = sf.get_sections(sid, known)
+                        stored[i] = sf.get_sections(sid, known + ahead)
         except sqlite3.Error as exc:
             slot.failed(exc, sf.path)
             sf = None
@@ -182,12 +197,14 @@ def read_locked(
     if keys and None not in keys:
         complete = stored[0] if len(stored) == 1 else set(stored[0]).intersection(*stored[1:])
     need = [u for u in uids if u not in complete]
+    # What was read ahead and is complete goes back too, for the memory layer.
+    ready = [u for u in ahead if u in complete]
     if not need:  # the usual case, in one comprehension
         if len(stored) == 1:
-            return {u: (stored[0][u],) for u in uids}
-        return {u: tuple(have[u] for have in stored) for u in uids}
+            return {u: (stored[0][u],) for u in (*uids, *ready)}
+        return {u: tuple(have[u] for have in stored) for u in (*uids, *ready)}
     blocks, _files, fill = cache.blocks_locked(folder, cache.open_file(folder), need, reader)
-    out: dict[int, Sections] = {}
+    out: dict[int, Sections] = {u: tuple(have[u] for have in stored) for u in ready}
     rows: list[SectionRow] = []
     for uid in uids:
         raw = blocks.get(uid)
