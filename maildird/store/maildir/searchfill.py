@@ -95,9 +95,9 @@ async def fill_soon(folder: Folder, source: TextSource) -> None:
     """``prepare``, then ``fill`` after ``FILL_DELAY``; never raises."""
     try:
         await prepare(folder)
-        if len(folder.msgs) >= FILL_MIN_MESSAGES:
-            await trio.sleep(FILL_DELAY)
-            await fill(folder, source)
+        # The size is known only once the opening snapshot is complete: asked after the delay.
+        await trio.sleep(FILL_DELAY)
+        await fill(folder, source)
     except Exception:
         log.warning("search fill-ahead of %s stopped", folder.path, exc_info=True)
 
