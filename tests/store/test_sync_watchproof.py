@@ -401,3 +401,26 @@ def test_a_watch_that_cannot_be_added_gives_up_the_proof(tmp_path: Path) -> None
         assert watchproof.token(inbox) is None
     finally:
         tree.close()
+
+
+async def test_folder_directory_replaced(tmp_path: Path) -> None:
+    """A folder's whole directory replaced (moved away, a new one with other messages put in its
+    place): its watches go and come back, and the next snapshot shows the new directory."""
+    async with served(tmp_path) as env:
+        other = env.root / ".Other"
+        deliver(other, "1700000001.M1P1.mda")
+        box = await env.store.open("Other")
+        try:
+            for _ in range(SETTLE_SNAPSHOTS):
+                before = await box.snapshot()
+                if box.folder._watch_mark == watchproof.token(box.watch_key):
+                    break
+            assert box.folder._watch_mark == watchproof.token(box.watch_key)
+            assert set(bases(before, box)) == {"1700000001.M1P1.mda"}
+            os.rename(other, env.root / ".Old")
+            make_folder(other)
+            deliver(other, "1700000200.M7P1.mda")
+            snap = await box.snapshot()
+            assert set(bases(snap, box)) == {"1700000200.M7P1.mda"}
+        finally:
+            await box.close()
