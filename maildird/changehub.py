@@ -13,7 +13,8 @@ Theory of operation (architecture.md §4.7, §5.1-5.2; maildir-format.md §6):
   rename delivery is a move into ``new/``, a link delivery a creation there, a flag change a move
   inside ``cur/``), and folder directories appearing, vanishing or moving. ``tmp/`` and the control
   files (``dovecot-uidlist*``, ``dovecot-keywords*``, ``dovecot.index*``) are ignored: our own
-  uidlist writes must not wake every IDLE session.
+  uidlist writes must not wake every IDLE session. (The freshness tokens of ``maildird.watchproof``
+  do count changes of ``dovecot-uidlist`` and ``dovecot-keywords``: ``treewatch`` keeps both.)
 
 Keys are ``folder_key(folder_dir)`` = the resolved directory path as ``str``, so the store computes
 the same key (``Mailbox.watch_key``). The feeders are ``treewatch`` (raw inotify) and
