@@ -79,7 +79,7 @@ class _Item:
 class LinePlan:
     """The items of one FETCH, ready to be written per message (module docstring)."""
 
-    __slots__ = ("has_flags", "has_modseq", "header", "items", "specs")
+    __slots__ = ("has_flags", "has_modseq", "header", "items", "one_section", "specs")
 
     def __init__(self, items: tuple[_Item, ...], specs: tuple[HeaderSpec, ...] = ()) -> None:
         self.items = items
@@ -89,6 +89,9 @@ class LinePlan:
         self.header = any(i.kind == _SECTION for i in items)
         """True when the sections of each message are needed."""
         self.has_flags = any(i.kind == _FLAGS for i in items)
+        sections = [i for i in items if i.kind == _SECTION]
+        self.one_section = len(sections) == 1 and sections[0].partial is None
+        """A message list's shape: one whole section (``_section_lines``)."""
         self.has_modseq = any(i.kind == _MODSEQ for i in items)
 
     @property
@@ -159,6 +162,11 @@ class LinePlan:
         this FETCH marked ``\\Seen``; ``recent`` tells this session's \\Recent (None: none is)."""
         if sections is None and not changed:
             yield from self._snapshot_lines(batch, recent, uid_first=uid_first, wants_modseq=wants_modseq)
+            return
+        if sections is not None and not changed and self.one_section:
+            yield from self._section_lines(
+                batch, sections, recent, uid_first=uid_first, wants_modseq=wants_modseq
+            )
             return
         items = self.items
         has_flags, has_modseq = self.has_flags, self.has_modseq
@@ -240,6 +248,67 @@ class LinePlan:
                     args.append(info.modseq)
                 else:
                     args.append(internaldate(info.internaldate).encode("ascii"))
+            yield fmt % tuple(args)
+
+    def _section_lines(
+        self,
+        batch: list[tuple[int, MessageInfo]],
+        sections: dict[int, Sections],
+        recent: Callable[[int], bool] | None,
+        *,
+        uid_first: bool,
+        wants_modseq: bool,
+    ) -> Iterator[bytes]:
+        """``render`` for one section without a partial and no flag changed (a message list): one
+        format per command and one ``%`` per message, the same octets as the item loop. No budget to
+        check: a whole section is at most the CRLF header and a blank line, below twice the header
+        plus ``SECTION_BUDGET_SLACK``."""
+        kinds = [item.kind for item in self.items]
+        formats = [
+            item.label + b" {%d}\r\n%s" if item.kind == _SECTION else _FORMATS[item.kind]
+            for item in self.items
+        ]
+        if wants_modseq and not self.has_modseq:
+            kinds.append(_MODSEQ)
+            formats.append(_FORMATS[_MODSEQ])
+        fmt = b"* %d FETCH (" + b" ".join(([b"UID %d"] if uid_first else []) + formats) + b")\r\n"
+        plain = flag_bytes_table(False)
+        get = sections.get
+        if uid_first and recent is None and kinds in ([_SIZE, _FLAGS, _SECTION], [_FLAGS, _SIZE, _SECTION]):
+            size_first = kinds[0] == _SIZE  # Thunderbird's UID RFC822.SIZE FLAGS BODY.PEEK[...]
+            for seq, info in batch:
+                found = get(info.uid)
+                if found is None:
+                    continue
+                data = found[0][0]
+                flags = plain.get(info.flags) or flag_list_bytes(info.flags, False)
+                if size_first:
+                    yield fmt % (seq, info.uid, info.size, flags, len(data), data)
+                else:
+                    yield fmt % (seq, info.uid, flags, info.size, len(data), data)
+            return
+        for seq, info in batch:
+            found = get(info.uid)
+            if found is None:
+                continue
+            args: list[object] = [seq, info.uid] if uid_first else [seq]
+            for item, kind in zip(self.items, kinds, strict=False):
+                if kind == _SECTION:
+                    data = found[item.slot][0]
+                    args += (len(data), data)
+                elif kind == _FLAGS:
+                    if recent is not None and recent(info.uid):
+                        args.append(flag_list_bytes(info.flags, True))
+                    else:
+                        args.append(plain.get(info.flags) or flag_list_bytes(info.flags, False))
+                elif kind == _SIZE:
+                    args.append(info.size)
+                elif kind == _MODSEQ:
+                    args.append(info.modseq)
+                else:
+                    args.append(internaldate(info.internaldate).encode("ascii"))
+            if len(kinds) > len(self.items):
+                args.append(info.modseq)
             yield fmt % tuple(args)
 
 

@@ -73,6 +73,11 @@ COMMANDS = [
     "FETCH 1:* (FLAGS BODY[HEADER])",
     "FETCH 1:* (ENVELOPE)",  # the general path on both sides
     "FETCH 1:* (SAVEDATE FLAGS)",
+    # One whole section: LinePlan._section_lines, in each shape it has a branch for.
+    "FETCH 1:* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (From Subject Date)])",
+    "FETCH 2:6 (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Subject)] FLAGS INTERNALDATE)",
+    "UID FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From)]) (CHANGEDSINCE 1)",
+    "FETCH 1:* (BODY.PEEK[HEADER.FIELDS.NOT (Received)] MODSEQ UID)",
 ]
 
 SETUPS = [
