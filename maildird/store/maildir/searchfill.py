@@ -58,9 +58,12 @@ FILL_CHUNK = 256
 FILL_PAUSE = 0.015
 """Seconds between rounds."""
 
-LOAD_POLLS = 100
-LOAD_POLL_SECONDS = 0.01
-"""How long (polls x seconds) the task waits for the opening session's snapshot to load the folder."""
+LOAD_WAIT_SECONDS = 60.0
+"""How long the task waits for the opening session's snapshot to load the folder (a first open of
+100,000 messages takes seconds); a folder opened without one (an APPEND target) is left alone."""
+
+LOAD_POLL_SECONDS = 0.02
+"""How often it looks meanwhile."""
 
 
 class TextSource(Protocol):
@@ -94,10 +97,9 @@ def fill_later(folder: Folder, source: TextSource) -> None:
 async def fill_soon(folder: Folder, source: TextSource) -> None:
     """``prepare``, then ``fill`` after ``FILL_DELAY``; never raises."""
     try:
-        await prepare(folder)
-        # The size is known only once the opening snapshot is complete: asked after the delay.
-        await trio.sleep(FILL_DELAY)
-        await fill(folder, source)
+        if await prepare(folder) or folder.state is not None:
+            await trio.sleep(FILL_DELAY)
+            await fill(folder, source)
     except Exception:
         log.warning("search fill-ahead of %s stopped", folder.path, exc_info=True)
 
@@ -105,14 +107,15 @@ async def fill_soon(folder: Folder, source: TextSource) -> None:
 async def prepare(folder: Folder, recipe: searchcache.Recipe | None = None) -> bool:
     """Once the opening session's snapshot has loaded the folder, open its cache file if it has one
     and have the kernel read it in the background (``FolderTexts.prepare_locked``): Dovecot likewise
-    opens its cache file with the mailbox. False when the folder did not load (or was closed again, as
-    after a STATUS) or has no usable file; no file is created here."""
+    opens its cache file with the mailbox. False when the folder did not load or has no usable file;
+    no file is created here."""
     recipe = recipe or default_recipe()
-    for _ in range(LOAD_POLLS):
-        if searchcache.file_of(folder) is not None:
-            break
-        await trio.sleep(LOAD_POLL_SECONDS)
-    path = searchcache.file_of(folder)
+    with trio.move_on_after(LOAD_WAIT_SECONDS):
+        # Loaded: the opening snapshot has set the incarnation and is over (it holds the lock while
+        # it reads the folder's messages).
+        while folder.state is None or folder.lock.locked():
+            await trio.sleep(LOAD_POLL_SECONDS)
+    path = searchcache.file_of(folder) if not folder.lock.locked() else None
     if path is None:
         return False
     cache = searchcache.for_folder(folder)
