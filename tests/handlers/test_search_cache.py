@@ -202,6 +202,19 @@ def test_file_of_another_incarnation_is_emptied(tmp_path: Path) -> None:
         other.close()
 
 
+def test_rows_of_another_shape_are_misses(tmp_path: Path) -> None:
+    path = tmp_path / "x.search.db"
+    f = searchcache.TextFile(path, ("g", 1, "v"))
+    f.put([("FROM", 1, "a"), ("FROM", 2, "b"), ("FROM", 3, None)])
+    f.close()
+    with sqlite3.connect(path) as db:  # what a damaged or foreign writer could leave
+        db.execute("UPDATE text SET value = 42 WHERE uid = 1")
+        db.execute("UPDATE text SET value = x'ff' WHERE uid = 2")
+    f = searchcache.TextFile(path, ("g", 1, "v"))
+    assert f.get("FROM", [1, 2, 3]) == {3: None}
+    f.close()
+
+
 def test_texts_round_trip_exactly(tmp_path: Path) -> None:
     f = searchcache.TextFile(tmp_path / "x.search.db", ("g", 1, "v"))
     texts = ["", " ", "müller", "\udcff lone surrogate", "李雷", "x" * searchcache.MAX_CACHED_TEXT]

@@ -117,9 +117,16 @@ class TextFile:
                 f"SELECT uid, value FROM text WHERE field = ? AND uid IN ({marks})", (field, *chunk)
             )
             out.update(rows)
-        blobs = [uid for uid, value in out.items() if isinstance(value, bytes)]
-        for uid in blobs:
-            out[uid] = _decode(out[uid])
+        odd = [uid for uid, value in out.items() if value is not None and type(value) is not str]
+        for uid in odd:
+            value = out[uid]
+            if isinstance(value, bytes):
+                try:
+                    out[uid] = _decode(value)
+                    continue
+                except UnicodeDecodeError:
+                    pass
+            del out[uid]  # not a value this module wrote (another program's): a miss, derived again
         return out  # type: ignore[return-value]  # every bytes value was decoded just above
 
     def put(self, rows: Iterable[tuple[str, int, str | None]]) -> None:
