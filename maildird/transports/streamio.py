@@ -51,19 +51,27 @@ class StreamIO:
     """Reads and writes on ``stream`` (see the module docstring). Replace ``stream`` freely (after
     STARTTLS or COMPRESS): the fast path follows the attribute."""
 
-    __slots__ = ("_lock", "output_timeout", "stream")
+    __slots__ = ("_lock", "_socket", "_stream", "output_timeout")
 
     def __init__(self, stream: trio.abc.Stream, output_timeout: float = math.inf) -> None:
         self.stream = stream
         self.output_timeout = output_timeout
         self._lock = trio.Lock()
 
+    @property
+    def stream(self) -> trio.abc.Stream:
+        return self._stream
+
+    @stream.setter
+    def stream(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+        # Exactly a plain SocketStream: a subclass or wrapper may add framing of its own.
+        self._socket = stream.socket if type(stream) is trio.SocketStream else None
+
     def _fd(self) -> int:
-        """The socket's descriptor when the fast path applies, else -1."""
-        stream = self.stream
-        if type(stream) is trio.SocketStream:
-            return stream.socket.fileno()
-        return -1
+        """The socket's descriptor when the fast path applies, else -1 (also once it is closed)."""
+        sock = self._socket
+        return -1 if sock is None else sock.fileno()
 
     async def send_all(self, data: bytes) -> None:
         """Write all of ``data`` (see the module docstring for the two paths)."""

@@ -130,3 +130,21 @@ async def test_a_pipelining_client_checkpoints_once_per_command(imap_server: Run
         nursery.cancel_scope.cancel()
     assert len(lines) == PIPELINED
     assert passes >= PIPELINED // 2  # 2 without the checkpoint
+
+
+async def test_a_replaced_stream_takes_the_trio_path() -> None:
+    # After STARTTLS or COMPRESS the connection swaps the stream: no descriptor fast path then.
+    server, client = await _pair()
+    io = StreamIO(server)
+    await client.send_all(b"plain")
+    await trio.testing.wait_all_tasks_blocked()
+    wrapped, peer = trio.testing.memory_stream_pair()
+    io.stream = wrapped
+    assert io.stream is wrapped
+    assert io.receive_nowait() is None  # the socket's octets are not read behind the new stream
+    await peer.send_all(b"y")
+    assert await io.receive_some() == b"y"
+    await io.send_all(b"z")
+    assert await peer.receive_some() == b"z"
+    io.stream = server
+    assert io.receive_nowait() == b"plain"
