@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from maildird.message.parse import header_block
 from maildird.store.base import (
     SYSTEM_FLAGS,
     AppendResult,
@@ -186,6 +188,18 @@ class MemMailbox:
         if m is None:
             raise MessageGone(f"message {uid} was expunged")
         return m.data
+
+    async def header_texts(
+        self, fields: Sequence[str], uids: Sequence[int], recipe: Any
+    ) -> dict[str, dict[int, str | None]]:
+        """SEARCH's header texts (``store.maildir.searchcache``'s contract), derived on every call:
+        header SEARCHes over this store take the handler's cached-texts path. Empty and gone
+        messages are left out (the handler decides them from their octets)."""
+        blocks = {u: header_block(m.data) for u in uids if (m := self.folder.messages.get(u)) is not None}
+        found: dict[str, dict[int, str | None]] = recipe.derive(
+            {u: b for u, b in blocks.items() if b}, fields
+        )
+        return found
 
     async def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         return tuple(sorted(u for ms, u in self.folder.expunge_log if ms > modseq))
