@@ -68,7 +68,9 @@ class FieldSelector:
         self.key: str = f"{kind} ({' '.join(k.decode('ascii') for k in keys)})"
         """What the selection depends on, canonically: the kind and the sorted field keys (a cached
         section is stored under it, ``store.maildir.sectioncache``); equal keys select the same octets
-        (the fields come in the message's order, whatever the order of the request)."""
+        (the fields come in the message's order, whatever the order of the request). Sections are kept
+        on disk across versions: a change to what ``select`` or ``header_section_of`` returns must bump
+        ``store.maildir.sectionfile.SCHEMA_VERSION``."""
         alternatives = b"|".join(re.escape(k) for k in keys)
         head: bytes | None
         if exclude:

@@ -21,7 +21,9 @@ from maildird.store.maildir.cachefile import BoundFile, beside
 from maildird.store.maildir.headerfile import chunks
 
 SCHEMA_VERSION = 1
-"""Bumped when the table layout or the meaning of a value changes; a file with another is made again."""
+"""Bumped when the table layout or the meaning of a value changes; a file with another is made again.
+A stored section is what ``message.header_fields`` rendered when it was written: a change there that
+changes any section's octets (or ``FieldSelector.key``) must bump this too."""
 
 SECTIONS_SUFFIX = ".sections.db"
 """The file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
