@@ -343,3 +343,21 @@ async def test_a_large_read_reads_the_next_stored_sections_ahead(tmp_path: Path)
     want = {u: expected(raws[i], (SHORT,)) for i, u in enumerate(uids)}
     assert await sections(mb, uids, (SHORT,)) == want
     await store.close()
+
+
+def test_stored_sections_are_tied_to_the_rendering() -> None:
+    """Sections stay on disk across versions: if this test has to change (another key, other octets),
+    ``sectionfile.SCHEMA_VERSION`` must be bumped with it, so that old files are made again."""
+    assert sectionfile.SCHEMA_VERSION == 1
+    assert THUNDERBIRD.key == (
+        "HEADER.FIELDS (BCC CC CONTENT-TYPE DATE FROM IN-REPLY-TO MESSAGE-ID NEWSGROUPS PRIORITY "
+        "REFERENCES REPLY-TO SUBJECT TO X-PRIORITY)"
+    )
+    assert NOT.key == "HEADER.FIELDS.NOT (RECEIVED SUBJECT)"
+    raw = b"Received: x\n y\nsubject : s\0t\nFrom: a\nX: \xff\n\nbody\n"
+    assert THUNDERBIRD.section(raw) == (b"subject : s\x80t\r\nFrom: a\r\n\r\n", 49)
+    assert NOT.section(raw) == (b"From: a\r\nX: \xff\r\n\r\n", 49)
+    assert WHOLE_HEADER.section(raw) == (
+        b"Received: x\r\n y\r\nsubject : s\x80t\r\nFrom: a\r\nX: \xff\r\n\r\n",
+        47,
+    )
