@@ -205,17 +205,20 @@ class ClientConnection:
             self._waiting_scope.cancel()
 
     async def next_event(self) -> Any:
-        """The core's next event, reading as needed. Exactly one checkpoint per event: the wait for
-        input, or, when the event came from octets already there (a pipelining client), an explicit
-        one, so such a client neither starves the others nor escapes cancellation (streamio.py)."""
-        waited = False
+        """The core's next event, reading as needed. At least one checkpoint per event and one per
+        read: the wait for input, or an explicit one when the octets were already there (a
+        pipelining client, a large literal sent at once), so such a client neither starves the
+        others nor escapes cancellation (streamio.py)."""
+        checkpointed = False
         while True:
             event = self.core.next_event()
             if event is not NEED_DATA:
-                if not waited:
+                if not checkpointed:
                     await trio.lowlevel.checkpoint()
                 return event
-            waited = await self._receive() or waited
+            if not await self._receive():
+                await trio.lowlevel.checkpoint()
+            checkpointed = True
 
     async def bye(self, code: str | None, text: str) -> None:
         """Send ``* BYE`` (best effort) and end the session."""

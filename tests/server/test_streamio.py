@@ -4,10 +4,17 @@ slow path, a pipelining client that neither starves other tasks nor escapes the 
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import trio
 
-from maildird.transports.streamio import StreamIO
+from maildird.connection import ClientConnection
+from maildird.connection_state import ServerState
+from maildird.imap.events import Rejected
+from maildird.transports.streamio import RECEIVE_SIZE, StreamIO
 from tests.conftest import RunningServer
+from tests.server.test_limits import LOOPBACK, _services
 
 PIPELINED = 400
 
@@ -148,3 +155,32 @@ async def test_a_replaced_stream_takes_the_trio_path() -> None:
     assert await peer.receive_some() == b"z"
     io.stream = server
     assert io.receive_nowait() == b"plain"
+
+
+async def test_literal_octets_already_there_checkpoint_per_read(tmp_path: Path) -> None:
+    # A command whose literals are all in the socket buffer before the server reads (a client that
+    # writes faster than it is read): every read finds octets waiting. Each read must still let
+    # other tasks run, as Trio's own receive_some would; before, the whole command was read in one go.
+    server_sock, client_sock = trio.socket.socketpair()
+    client_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    chunk = 60_000
+    data = b"a1 FROB" + b"".join(b" {%d+}\r\n" % chunk + b"x" * chunk for _ in range(3)) + b"\r\n"
+    assert await client_sock.send(data) == len(data)  # all of it is queued before the server reads
+    conn = ClientConnection(trio.SocketStream(server_sock), _services(tmp_path), LOOPBACK, ServerState())
+    passes = 0
+
+    async def count_passes() -> None:
+        nonlocal passes
+        while True:
+            await trio.lowlevel.checkpoint()
+            passes += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(count_passes)
+        await trio.lowlevel.checkpoint()
+        before = passes
+        event = await conn.next_event()
+        during = passes - before
+        nursery.cancel_scope.cancel()
+    assert isinstance(event, Rejected)  # FROB is no command; the framing was whole
+    assert during >= len(data) // RECEIVE_SIZE  # one per read (3+); it was 1 for the whole command
