@@ -328,3 +328,18 @@ async def test_opening_a_folder_starts_its_fill_once(
     assert started == [mailbox.folder]
     assert _rows(tmp_path)["FROM"] == set(mailbox.folder.msgs)
     assert (await s.cmd('a SEARCH FROM "frank.frequent"')).startswith(b"* SEARCH ")
+
+
+async def test_large_fill_reads_only_cached_header_blocks(
+    tmp_path: Path, maildir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(searchfill, "FILL_MIN_MESSAGES", 1)
+    monkeypatch.setattr(searchfill, "FILL_FILE_READS", 3)  # the folder counts as large
+    monkeypatch.setattr(searchfill, "FILL_PAUSE", 0)
+    _s, mailbox = await _inbox(_store(tmp_path, maildir))
+    folder = mailbox.folder
+    fetched = sorted(folder.msgs)[2:6]
+    blocks = await mailbox.read_messages(fetched, header_only=True)  # a header FETCH of four
+    assert sorted(blocks) == fetched
+    assert await searchfill.fill(folder, mailbox) == len(BODIES)
+    assert _rows(tmp_path) == {field: set(fetched) for field in searchfill.FILL_FIELDS}

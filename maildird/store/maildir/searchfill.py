@@ -19,7 +19,8 @@ Theory of operation:
   ``FILL_MAX_MESSAGES`` messages in UID order, ``FILL_CHUNK`` at a time with a ``FILL_PAUSE`` between
   chunks, so it takes a fraction of a core and the event loop is never held for long. Texts already
   in the file are only read; missing ones are derived from the header blocks the handle reads (the
-  header cache, or the files) and written; the memory layer is not filled (a background fill must not
+  header cache, or the files; for more than ``FILL_FILE_READS`` messages only the header cache) and
+  written; the memory layer is not filled (a background fill must not
   push out what sessions use).
 * It stops when the folder is closed or a new incarnation begins; an error ends it with a warning (the
   cache is never an error: searches derive what is missing).
@@ -30,12 +31,13 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import trio
 
-from maildird.store.maildir import searchcache
-from maildird.store.maildir.sync import Folder
+from maildird.store.maildir import headercache, searchcache
+from maildird.store.maildir.sync import Entry, Folder
 
 log = logging.getLogger("maildird.store")
 
@@ -48,6 +50,11 @@ FILL_MIN_MESSAGES = 2000
 
 FILL_MAX_MESSAGES = 50_000
 """At most this many of a folder's newest messages are filled ahead (older ones on demand)."""
+
+FILL_FILE_READS = 20_000
+"""A fill of more messages than this reads only the header blocks the header cache holds (those a
+header FETCH read: what Dovecot caches too), never message files: a first open of a 100,000-message
+folder must not be followed by reading 100,000 files in the background."""
 
 FILL_DELAY = 1.0
 """Seconds after a folder is first opened before its fill starts."""
@@ -143,12 +150,13 @@ async def fill(folder: Folder, source: TextSource, recipe: searchcache.Recipe | 
         return 0
     # Ascending: SQLite fills its pages best when keys come in order (a cold read then touches few).
     uids = sorted(folder.msgs)[-FILL_MAX_MESSAGES:]
+    read = _reader(source) if len(uids) <= FILL_FILE_READS else _cached_reader(folder)
     done = 0
     for start in range(0, len(uids), FILL_CHUNK):
         if folder.state is None or searchcache.ident_of(folder, recipe) != ident:
             break  # closed, or a new incarnation: its own open starts again
         chunk = [u for u in uids[start : start + FILL_CHUNK] if u in folder.msgs]
-        await searchcache.header_texts(folder, FILL_FIELDS, chunk, recipe, _reader(source), remember=False)
+        await searchcache.header_texts(folder, FILL_FIELDS, chunk, recipe, read, remember=False)
         done += len(chunk)
         await trio.sleep(FILL_PAUSE)
     return done
@@ -157,5 +165,27 @@ async def fill(folder: Folder, source: TextSource, recipe: searchcache.Recipe | 
 def _reader(source: TextSource) -> searchcache.HeaderReader:
     async def read(uids: Sequence[int]) -> dict[int, bytes]:
         return await source.read_messages(uids, header_only=True)
+
+    return read
+
+
+def _no_file(path: Path, entry: Entry) -> bytes:
+    return b""  # an empty block: left out, never cached
+
+
+def _cached_reader(folder: Folder) -> searchcache.HeaderReader:
+    """Header blocks the header cache holds (``headercache``: its memory, then its file, under the
+    folder lock as ``MaildirMailbox.read_messages`` reads them); no message file is opened."""
+
+    async def read(uids: Sequence[int]) -> dict[int, bytes]:
+        cache = headercache.for_folder(folder)
+        hits, missing = cache.recall(folder, uids)
+        if missing:
+            async with folder.lock:
+                found, _files = await trio.to_thread.run_sync(
+                    cache.read_locked, folder, missing, _no_file, limiter=searchcache.LIMITER
+                )
+            hits.update(found)
+        return hits
 
     return read
