@@ -58,13 +58,15 @@ class FieldSelector:
     twice as fast as ``^``); the other, with ``^``, serves a header that does not end with a line break
     (a file that is all header), whose last field has no LF after it."""
 
-    __slots__ = ("_by_line", "_findall", "exclude", "key")
+    __slots__ = ("_by_line", "_findall", "_names", "_narrows", "exclude", "key")
 
     def __init__(self, names: tuple[str, ...], exclude: bool) -> None:
         self.exclude = exclude
         # A name holding SP, HTAB, ":" or LF can never be a field's name: it selects (or excludes) nothing.
         keys = sorted(k for k in wanted_keys(names) if k and not _UNMATCHABLE.intersection(k))
         kind = "HEADER.FIELDS.NOT" if exclude else "HEADER.FIELDS"
+        self._names = frozenset(k.decode("ascii") for k in keys)
+        self._narrows: dict[str, bool] = {}  # derivable_from's answers, by the other selection's key
         self.key: str = f"{kind} ({' '.join(k.decode('ascii') for k in keys)})"
         """What the selection depends on, canonically: the kind and the sorted field keys (a cached
         section is stored under it, ``store.maildir.sectioncache``); equal keys select the same octets
@@ -103,6 +105,35 @@ class FieldSelector:
         """``header_section_of(raw, self)``."""
         return header_section_of(raw, self)
 
+    def derivable_from(self, key: str) -> bool:
+        """Whether ``section_from`` may narrow a section selected by the selector whose ``key`` is
+        ``key``: both HEADER.FIELDS, and every field this one selects is one that one selects."""
+        known = self._narrows.get(key)
+        if known is None:
+            # Split on SP only: a key's names hold no SP, but may hold other white space.
+            known = (
+                not self.exclude
+                and key.startswith(_FIELDS_KEY_PREFIX)
+                and key.endswith(")")
+                and self._names.issubset(key[len(_FIELDS_KEY_PREFIX) : -1].split(" "))
+            )
+            if len(self._narrows) < SELECTOR_CACHE_SIZE:
+                self._narrows[key] = known
+        return known
+
+    def section_from(self, wider: tuple[bytes, int]) -> tuple[bytes, int]:
+        """This selection of a message, from ``wider``, the message's section of a selection it is
+        ``derivable_from``: the same octets as ``section(raw)``. ``wider`` holds, in the message's
+        order and each with its continuation lines and CRLF, every field whose name this selection
+        names, then the blank line; selecting from its fields finds the same fields in the same order
+        (field boundaries are the same: each field there starts a line and ends before the next
+        field's name). Its NULs were already sent as 0x80, which no field name in a key can hold."""
+        data, header_length = wider
+        return self.select(data[: -len(CRLF)]), header_length
+
+
+_FIELDS_KEY_PREFIX = "HEADER.FIELDS ("
+
 
 class WholeHeader:
     """``BODY[HEADER]`` / ``RFC822.HEADER`` in the shape of a ``FieldSelector``: ``key`` None (cheap to
@@ -114,6 +145,12 @@ class WholeHeader:
 
     def section(self, raw: bytes) -> tuple[bytes, int]:
         return header_section_of(raw, None)
+
+    def derivable_from(self, key: str) -> bool:
+        return False
+
+    def section_from(self, wider: tuple[bytes, int]) -> tuple[bytes, int]:
+        raise ValueError("the whole header is never derived from a selection")
 
 
 WHOLE_HEADER = WholeHeader()

@@ -78,6 +78,10 @@ class SectionSpec(Protocol):
 
     def section(self, raw: bytes) -> Section: ...
 
+    def derivable_from(self, key: str) -> bool: ...
+
+    def section_from(self, wider: Section) -> Section: ...
+
 
 def _cost(key: SectionKey, value: Section) -> int:
     return len(value[0]) + ENTRY_OVERHEAD
@@ -104,7 +108,50 @@ def recall(
     cache: FolderHeaders, folder: Folder, uids: Sequence[int], specs: Sequence[SectionSpec]
 ) -> tuple[dict[int, Sections], list[int]]:
     """The messages whose every section the memory layer holds, and the UIDs still to read (UIDs the
-    folder no longer knows among them: the reader reports them gone)."""
+    folder no longer knows among them: the reader reports them gone). A single selection the memory
+    layer misses is narrowed from a wider one it holds (``_narrowed``)."""
+    hits, missing = _recall(cache, folder, uids, specs)
+    if hits or not missing or len(specs) != 1:
+        return hits, missing
+    return _narrowed(cache, folder, uids, specs[0])
+
+
+def _narrowed(
+    cache: FolderHeaders, folder: Folder, uids: Sequence[int], spec: SectionSpec
+) -> tuple[dict[int, Sections], list[int]]:
+    """Sections of ``spec`` cut from the memory layer's sections of a wider selection of the same
+    messages (``spec.derivable_from``), and kept in memory under ``spec``'s own key: a client's second
+    field list that is part of its first (a FETCH of From, Subject and Date after Thunderbird's
+    message list) is answered without a thread hop, a header block or a file, as Dovecot answers any
+    field its cache holds. The UIDs no wider selection holds are left to read."""
+    key = spec.key
+    if key is None:
+        return {}, list(uids)
+    get = cache.sections.get
+    msgs = folder.msgs
+    first = next((u for u in uids if u in msgs), None)
+    for wider in cache.section_keys:
+        if wider == key or not spec.derivable_from(wider):
+            continue
+        base = cache.section_base(folder, wider)
+        if first is None or get(base | first) is None:
+            continue
+        hits: dict[int, Sections] = {}
+        missing: list[int] = []
+        for uid in uids:
+            one = get(base | uid) if uid in msgs else None
+            if one is None:
+                missing.append(uid)
+            else:
+                hits[uid] = (spec.section_from(one),)
+        remember(cache, folder, hits, (spec,))
+        return hits, missing
+    return {}, list(uids)
+
+
+def _recall(
+    cache: FolderHeaders, folder: Folder, uids: Sequence[int], specs: Sequence[SectionSpec]
+) -> tuple[dict[int, Sections], list[int]]:
     known = cache.section_keys
     keys: list[str] = []
     for spec in specs:
