@@ -1,15 +1,17 @@
 """``maildird reindex``: rebuild a user's metadata cache from the Maildir itself.
 
 The per-mailbox sidecar (``maildird.store.maildir.state``: sizes, INTERNALDATEs, mod-sequences, the
-expunge log), the header cache beside it (``maildird.store.maildir.headercache``: each message's
-raw header block) and the section cache (``sectioncache``: the header fields clients fetched, rendered)
-live under ``<state_dir>/index/<user>`` and are only caches: everything in them can be rebuilt from
-the Maildir. The section cache is refilled by the next header FETCH of each mailbox (which fields to
-render is the client's choice). ``reindex`` removes that directory and opens every selectable mailbox
-read-only once, so the rebuild (which reads every message file to learn its CRLF size where the file
-name carries no ``,W=``, and every header for the header cache) happens now, not at the user's next
-SELECT or first header FETCH. UIDs and UIDVALIDITY live in ``dovecot-uidlist`` and are not touched;
-mod-sequences restart from the clock, so they still never go backwards (maildir-format.md §7.3).
+expunge log) and the caches beside it (``headercache``: each message's raw header block;
+``sectioncache``: the header fields clients fetched, rendered; ``structcache``: ENVELOPE, BODY and
+BODYSTRUCTURE; ``searchcache``: the decoded address and subject texts SEARCH compares) live under
+``<state_dir>/index/<user>`` and are only caches: everything in them can be rebuilt from the
+Maildir. ``reindex`` removes that directory and opens every selectable mailbox read-only once, so
+the rebuild (which reads every message file to learn its CRLF size where the file name carries no
+``,W=``, every header for the header cache and the search texts, and parses every message for its
+structures) happens now, not at the user's next SELECT, FETCH or SEARCH. The section cache is
+refilled by the next header FETCH of each mailbox (which fields to render is the client's choice).
+UIDs and UIDVALIDITY live in ``dovecot-uidlist`` and are not touched; mod-sequences restart from the
+clock, so they still never go backwards (maildir-format.md §7.3).
 
 Run it with the server stopped (or at least with the user logged out): a running server keeps
 using the sidecar it had open until the folder is closed.
@@ -20,10 +22,14 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maildird.config import Config
 from maildird.store.base import MailboxInfo
 from maildird.store.registry import Registry
+
+if TYPE_CHECKING:
+    from maildird.store.maildir.mailbox import MaildirMailbox
 
 UNSELECTABLE = frozenset({"\\Noselect", "\\NonExistent"})
 
@@ -42,6 +48,21 @@ class Reindexed:
 def index_dir(config: Config, user: str) -> Path:
     """Where a user's sidecar files live (the Maildir store plug-in's layout)."""
     return config.server.state_dir / "index" / user
+
+
+async def _rebuild_derived(mailbox: MaildirMailbox, uids: list[int]) -> None:
+    """Refill the caches derived from the messages: the search texts of the fields the fill-ahead
+    keeps (``searchfill.FILL_FIELDS``, from the header blocks just cached) and the ENVELOPE/BODY/
+    BODYSTRUCTURE rows (``handlers.fetch_structs.prefill``: every message file is read and parsed
+    once more, in worker threads)."""
+    from maildird.handlers.fetch_structs import prefill
+    from maildird.message.search_fields import RECIPE
+    from maildird.store.maildir.searchfill import FILL_FIELDS
+
+    for i in range(0, len(uids), HEADER_BATCH):
+        batch = uids[i : i + HEADER_BATCH]
+        await mailbox.header_texts(FILL_FIELDS, batch, RECIPE)
+        await prefill(mailbox.structures(), mailbox.read_messages, batch)
 
 
 async def reindex_user(config: Config, user: str, maildir: Path) -> list[Reindexed]:
@@ -73,6 +94,7 @@ async def reindex_user(config: Config, user: str, maildir: Path) -> list[Reindex
                 uids = [m.uid for m in snapshot.messages]
                 for i in range(0, len(uids), HEADER_BATCH):
                     await mailbox.read_messages(uids[i : i + HEADER_BATCH], header_only=True)
+                await _rebuild_derived(mailbox, uids)
             finally:
                 await mailbox.close()
             done.append(Reindexed(info.name, len(snapshot.messages)))
