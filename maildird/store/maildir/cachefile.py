@@ -1,5 +1,6 @@
 """One per-mailbox SQLite cache file beside the sidecar, opened lazily and never an error to the client
-(the header cache's ``<guid>.headers.db`` and the section cache's ``<guid>.sections.db``).
+(the header cache's ``<guid>.headers.db`` and the section cache's ``<guid>.sections.db``; the structure
+and search-text caches keep their own slots but share ``is_corrupt`` and ``RETRY_SECONDS``).
 
 Theory of operation: a ``FileSlot`` holds at most one open file object, bound to the folder's current
 incarnation (GUID, UIDVALIDITY); a file of another one is recreated by the file class. A file SQLite
@@ -42,9 +43,11 @@ _PASSING = (
 is skipped for the call. Any other error (corrupt, not a database, short read) discards the file."""
 
 
-def is_corrupt(exc: sqlite3.Error) -> bool:
+def is_corrupt(exc: BaseException) -> bool:
     """True for an error SQLite reports about the file (it carries a result code) other than the
-    ``_PASSING`` ones; misuse errors without a code (a closed connection) are not the file's fault."""
+    ``_PASSING`` ones; misuse errors without a code (a closed connection) and OS errors are not the
+    file's fault. Every per-mailbox cache file (headers, sections, structures, search texts) goes by
+    this one rule."""
     name = getattr(exc, "sqlite_errorname", None)
     return isinstance(name, str) and bool(name) and not name.startswith(_PASSING)
 

@@ -46,12 +46,12 @@ from typing import Protocol
 
 import trio
 
+from maildird.store.maildir.cachefile import RETRY_SECONDS, is_corrupt
 from maildird.store.maildir.searchfile import (
     CACHE_SUFFIX,
     MAX_CACHED_TEXT,
     TextFile,
     cache_path,
-    is_corrupt,
     will_need,
 )
 from maildird.store.maildir.searchmemory import ENTRY_OVERHEAD, MEMORY, Ident, MemoryLayer, Texts
@@ -79,8 +79,6 @@ __all__ = [
 
 log = logging.getLogger("maildird.store")
 
-RETRY_SECONDS = 60.0
-"""After an error that leaves the file unusable, it is not tried again for this long."""
 
 THREADS = 4
 """Worker threads doing search-cache work at once, over all folders of the process."""

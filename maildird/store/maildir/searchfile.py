@@ -40,9 +40,6 @@ CREATE TABLE IF NOT EXISTS text (
 ) WITHOUT ROWID;
 """
 
-_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")
-"""SQLite errors that say the file's contents are bad: it is deleted. Others only rest it."""
-
 Ident = tuple[str, int, str]
 """(GUID, UIDVALIDITY, recipe version)."""
 Texts = dict[int, str | None]
@@ -164,8 +161,3 @@ def will_need(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def is_corrupt(exc: BaseException) -> bool:
-    name = getattr(exc, "sqlite_errorname", None)
-    return isinstance(name, str) and name.startswith(_CORRUPT)

@@ -48,7 +48,8 @@ from pathlib import Path
 import trio
 
 from maildird.bytecache import ByteBoundCache
-from maildird.store.maildir.structfile import CACHE_SUFFIX, StructFile, is_corrupt, struct_path
+from maildird.store.maildir.cachefile import RETRY_SECONDS, is_corrupt
+from maildird.store.maildir.structfile import CACHE_SUFFIX, StructFile, struct_path
 from maildird.store.maildir.sync import Folder
 from maildird.store.structs import StructRow
 
@@ -69,9 +70,6 @@ the key tuple, the dict slot; measured with tracemalloc on CPython 3.11: 352 oct
 MEMORY_FILL_MAX = 64
 """Requests of at most this many messages put the rows they find or compute into the memory layer."""
 
-RETRY_SECONDS = 60.0
-"""After an error that leaves the file unusable (read-only or full disk, locked, cannot open), the
-folder's file is not tried again for this long: one warning, not one per batch."""
 
 THREADS = trio.CapacityLimiter(4)
 """Worker threads reading or writing structure cache files at once, server-wide."""

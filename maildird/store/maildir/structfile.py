@@ -32,20 +32,6 @@ caches the file anyway; a small cache keeps a server with many folders open lean
 BUSY_TIMEOUT_MS = 1000
 """How long a statement waits for another process's write lock before the cache is skipped."""
 
-_PASSING = (
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_READONLY",
-    "SQLITE_CANTOPEN",
-    "SQLITE_FULL",
-    "SQLITE_PERM",
-    "SQLITE_NOMEM",
-    "SQLITE_INTERRUPT",
-    "SQLITE_AUTH",
-)
-"""SQLite errors (and extended codes) that say nothing about the file's contents: the cache rests.
-Any other coded error (corrupt, not a database, schema) discards the file."""
-
 _COLUMNS = "uid, envelope, size, body, bodystructure, envelope8, body8, bodystructure8"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,13 +47,6 @@ def struct_path(state_path: Path) -> Path | None:
     if str(state_path) == MEMORY_DB:
         return None
     return state_path.with_name(state_path.stem + CACHE_SUFFIX)
-
-
-def is_corrupt(exc: sqlite3.Error) -> bool:
-    """True for an error SQLite reports about the file (one with a result code) other than the
-    ``_PASSING`` ones; misuse without a code (a closed connection) is not the file's fault."""
-    name = getattr(exc, "sqlite_errorname", None)
-    return isinstance(name, str) and bool(name) and not name.startswith(_PASSING)
 
 
 _WELL_TYPED = (
