@@ -10,6 +10,7 @@ statuses (78 for configuration problems, 1 for the rest) instead of tracebacks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import getpass
@@ -223,6 +224,25 @@ def _serve_kwargs(serve: Callable[..., Any]) -> dict[str, Any]:
     return {"manage_privileges": True} if "manage_privileges" in inspect.signature(serve).parameters else {}
 
 
+OPEN_FILES_WANTED = 65536
+"""The soft limit on open files the server raises itself to (never past the hard limit): each open
+folder holds 15 descriptors (its sidecar and four cache files, each with SQLite's -wal and -shm), each
+connection one, and distributions start services at a soft limit of 1024 (the systemd unit sets
+LimitNOFILE too). Dovecot has a process per connection and so a limit per connection."""
+
+
+def raise_open_file_limit(wanted: int = OPEN_FILES_WANTED) -> None:
+    """Raise the soft RLIMIT_NOFILE towards ``wanted`` within the hard limit (an unprivileged process may);
+    never lowers it. Trio waits on epoll, so high descriptor numbers cost nothing."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import trio
 
@@ -254,6 +274,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         SocketActivationError,
     )
     serve = maildird.server.serve
+    raise_open_file_limit()
     try:
         trio.run(functools.partial(serve, plan.config, **_serve_kwargs(serve)))
     except BaseException as exc:  # sorted below; anything else is re-raised
