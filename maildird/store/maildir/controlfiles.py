@@ -32,6 +32,7 @@ from pathlib import Path
 
 from maildird.store.maildir.files import FolderFiles
 from maildird.store.maildir.keywords import Keywords
+from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.stamps import Stamps, file_stamp
 from maildird.store.maildir.state import MailboxState, Record, state_path
 from maildird.store.maildir.uidlist import (
@@ -199,10 +200,11 @@ class FolderControl(FolderFiles):
             # come from the clock after a restart, which is still correct).
             log.warning("cannot open the state cache in %s; using memory", self.state_dir, exc_info=True)
             self.state = MailboxState(Path(MEMORY_DB))
-        loaded = self.state.load(guid, uidvalidity)
-        self.uidvalidity, self.guid = uidvalidity, guid
         self.keywords = Keywords.load(self.path)  # a new incarnation: its letters may mean other names
-        self.adopt_rows(loaded.rows)
+        with bulk_build():  # a row, a record and an info per message: no collections meanwhile
+            loaded = self.state.load(guid, uidvalidity)
+            self.adopt_rows(loaded.rows)
+        self.uidvalidity, self.guid = uidvalidity, guid
         self.highestmodseq = loaded.highestmodseq
         self.max_uid = loaded.max_uid
         self._loaded_mark = self._mark_written = loaded.sync_mark

@@ -1,0 +1,192 @@
+"""The restart's bulk load (``memory.adopt_rows``, ``make_info``, ``bulk_build``) gives the snapshots a
+full sync gives: the same MessageInfo values in the same order (flags, keywords, sizes, dates,
+modseqs), the same recent UIDs, records and base index, over a varied folder (files in new/ and
+cur/, keywords, flag changes, expunged rows), before and after a restart."""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maildird.store.base import MessageInfo, NewMessage, Snapshot
+from maildird.store.maildir import sync
+from maildird.store.maildir.mailbox import MaildirMailbox
+from maildird.store.maildir.memory import FolderMemory, bulk_build, make_info
+from maildird.store.maildir.state import SYNC_MARK_KEY
+from maildird.store.maildir.store import MaildirStore
+from maildird.store.registry import Registry
+
+SEED = 20261128
+COUNT = 60
+PAST = 30  # seconds: directory mtimes this old are outside the dirty window
+FLAG_CHOICES = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "$Forwarded", "Work", "Later"]
+
+
+def make_store(tmp_path: Path) -> MaildirStore:
+    return MaildirStore(tmp_path / "Maildir", state_dir=tmp_path / "state", registry=Registry())
+
+
+def age_dirs(root: Path) -> None:
+    when = time.time() - PAST
+    for sub in ("new", "cur"):
+        os.utime(root / sub, (when, when))
+
+
+def view(snap: Snapshot) -> tuple[Any, ...]:
+    """Everything a snapshot says, with each MessageInfo as a plain tuple (type and values)."""
+    return (
+        snap.uidvalidity,
+        snap.uidnext,
+        snap.highestmodseq,
+        snap.keywords,
+        snap.can_create_keywords,
+        snap.recent,
+        tuple(
+            (type(m), m.uid, m.flags, m.size, m.internaldate, m.internaldate.tzinfo, m.modseq)
+            for m in snap.messages
+        ),
+    )
+
+
+def sidecar_mark(mb: MaildirMailbox) -> str:
+    state = mb.folder.state
+    assert state is not None
+    row = state._db.execute("SELECT value FROM meta WHERE key = ?", (SYNC_MARK_KEY,)).fetchone()
+    return str(row[0]) if row else ""
+
+
+async def varied_folder(tmp_path: Path) -> Snapshot:
+    """A folder with mixed flags and keywords, later flag changes (other modseqs), expunged
+    messages (rows in the expunge log), files left in new/ (by another program, with and
+    without ``:2,``) and one with a far-past date; its last sync is settled and recorded."""
+    rng = random.Random(SEED)
+    root = tmp_path / "Maildir"
+    store = make_store(tmp_path)
+    inbox = await store.open("INBOX")
+    msgs = []
+    for i in range(COUNT):
+        flags = frozenset(rng.sample(FLAG_CHOICES, rng.randrange(0, 4)))
+        when = datetime(2001 + i % 20, 1 + i % 12, 1 + i % 28, i % 24, i % 60, i % 60, tzinfo=UTC)
+        msgs.append(NewMessage(b"Subject: m%d\n\n%s\n" % (i, b"x" * rng.randrange(1, 400)), flags, when))
+    await inbox.append(msgs)
+    await inbox.snapshot(claim_recent=True)  # everything to cur/
+    uids = [m.uid for m in (await inbox.snapshot()).messages]
+    await inbox.store_flags(uids[::3], "add", frozenset({"\\Flagged", "Urgent"}))
+    await inbox.store_flags(uids[1::5], "remove", frozenset({"\\Seen"}))
+    await inbox.store_flags(uids[::7], "add", frozenset({"\\Deleted"}))
+    await inbox.expunge(uids[::7])
+    await inbox.append([NewMessage(b"Subject: late\n\nlate\n", frozenset({"Work"}))])
+    (root / "new" / "1700000000.M1P1.other").write_bytes(b"Subject: foreign\n\nhi\n")
+    (root / "new" / "1700000001.M2P1.other:2,FS").write_bytes(b"Subject: flagged\n\nhi\n")
+    age_dirs(root)
+    inbox.folder.dirty = True
+    snap = await inbox.snapshot()  # settled: the mark is recorded, new/ is left alone
+    assert sidecar_mark(inbox), "the settled sync must record its mark"
+    assert inbox.folder.new_count == 2
+    await store.close()
+    return snap
+
+
+def forbid_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(folder: Path) -> Any:
+        raise AssertionError(f"listed {folder} although the sidecar's mark matched")
+
+    monkeypatch.setattr(sync, "list_dir", boom)
+
+
+async def test_restart_load_equals_full_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = await varied_folder(tmp_path)
+    assert len(before.messages) == COUNT - len(range(0, COUNT, 7)) + 3
+    assert any(m.modseq != before.messages[0].modseq for m in before.messages)
+    assert before.recent == frozenset()
+
+    # The restart: the bulk load alone, no listing.
+    with monkeypatch.context() as m:
+        forbid_listing(m)
+        store = make_store(tmp_path)
+        warm = await store.open("INBOX")
+        warm_snap = await warm.snapshot()
+        warm_msgs, warm_bases = dict(warm.folder.msgs), dict(warm.folder.by_base)
+        warm_examine = view(await warm.snapshot())
+        await store.close()
+    assert view(warm_snap) == view(before)
+    assert warm_examine == view(before)
+
+    # The same sidecar through the full sync (rows adopted, then every file listed and compared).
+    store = make_store(tmp_path)
+    cold = await store.open("INBOX")
+    cold.folder._warm_start = lambda *a, **k: False  # type: ignore[method-assign]
+    full = await cold.snapshot()
+    assert view(full) == view(before)
+    assert cold.folder.msgs == warm_msgs and cold.folder.by_base == warm_bases
+    # Infos built one by one from the records equal the bulk-built ones.
+    cold.folder.infos = {}
+    cold.folder._rebuild_infos()
+    assert list(cold.folder.infos.values()) == list(full.messages)
+    await store.close()
+
+    # A read-write open after the restart claims new/ (a listing) and reports both as recent.
+    store = make_store(tmp_path)
+    rw = await store.open("INBOX")
+    claimed = await rw.snapshot(claim_recent=True)
+    assert len(claimed.recent) == 2
+    assert [(m.uid, m.flags, m.size, m.internaldate) for m in claimed.messages] == [
+        (m.uid, m.flags, m.size, m.internaldate) for m in before.messages
+    ]
+    await store.close()
+
+
+def test_make_info_equals_the_constructor() -> None:
+    when = datetime(2020, 2, 29, 12, 0, 1, tzinfo=UTC)
+    flags = frozenset({"\\Seen", "Work"})
+    made = make_info(7, flags, 1234, when, 99)
+    built = MessageInfo(7, flags, 1234, when, 99)
+    assert type(made) is MessageInfo
+    assert made == built and hash(made) == hash(built) and repr(made) == repr(built)
+    assert (made.uid, made.flags, made.size, made.internaldate, made.modseq) == (7, flags, 1234, when, 99)
+    with pytest.raises(AttributeError):
+        made.uid = 8  # type: ignore[misc]
+
+
+def test_adopt_rows_equals_per_record_infos() -> None:
+    """A bulk adoption of shuffled rows equals infos built one record at a time, in UID order."""
+    rng = random.Random(SEED)
+    letters = ["", ":2,", ":2,S", ":2,FS", ":2,Sa", ":2,T", ":2,DRS", ":2,Sb,extra", ":1,x"]
+    rows = [
+        (uid, f"{uid}.M{uid}P1.h", f"{uid}.M{uid}P1.h{rng.choice(letters)}", rng.randrange(2),
+         rng.randrange(1, 10**6), rng.randrange(0, 4 * 10**18), rng.randrange(1, 10**15))
+        for uid in rng.sample(range(1, 10**6), 300)
+    ]  # fmt: skip
+    bulk = FolderMemory()
+    bulk.adopt_rows(rows)
+    one = FolderMemory()
+    one.adopt_rows([])
+    assert one.msgs == {} and one.infos == {} and one.by_base == {}
+    ordered = sorted(rows)
+    assert list(bulk.msgs) == [r[0] for r in ordered] == list(bulk.infos)
+    assert bulk.by_base == {r[1]: r[0] for r in ordered}
+    assert [bulk._info(rec) for rec in bulk.msgs.values()] == list(bulk.infos.values())
+
+
+def test_bulk_build_restores_the_collector() -> None:
+    assert gc.isenabled()
+    with bulk_build():
+        assert not gc.isenabled()
+        with bulk_build():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner one found it disabled: left so
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with bulk_build():
+            pass
+        assert not gc.isenabled()  # it was disabled on entry: stays so
+    finally:
+        gc.enable()
