@@ -14,8 +14,11 @@ Theory of operation
    (a message list), ``fetch_lines.LinePlan`` formats each response line straight to bytes in larger
    rounds and sends them with ``Context.send_bytes``; the header sections come from the store's section
    cache (``read_sections``) or are rendered from the header blocks, without parsing.
-   When ENVELOPE, BODY or BODYSTRUCTURE are asked beside snapshot items only and the mailbox keeps a
-   structure cache (``Mailbox.structures``), ``fetch_structs.StructPlan`` answers from it instead.
+   When body sections (BODY[...], BINARY[...], RFC822, RFC822.TEXT) are asked beside snapshot items
+   only, ``fetch_bodies.BodyPlan`` writes the lines straight to bytes, the bodies from its cache of
+   recently read messages or read as below. When ENVELOPE, BODY or BODYSTRUCTURE are asked beside
+   snapshot items only and the mailbox keeps a structure cache (``Mailbox.structures``),
+   ``fetch_structs.StructPlan`` answers from it instead.
 3. If an item implicitly sets ``\\Seen`` (BODY[...] without PEEK, BINARY[...], RFC822, RFC822.TEXT;
    the seed missed the last two, peers.md §1.7 item 6) and the mailbox is read-write, one STORE for
    the batch adds it, and those messages' responses carry the new FLAGS (RFC 9051 §6.4.5).
@@ -34,6 +37,7 @@ from functools import partial
 
 import trio
 
+from maildird.handlers import fetch_bodies
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch_lines import (
     LinePlan,
@@ -325,7 +329,8 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     outcome = Outcome()
 
     plan = LinePlan.for_items(items)
-    cached = plan_for(items, sel.mailbox) if plan is None else None
+    bodies = fetch_bodies.BodyPlan.for_items(items) if plan is None else None
+    cached = plan_for(items, sel.mailbox) if plan is None and bodies is None else None
     if cached is not None:  # ENVELOPE/BODY/BODYSTRUCTURE from the store's cache (fetch_structs)
         await cached[0].send(
             ctx, sel, cached[1], targets, outcome, read_raw, uid_first=uid_first, wants_modseq=wants_modseq
@@ -336,6 +341,9 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
             # The rendered header sections (cached by the store), not the header blocks.
             sections = await read_sections(sel, batch, outcome, plan) if plan.header else None
             parsed: dict[int, ParsedMessage] | dict[int, Sections] = sections or {}
+        elif bodies is not None:  # body sections beside snapshot items (fetch_bodies)
+            found = await fetch_bodies.read_bodies(sel, batch, outcome, read_raw, _parse)
+            parsed = found
         else:
             parsed = await read_batch(sel, batch, outcome, header=header) if needs_text else {}
         changed: dict[int, MessageInfo] = {}
@@ -347,6 +355,11 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
                 changed = {i.uid: i for i in result.changed}
         if plan is not None:
             await _send_lines(ctx, sel, plan, batch, sections, changed, uid_first, wants_modseq)
+            continue
+        if bodies is not None:
+            await fetch_bodies.send_lines(
+                ctx, sel, bodies, batch, found, changed, uid_first=uid_first, wants_modseq=wants_modseq
+            )
             continue
         for seq, info in batch:
             msg = parsed.get(info.uid)
