@@ -8,8 +8,13 @@ Theory of operation (maildir-format.md §1.5, §7.3):
 * Flags depend only on the info after a name's LAST ``:`` (§1.5) and a folder has few distinct
   ones, so each info string is turned into a flag ``frozenset`` once (``_flags``) and the same
   object is shared by every message carrying it. A restart builds the ``MessageInfo`` of every
-  message at once (``_rebuild_infos``), with that cache inlined; a flag change keeps the message's
+  message at once (``adopt_rows``: column-wise, C-level ``map``/``dict`` wherever it can; a full
+  sync's ``_rebuild_infos``), with that cache inlined; a flag change keeps the message's
   INTERNALDATE object.
+* Bulk building is the cost of opening a large folder: ``make_info`` fills a ``MessageInfo``'s
+  slots directly (half its constructor's cost), and ``bulk_build`` pauses the cyclic garbage
+  collector meanwhile (the young collections triggered by 300,000 new objects for 100,000 messages,
+  none of which is in a cycle, cost as much as the building itself).
 * \\Recent: UIDs that arrived through this process and no read-write session has claimed yet
   (``unclaimed``), plus files still in new/ (RFC 3501 §2.3.2, §6.3.11).
 
@@ -157,7 +162,7 @@ class FolderMemory:
                     infos[uid] = info(rec)
                     top = max(top, uid)
                 elif uid in same_date:
-                    infos[uid] = MessageInfo(uid, flags_of(rec.name), rec.size, prev.internaldate, rec.modseq)
+                    infos[uid] = make_info(uid, flags_of(rec.name), rec.size, prev.internaldate, rec.modseq)
                 else:
                     infos[uid] = info(rec)
             if not ordered:
@@ -200,7 +205,7 @@ class FolderMemory:
         folder, so the per-message work is inlined: flags from the per-info-string cache, dates in
         whole seconds (IMAP dates have no fractions)."""
         cache, flags_of_name = self._flag_cache, self._flags
-        fromts, info = datetime.fromtimestamp, MessageInfo
+        fromts, info = datetime.fromtimestamp, make_info
         msgs = self.msgs
         out: dict[int, MessageInfo] = {}
         last = 0
@@ -235,7 +240,7 @@ class FolderMemory:
 
     def _info(self, rec: Record) -> MessageInfo:
         date = datetime.fromtimestamp(rec.mtime_ns // NS_PER_SEC, UTC)  # IMAP dates have seconds
-        return MessageInfo(rec.uid, self._flags(rec.name), rec.size, date, rec.modseq)
+        return make_info(rec.uid, self._flags(rec.name), rec.size, date, rec.modseq)
 
     def flags_of(self, uid: int) -> frozenset[str]:
         return self._flags(self.msgs[uid].name)

@@ -72,6 +72,7 @@ from maildird.store.maildir.listing import (
     open_message,
 )
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
+from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.stamps import (
     NS_PER_SEC,
     SYNC_SECS_NS,
@@ -205,7 +206,8 @@ class Folder(FolderFastPaths):
         """The full locked sync (module docstring); returns the UIDs claimed as \\Recent.
         ``watched``: the folder's watch token drawn before the sync began (``needs_sync``)."""
         self._watch_mark = None  # until this sync is complete
-        claimed = self._sync_locked(claim_recent)
+        with bulk_build():  # an Entry, a record and an info per message, none in a cycle
+            claimed = self._sync_locked(claim_recent)
         self._trust_watch(watched)
         return claimed
 
