@@ -148,6 +148,9 @@ _QP_TRAPS = [
     b"stra=C3=9Fe \xc5\xbf=C5=BFtar =E2=84=AAelvin  \n",
     b"Subject: a\nContent-Type: text/plain; charset=iso-8859-1\n"
     b"Content-Transfer-Encoding: quoted-printable\n\nstra=DFe quo=3Dkka   \nq=\r\nuokka\n",
+    # Soft line breaks with transport padding (RFC 2045 §6.7 rule 3), in LF and CRLF lines.
+    b"Subject: a\nContent-Transfer-Encoding: quoted-printable\n\n"
+    b"the quok= \nkasaurus and quokka=\t \r\nsaurus\n",
 ]
 
 
