@@ -11,10 +11,12 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from maildird.handlers import fetch_bodies
+from maildird.store.maildir import mailbox as mailbox_mod
 from maildird.store.maildir.store import MaildirStore
 from maildird.store.registry import Registry
 from tests.message.corpus import corpus
@@ -200,3 +202,33 @@ def test_body_cache_is_bounded() -> None:
     assert cache.get((1, 1, 5, 40, when)) == b"x" * 40 and cache.get((1, 1, 1, 40, when)) is None
     cache.put((1, 1, 9, 1, when), b"y" * (fetch_bodies.BODY_CACHE_MESSAGE + 1))
     assert cache.get((1, 1, 9, 1, when)) is None
+
+
+async def test_cached_body_opens_no_file_until_the_message_changes_handle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preview then the whole message (or parts in separate commands) read the file once; a new
+    SELECT is a new handle and reads it again."""
+    build(tmp_path, [MIXED, PLAIN], new_every=99)
+    opened: list[str] = []
+    real = mailbox_mod.open_message
+
+    def counting(path: Path | str) -> BinaryIO:
+        opened.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(mailbox_mod, "open_message", counting)
+    s = Session(open_store(tmp_path))
+    await s.cmd("a0 SELECT INBOX")
+    preview = await s.cmd("a1 UID FETCH 1 (UID BODY.PEEK[]<0.20>)")
+    assert len(opened) == 1
+    whole = await s.cmd("a2 UID FETCH 1 (UID RFC822.SIZE FLAGS BODY.PEEK[])")
+    parts = await s.cmd("a3 FETCH 1 (BODY.PEEK[1] BODY.PEEK[1.MIME] BINARY.PEEK[2])")
+    assert len(opened) == 1
+    assert whole == await slow(s, monkeypatch, "a2 UID FETCH 1 (UID RFC822.SIZE FLAGS BODY.PEEK[])")
+    assert parts == await slow(s, monkeypatch, "a3 FETCH 1 (BODY.PEEK[1] BODY.PEEK[1.MIME] BINARY.PEEK[2])")
+    assert preview.startswith(b"* 1 FETCH (UID 1 BODY[]<0> {20}\r\n")
+    await s.cmd("a4 SELECT INBOX")
+    opened.clear()
+    assert await s.cmd("a2 UID FETCH 1 (UID RFC822.SIZE FLAGS BODY.PEEK[])") == whole
+    assert len(opened) == 1
