@@ -107,6 +107,8 @@ class BodyCache:
 
 CACHE = BodyCache()
 
+_PLANS: dict[tuple[cmd.FetchItem, ...], BodyPlan | None] = {}
+
 _TOKENS: weakref.WeakKeyDictionary[Mailbox, int] = weakref.WeakKeyDictionary()
 _NEXT_TOKEN = itertools.count(1)
 
@@ -137,6 +139,10 @@ class _Item:
         self.binary_part = binary_part
 
 
+PLAN_MEMO_SIZE = 256
+"""Item lists whose ``BodyPlan`` is remembered."""
+
+
 class BodyPlan:
     """The items of one FETCH of body sections beside snapshot items (module docstring)."""
 
@@ -150,7 +156,21 @@ class BodyPlan:
     @classmethod
     def for_items(cls, items: tuple[cmd.FetchItem, ...]) -> BodyPlan | None:
         """The plan, or None when an item is not a snapshot item or a body section (ENVELOPE, BODY,
-        BODYSTRUCTURE, unknown attributes: the general path), or when no item reads the message text."""
+        BODYSTRUCTURE, unknown attributes: the general path), or when no item reads the message text.
+        Plans are remembered by the items' values (a client opening messages sends the same list each
+        time; the items are frozen values)."""
+        try:
+            return _PLANS[items]
+        except KeyError:
+            pass
+        plan = cls._plan(items)
+        if len(_PLANS) >= PLAN_MEMO_SIZE:
+            _PLANS.clear()
+        _PLANS[items] = plan
+        return plan
+
+    @classmethod
+    def _plan(cls, items: tuple[cmd.FetchItem, ...]) -> BodyPlan | None:
         out: list[_Item] = []
         text = False
         for item in items:
