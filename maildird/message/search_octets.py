@@ -128,14 +128,14 @@ class Octets:
     def body_misses(self, tokens: tuple[bytes, ...]) -> bool:
         """True when some token is certainly absent from every text of the body region: absent from
         its octets, which are the text itself (``body_plain`` and no quoted-printable declared), or,
-        with quoted-printable, absent from the region decoded as a whole too when that is ASCII
-        (``decode.qp_text``; ASCII, so case folding is lower-casing)."""
+        with quoted-printable, absent from the region decoded as a whole too (``decode.qp_text``) when
+        case folding cannot make ASCII letters there out of other characters (``_folds_plainly``)."""
         if not (self.body_plain and self.body_lacks(tokens)):
             return False
         if b"quoted-printable" not in self.low:
             return True
         decoded = _qp_words(self.raw[self.split :])
-        if not decoded.isascii():
+        if not (decoded.isascii() or _folds_plainly(decoded, self.low)):
             return False
         # One word must be in neither: a phrase's words may come from different parts.
         low, start, qp_low = self.low, self.split, decoded.lower()
@@ -202,6 +202,35 @@ def _qp_words(region: bytes) -> bytes:
     if _SOFT_BREAK_PADDED.search(region) is not None:
         return qp_text(region)
     return binascii.a2b_qp(region)
+
+
+FOLDS_TO_ASCII = (
+    "\xdf\u0130\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u212a"
+    "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+)
+"""Every non-ASCII character whose case folding (``str.casefold``) holds an ASCII one (sharp s to "ss",
+the long s to "s", the Kelvin sign to "k", ligatures...); tests/message/test_search_octets_qp.py
+derives the list from the Unicode tables of the running Python."""
+
+_FOLDS_TO_ASCII_UTF8 = re.compile(b"|".join(re.escape(c.encode("utf-8")) for c in FOLDS_TO_ASCII))
+"""Those characters in UTF-8 (the decoder refuses other spellings, and an ASCII octet is never part of
+a replaced sequence)."""
+
+_FOLDS_TO_ASCII_8BIT = re.compile(rb"[\xa9\xdd\xdf]")
+"""Octets that stand for one of them in some ``decode`` safe single-octet charset (ISO-8859-n,
+windows-125n: sharp s, dotted capital I); the test derives this set too."""
+
+_SINGLE_OCTET_CHARSET = re.compile(rb'charset="?(?:iso|windows)-')
+
+
+def _folds_plainly(decoded: bytes, low: bytes) -> bool:
+    """True when no text decoded from ``decoded`` holds a character that case-folds to ASCII ones, so
+    an ASCII word found in such a text (case-folded) is found in ``decoded.lower()``: ASCII octets
+    decode to themselves and other octets to non-ASCII characters in every charset
+    ``decode.declarations_safe`` allows in ``low`` (the message lower-cased)."""
+    if _FOLDS_TO_ASCII_UTF8.search(decoded) is not None:
+        return False
+    return _FOLDS_TO_ASCII_8BIT.search(decoded) is None or _SINGLE_OCTET_CHARSET.search(low) is None
 
 
 @lru_cache(maxsize=256)
