@@ -91,3 +91,34 @@ def test_reading_in_chunks_gives_the_header_block(data: bytes, chunk: int) -> No
         finally:
             mailbox.HEADER_READ_CHUNK = saved
     assert got == first_empty_line(data)
+
+
+async def test_a_batch_is_announced_to_the_kernel_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several whole messages: every file gets POSIX_FADV_WILLNEED before the reads (one disk wait
+    per batch when cold); a file gone meanwhile is only left out; a single read is not advised."""
+    store, mb = await open_inbox(tmp_path)
+    raws = [b"Subject: %d\n\nbody %d\n" % (i, i) for i in range(5)]
+    uids = list((await mb.append([NewMessage(r) for r in raws])).uids)
+    advised: list[int] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        assert (offset, length, advice) == (0, 0, os.POSIX_FADV_WILLNEED)
+        advised.append(os.fstat(fd).st_size)
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    gone = uids[2]
+    for sub in ("new", "cur"):
+        for p in (tmp_path / "Maildir" / sub).iterdir():
+            if p.read_bytes() == raws[2]:
+                p.unlink()
+    got = await mb.read_messages(uids)
+    assert got == {u: r for u, r in zip(uids, raws, strict=True) if u != gone}
+    assert sorted(advised) == sorted(len(r) for i, r in enumerate(raws) if i != 2)
+    advised.clear()
+    assert await mb.read_messages(uids[:1]) == {uids[0]: raws[0]}
+    assert advised == []
+    await store.close()
