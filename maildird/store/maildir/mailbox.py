@@ -25,11 +25,12 @@ Theory of operation:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import trio
 
@@ -42,7 +43,6 @@ from maildird.store.base import (
     NewMessage,
     PermissionDenied,
     Snapshot,
-    StoreError,
     StoreResult,
 )
 from maildird.store.maildir import headercache, searchcache, sectioncache, structcache
@@ -80,23 +80,39 @@ def _read_whole(path: Path, entry: Entry) -> bytes:
         return fh.read()
 
 
-def _advise_will_need(path: Path, entry: Entry) -> None:
-    with open_message(path) as fh:
+def _open_advised(path: Path, entry: Entry) -> BinaryIO:
+    fh = open_message(path)
+    with contextlib.suppress(OSError):
         os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+    return fh
 
 
-def _will_need(folder: Folder, uids: Sequence[int]) -> None:
-    """Tell the kernel every file of a batch is about to be read whole (``posix_fadvise`` WILLNEED
-    starts their reads at once, so a cold batch waits for the disk about once, not once per file:
-    a cold ``SEARCH TEXT`` over 10,000 files read 0.90 s -> 0.45 s in order). Advice only: a file that
-    is gone or unreadable is left to the read that follows, which reports it."""
-    if not hasattr(os, "posix_fadvise"):
-        return
-    for uid in uids:
-        try:
-            folder.locate(uid, _advise_will_need)
-        except (StoreError, OSError):
-            continue
+def _read_batch(folder: Folder, uids: Sequence[int]) -> dict[int, bytes]:
+    """Several messages' octets (gone ones left out). With more than one, every file of the batch is
+    opened and announced to the kernel (``posix_fadvise`` WILLNEED starts all their reads at once)
+    before any is read, so a cold batch waits for the disk about once, not once per file: a cold
+    ``SEARCH TEXT`` reading the 10k INBOX in order took 0.90 s, 0.45 s with the advice."""
+    out: dict[int, bytes] = {}
+    if len(uids) < 2 or not hasattr(os, "posix_fadvise"):
+        for uid in uids:
+            try:
+                out[uid] = folder.locate(uid, _read_whole)
+            except MessageGone:
+                continue
+        return out
+    handles: dict[int, BinaryIO] = {}
+    try:
+        for uid in uids:
+            try:
+                handles[uid] = folder.locate(uid, _open_advised)
+            except MessageGone:
+                continue
+        for uid, fh in handles.items():
+            out[uid] = fh.read()
+    finally:
+        for fh in handles.values():
+            fh.close()
+    return out
 
 
 def header_end(data: bytes, start: int = 0) -> int:
@@ -297,19 +313,7 @@ class MaildirMailbox(Mailbox):
         if header_only:
             return await self._read_headers(uids)
         async with f.lock:
-
-            def work() -> dict[int, bytes]:
-                out: dict[int, bytes] = {}
-                if len(uids) > 1:
-                    _will_need(f, uids)
-                for uid in uids:
-                    try:
-                        out[uid] = f.locate(uid, _read_whole)
-                    except MessageGone:
-                        continue
-                return out
-
-            result: dict[int, bytes] = await run_fs(work)
+            result: dict[int, bytes] = await run_fs(_read_batch, f, uids)
             return result
 
     async def _read_headers(self, uids: Sequence[int]) -> dict[int, bytes]:
