@@ -13,8 +13,8 @@ INTERNALDATE, RFC822.SIZE, MODSEQ), and the mailbox offers ``structures()``, ``S
    worker thread) gives the serialized values the store keeps.
 2. Messages it has no (complete) row for are read as the general path reads them (``read``: the whole
    file, or only the header when ENVELOPE is the only structure asked), in rounds of at most
-   ``MISS_BATCH`` messages and ``MISS_BYTES`` octets; their rows are computed (``compute_row``: the same
-   ``envelope``/``bodystructure`` values, serialized with and without UTF8=ACCEPT) and stored in the
+   ``MISS_BATCH`` messages and ``fetch.BATCH_BYTES`` octets; their rows are computed (``compute_row``:
+   the same ``envelope``/``bodystructure`` values, serialized with and without UTF8=ACCEPT) and stored in the
    same worker-thread hop. Parsing off the event loop also spares it the thousands-of-parts message.
 3. Each ``* n FETCH (...)`` line is written straight to bytes: the same items in the same order as
    ``fetch_render.render`` + ``responses.serialize`` give (UID first when asked, ``\\Recent`` for this
@@ -51,8 +51,6 @@ STRUCT_BATCH = 1024
 memory; about 1 MiB of response)."""
 MISS_BATCH = 32
 """Messages read and computed per thread hop when the cache has no row for them."""
-MISS_BYTES = 8 << 20
-"""Octets of message text read per such hop (the first message counts whatever its size)."""
 FILL_THREADS = trio.CapacityLimiter(2)
 """Worker threads computing rows at once, server-wide (parsing is CPU work: more would only queue)."""
 
@@ -157,16 +155,11 @@ def fill(cache: StructCache, raws: Mapping[int, bytes], full: bool) -> dict[int,
 
 
 def _miss_rounds(misses: list[tuple[int, MessageInfo]]) -> Iterator[list[tuple[int, MessageInfo]]]:
-    batch: list[tuple[int, MessageInfo]] = []
-    size = 0
-    for target in misses:
-        if batch and (len(batch) >= MISS_BATCH or size + target[1].size > MISS_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(target)
-        size += target[1].size
-    if batch:
-        yield batch
+    """The messages to read whole, in FETCH's rounds (``fetch.batches``: ``MISS_BATCH`` messages and
+    ``fetch.BATCH_BYTES`` octets each). Imported here: ``fetch`` imports this module."""
+    from maildird.handlers.fetch import batches
+
+    return batches(misses, text=True, count=MISS_BATCH)
 
 
 class StructPlan:
