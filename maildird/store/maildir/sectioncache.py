@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from maildird.bytecache import ByteBoundCache
 from maildird.store.maildir.headerfile import MAX_CACHED_BLOCK
-from maildird.store.maildir.sectionfile import Section, SectionRow
+from maildird.store.maildir.sectionfile import Section, SectionFile, SectionRow
 
 if TYPE_CHECKING:
     from maildird.store.maildir.headercache import FolderHeaders, Reader
@@ -208,6 +208,21 @@ def remember(
         )
 
 
+def _narrow_stored(sf: SectionFile, spec: SectionSpec, missing: list[int], into: dict[int, Section]) -> None:
+    """Sections of ``spec`` the file lacks, cut from the rows of a wider selection it holds (as
+    ``_narrowed`` does from memory, after a restart): no header block read, no render, and no row
+    written (they can be cut again as cheaply as read)."""
+    for wider, wider_id in list(sf.specs.items()):
+        if not missing:
+            return
+        if wider == spec.key or not spec.derivable_from(wider):
+            continue
+        found = sf.get_sections(wider_id, missing)
+        for uid, section in found.items():
+            into[uid] = spec.section_from(section)
+        missing = [u for u in missing if u not in found]
+
+
 def read_locked(
     cache: FolderHeaders, folder: Folder, uids: Sequence[int], specs: Sequence[SectionSpec], reader: Reader
 ) -> dict[int, Sections]:
@@ -233,6 +248,8 @@ def read_locked(
                     ids[i] = sid = sf.spec_id(key)
                     if known:
                         stored[i] = sf.get_sections(sid, known + ahead)
+            if len(specs) == 1 and keys[0] is not None:
+                _narrow_stored(sf, specs[0], [u for u in known if u not in stored[0]], stored[0])
         except sqlite3.Error as exc:
             slot.failed(exc, sf.path)
             sf = None
