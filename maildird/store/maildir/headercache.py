@@ -135,6 +135,9 @@ class FolderHeaders:
         self.section_keys: set[str] = set()
         """Selections this folder may have entries of in ``sections`` (at most ``MAX_MEMORY_SPECS``):
         what ``forget_memory`` pops for an expunged UID."""
+        self.cut_ahead: set[str] = set()
+        """Selections whose sections ``sectioncache.read_locked`` has already cut for the whole folder
+        from a wider stored selection (done once per folder; worker thread, folder lock held)."""
         self.token = next(_tokens)  # tells this folder's memory entries from another's
         self._bases: dict[tuple[str, int, str], int] = {}  # (GUID, UIDVALIDITY, selection) -> base
         self.headers: FileSlot[HeaderFile] = FileSlot(HeaderFile, CACHE_SUFFIX, "header cache")

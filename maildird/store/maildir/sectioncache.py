@@ -208,6 +208,11 @@ def remember(
         )
 
 
+def _has_wider(sf: SectionFile, spec: SectionSpec) -> bool:
+    """Whether the file holds a selection ``spec``'s sections can be cut from."""
+    return any(wider != spec.key and spec.derivable_from(wider) for wider in sf.specs)
+
+
 def _narrow_stored(sf: SectionFile, spec: SectionSpec, missing: list[int], into: dict[int, Section]) -> None:
     """Sections of ``spec`` the file lacks, cut from the rows of a wider selection it holds (as
     ``_narrowed`` does from memory, after a restart): no header block read, no render, and no row
@@ -241,6 +246,21 @@ def read_locked(
     if sf is not None and len(uids) >= READ_AHEAD_MIN and None not in keys:
         top = max(uids)
         ahead = sorted(u for u in folder.msgs if u > top)[: READ_AHEAD_MAX // len(keys)]
+    elif (
+        sf is not None
+        and len(keys) == 1
+        and keys[0] is not None
+        and keys[0] not in cache.cut_ahead
+        and _has_wider(sf, specs[0])
+    ):
+        # A small request the memory layer missed, of a selection cut from a wider stored one: the
+        # folder's other messages are cut now too (one hop, and what the memory layer keeps answers
+        # the next windows without one), as Dovecot has its whole cache file mapped. Once per
+        # folder and selection: a memory layer churned by other folders must not make every
+        # small FETCH read the whole folder's rows.
+        cache.cut_ahead.add(keys[0])
+        asked = set(uids)
+        ahead = sorted(u for u in folder.msgs if u not in asked)[:READ_AHEAD_MAX]
     if sf is not None:
         try:
             for i, key in enumerate(keys):
@@ -249,7 +269,8 @@ def read_locked(
                     if known:
                         stored[i] = sf.get_sections(sid, known + ahead)
             if len(specs) == 1 and keys[0] is not None:
-                _narrow_stored(sf, specs[0], [u for u in known if u not in stored[0]], stored[0])
+                lacking = [u for u in (*known, *ahead) if u not in stored[0]]
+                _narrow_stored(sf, specs[0], lacking, stored[0])
         except sqlite3.Error as exc:
             slot.failed(exc, sf.path)
             sf = None
