@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from maildird.handlers.updates import flag_bytes_table, flag_list_bytes, internaldate
 from maildird.imap import commands as cmd
@@ -50,9 +51,33 @@ hop, per round). After a restart a message list's sections come from the cache f
 in rounds of 256 took 57-101 ms in-process, in rounds of 1,024 22-66 ms."""
 
 PLAN_MEMO_SIZE = 256
-"""Item lists whose ``LinePlan`` is remembered."""
+"""Item lists whose plan (``LinePlan``, ``fetch_structs.StructPlan``) is remembered, per kind of plan."""
 
-_PLANS: dict[int, tuple[tuple[cmd.FetchItem, ...], LinePlan | None]] = {}
+Items = tuple[cmd.FetchItem, ...]
+P = TypeVar("P")
+
+
+class PlanMemo(Generic[P]):
+    """FETCH plans remembered by the items tuple itself (the grammar hands a repeated item list out as
+    the same tuple): one lookup by ``id``, and the entry holds the tuple, so its ``id`` cannot be
+    reused while the entry lives. Emptied when ``PLAN_MEMO_SIZE`` are kept."""
+
+    __slots__ = ("_build", "_plans")
+
+    def __init__(self, build: Callable[[Items], P]) -> None:
+        self._build = build
+        self._plans: dict[int, tuple[Items, P]] = {}
+
+    def __call__(self, items: Items) -> P:
+        hit = self._plans.get(id(items))
+        if hit is not None and hit[0] is items:
+            return hit[1]
+        plan = self._build(items)
+        if len(self._plans) >= PLAN_MEMO_SIZE:
+            self._plans.clear()
+        self._plans[id(items)] = (items, plan)
+        return plan
+
 
 Sections = tuple[tuple[bytes, int], ...]
 """One message's header sections, in the order of ``LinePlan.specs``: each the section's octets and
@@ -101,17 +126,8 @@ class LinePlan:
     @classmethod
     def for_items(cls, items: tuple[cmd.FetchItem, ...]) -> LinePlan | None:
         """The plan, or None when an item needs more than the snapshot and the top-level header (then
-        the general path renders the command). Plans are remembered by the items tuple itself (the
-        grammar hands a repeated item list out as the same tuple): the entry holds the tuple, so its
-        ``id`` cannot be reused while the entry lives."""
-        hit = _PLANS.get(id(items))
-        if hit is not None and hit[0] is items:
-            return hit[1]
-        plan = cls._plan(items)
-        if len(_PLANS) >= PLAN_MEMO_SIZE:
-            _PLANS.clear()
-        _PLANS[id(items)] = (items, plan)
-        return plan
+        the general path renders the command); remembered (``PlanMemo``)."""
+        return _LINE_PLANS(items)
 
     def sections_of(self, raw: bytes) -> Sections:
         """A message's sections rendered from its header block (as stored)."""
@@ -310,6 +326,9 @@ class LinePlan:
             if len(kinds) > len(self.items):
                 args.append(info.modseq)
             yield fmt % tuple(args)
+
+
+_LINE_PLANS: PlanMemo[LinePlan | None] = PlanMemo(LinePlan._plan)
 
 
 _FORMATS = {

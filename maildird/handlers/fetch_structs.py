@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import trio
 
 from maildird.handlers.context import Context, Selected
+from maildird.handlers.fetch_lines import PlanMemo
 from maildird.handlers.updates import flag_list_bytes, internaldate
 from maildird.imap import commands as cmd
 from maildird.imap.responses import Value, serialize_value
@@ -57,9 +58,6 @@ FILL_THREADS = trio.CapacityLimiter(2)
 DATE_CACHE_SIZE = 16384
 """INTERNALDATE strings remembered (about 200 octets each): a message list's dates, formatted once
 (``internaldate`` costs ~5 µs, a third of a warm 10,000-message FETCH); emptied when full."""
-
-PLAN_MEMO_SIZE = 256
-"""Item lists whose ``StructPlan`` (or its absence) is remembered."""
 
 _SNAPSHOT_ATTS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
 _SPECS = {
@@ -86,9 +84,6 @@ def _uid(info: MessageInfo, row: StructRow) -> int:
 
 def _modseq(info: MessageInfo, row: StructRow) -> int:
     return info.modseq
-
-
-_PLANS: dict[int, tuple[tuple[cmd.FetchItem, ...], StructPlan | None]] = {}
 
 
 class Outcome(Protocol):
@@ -177,16 +172,8 @@ class StructPlan:
     @classmethod
     def for_items(cls, items: tuple[cmd.FetchItem, ...]) -> StructPlan | None:
         """The plan, or None when an item is not a structure or snapshot item or no structure is
-        asked (then ``fetch_lines`` or the general path answers). Remembered per items tuple, as
-        ``LinePlan`` does (the entry holds the tuple, so its ``id`` is not reused while it lives)."""
-        hit = _PLANS.get(id(items))
-        if hit is not None and hit[0] is items:
-            return hit[1]
-        plan = cls._plan(items)
-        if len(_PLANS) >= PLAN_MEMO_SIZE:
-            _PLANS.clear()
-        _PLANS[id(items)] = (items, plan)
-        return plan
+        asked (then ``fetch_lines`` or the general path answers); remembered (``fetch_lines.PlanMemo``)."""
+        return _STRUCT_PLANS(items)
 
     @classmethod
     def _plan(cls, items: tuple[cmd.FetchItem, ...]) -> StructPlan | None:
@@ -304,6 +291,9 @@ class StructPlan:
             if data:
                 await ctx.send_bytes(data)
             await trio.lowlevel.checkpoint()
+
+
+_STRUCT_PLANS: PlanMemo[StructPlan | None] = PlanMemo(StructPlan._plan)
 
 
 def plan_for(items: tuple[cmd.FetchItem, ...], mailbox: object) -> tuple[StructPlan, StructCache] | None:
