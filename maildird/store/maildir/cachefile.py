@@ -52,6 +52,27 @@ def is_corrupt(exc: BaseException) -> bool:
     return isinstance(name, str) and bool(name) and not name.startswith(_PASSING)
 
 
+def connect(path: Path, schema: str, *, page_size: int | None = None) -> sqlite3.Connection:
+    """Open a per-mailbox cache file the way all of them are opened: autocommit (transactions are
+    explicit), usable from any worker thread (``check_same_thread=False``: the caller's lock
+    serializes them), ``BUSY_TIMEOUT_MS``, ``PAGE_CACHE_KIB``, WAL with ``synchronous=NORMAL`` (a lost
+    tail of the log after a power cut loses cache rows, nothing else), ``page_size`` for a new file,
+    then ``schema``. The connection is closed if any of that fails."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if page_size is not None:
+            db.execute(f"PRAGMA page_size={page_size}")  # only a new file takes it
+        db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(schema)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def remove(path: Path) -> None:
     """Delete a cache file with its WAL and shared-memory files (those missing are fine)."""
     for suffix in ("", "-wal", "-shm"):
@@ -115,21 +136,11 @@ class BoundFile:
             raise
 
     def _open(self, path: Path) -> sqlite3.Connection:
-        # check_same_thread=False: the folder lock serializes callers, which run in Trio's worker
-        # threads (a different one each time). Autocommit mode: transactions are explicit.
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only a new file takes it
-            db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
-            db.executescript(self.SCHEMA)
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
+        return connect(
+            path,
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + self.SCHEMA,
+            page_size=PAGE_SIZE,
+        )
 
     def _meta(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in self._db.execute("SELECT key, value FROM meta")}

@@ -9,10 +9,10 @@ hold ``FolderTexts.lock`` and run in worker threads.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from maildird.store.maildir.cachefile import connect
 from maildird.store.maildir.controlfiles import MEMORY_DB
 
 SCHEMA_VERSION = 2
@@ -23,12 +23,6 @@ CACHE_SUFFIX = ".search.db"
 
 SELECT_CHUNK = 500
 """UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
-
-PAGE_CACHE_KIB = 256
-"""SQLite's page cache per open file; the kernel caches the file too."""
-
-BUSY_TIMEOUT_MS = 1000
-"""How long a statement waits for another process's write lock before the file is skipped."""
 
 MAX_CACHED_TEXT = 4096
 """Texts longer than this (characters) are neither kept in memory nor written: rare, and big."""
@@ -74,13 +68,8 @@ class TextFile:
     def __init__(self, path: Path, ident: Ident) -> None:
         self.path = path
         self.ident = ident
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = connect(path, _SCHEMA)
         try:
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
             self._bind()
         except BaseException:
             self._db.close()

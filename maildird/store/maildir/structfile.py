@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from maildird.store.maildir.cachefile import connect
 from maildird.store.maildir.sync import MEMORY_DB
 from maildird.store.structs import StructRow
 
@@ -24,13 +25,6 @@ CACHE_SUFFIX = ".structs.db"
 
 SELECT_CHUNK = 500
 """UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
-
-PAGE_CACHE_KIB = 256
-"""SQLite's page cache per open file (default 2 MiB): rows are read once per FETCH and the kernel
-caches the file anyway; a small cache keeps a server with many folders open lean."""
-
-BUSY_TIMEOUT_MS = 1000
-"""How long a statement waits for another process's write lock before the cache is skipped."""
 
 _COLUMNS = "uid, envelope, size, body, bodystructure, envelope8, body8, bodystructure8"
 _SCHEMA = """
@@ -84,14 +78,8 @@ class StructFile:
         self.path = path
         self.guid = guid
         self.uidvalidity = uidvalidity
-        # check_same_thread=False: the lock serializes callers from Trio's worker threads.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = connect(path, _SCHEMA)
         try:
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
             self._bind()
         except sqlite3.Error:
             self._db.close()
