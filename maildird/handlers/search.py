@@ -24,6 +24,11 @@ Theory of operation
    makes). A header SEARCH then reads no header block: 17 ms -> ~2 ms for ``FROM x SINCE d UNSEEN``
    over 10,000 messages.
 
+2''. When the content left is one TEXT or BODY key (or NOT of one) and the store keeps body rows
+   (``Mailbox.search_rows``), ``handlers.search_text`` decides it from them: messages with
+   attachments without reading their files, the others from their octets with their
+   classification already known (see that module).
+
 Result forms: ``* SEARCH n...`` for the plain form (with ``(MODSEQ m)`` when a MODSEQ key was used);
 ``* ESEARCH (TAG "t") [UID] MIN MAX COUNT ALL [MODSEQ]`` with RETURN, and for every SEARCH after
 ``ENABLE IMAP4rev2`` (RFC 9051 §6.4.4: rev2 answers ESEARCH). RETURN (SAVE) alone sends no ESEARCH
@@ -37,6 +42,7 @@ from typing import Any
 
 import trio
 
+from maildird.handlers import search_text
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch import PARSE_THREADS, batches
 from maildird.handlers.updates import enable_condstore, require_selected, uid_set
@@ -195,6 +201,8 @@ async def _evaluate(sel: Selected, key: cmd.SearchKey, saved: frozenset[int]) ->
     texts = getattr(sel.mailbox, "header_texts", None)
     if fields and texts is not None:
         return await _evaluate_texts(sel, rest, candidates, box, sorted(fields), texts)
+    if search_text.applies(sel, rest):
+        return await search_text.evaluate(sel, rest, candidates, box)
     return await _evaluate_octets(sel, rest, candidates, box, header)
 
 

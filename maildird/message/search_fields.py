@@ -52,8 +52,10 @@ _SOURCES = (
     "maildird.message.search_octets",
     "maildird.message.search_texts",
     "maildird.message.search_fields",
+    "maildird.message.search_bodies",
 )
-"""The modules whose code makes the texts (their source goes into ``RECIPE.version``)."""
+"""The modules whose code makes the texts and the body rows of SEARCH TEXT (their source goes into
+``RECIPE.version``, which names the body rows' derivation too)."""
 
 Texts = dict[int, "str | None"]
 """uid -> text (None: the message has no such field)."""

@@ -129,13 +129,13 @@ class Octets:
         """True when some token is certainly absent from every text of the body region: absent from
         its octets, which are the text itself (``body_plain`` and no quoted-printable declared), or,
         with quoted-printable, absent from the region decoded as a whole too (``decode.qp_text``) when
-        case folding cannot make ASCII letters there out of other characters (``_folds_plainly``)."""
+        case folding cannot make ASCII letters there out of other characters (``folds_plainly``)."""
         if not (self.body_plain and self.body_lacks(tokens)):
             return False
         if b"quoted-printable" not in self.low:
             return True
-        decoded = _qp_words(self.raw[self.split :])
-        if not (decoded.isascii() or _folds_plainly(decoded, self.low)):
+        decoded = qp_words(self.raw[self.split :])
+        if not (decoded.isascii() or folds_plainly(decoded, self.low)):
             return False
         # One word must be in neither: a phrase's words may come from different parts.
         low, start, qp_low = self.low, self.split, decoded.lower()
@@ -194,7 +194,7 @@ _SOFT_BREAK_PADDED = re.compile(rb"=[ \t]")
 rule 3), which only ``decode.qp_text`` (trailing blanks dropped first) reads as one."""
 
 
-def _qp_words(region: bytes) -> bytes:
+def qp_words(region: bytes) -> bytes:
     """``decode.qp_text`` as far as blank-free words are concerned, cheaper: the blanks it drops before
     line ends (its slowest part to look for) cannot be inside a word, and only join lines where an
     ``=`` precedes them, so without such an ``=`` the region is decoded as it is. Every word of
@@ -223,7 +223,7 @@ windows-125n: sharp s, dotted capital I); the test derives this set too."""
 _SINGLE_OCTET_CHARSET = re.compile(rb'charset="?(?:iso|windows)-')
 
 
-def _folds_plainly(decoded: bytes, low: bytes) -> bool:
+def folds_plainly(decoded: bytes, low: bytes) -> bool:
     """True when no text decoded from ``decoded`` holds a character that case-folds to ASCII ones, so
     an ASCII word found in such a text (case-folded) is found in ``decoded.lower()``: ASCII octets
     decode to themselves and other octets to non-ASCII characters in every charset

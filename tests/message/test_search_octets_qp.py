@@ -1,6 +1,6 @@
-"""The octet fast path's quoted-printable decoding (``search_octets._qp_words``) against
+"""The octet fast path's quoted-printable decoding (``search_octets.qp_words``) against
 ``decode.qp_text`` (the same words, so a word absent from one is absent from the other), and its
-rule for non-ASCII decoded text (``_folds_plainly``) against the exact matcher."""
+rule for non-ASCII decoded text (``folds_plainly``) against the exact matcher."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from maildird.imap.commands import SearchText
 from maildird.message.decode import _SAFE_LABELS, decode_charset, qp_text
 from maildird.message.parse import ParsedMessage
 from maildird.message.search import Octets, SearchContext, matches, misses
-from maildird.message.search_octets import _FOLDS_TO_ASCII_8BIT, FOLDS_TO_ASCII, _qp_words
+from maildird.message.search_octets import _FOLDS_TO_ASCII_8BIT, FOLDS_TO_ASCII, qp_words
 
 _ALPHABET = [b"=", b" ", b"\t", b"\r", b"\n", b"\r\n", b"A", b"3", b"D", b"q", b"k", b"=3D", b"=20", b"\xc3"]
 
@@ -24,14 +24,14 @@ _ALPHABET = [b"=", b" ", b"\t", b"\r", b"\n", b"\r\n", b"A", b"3", b"D", b"q", b
 @given(st.lists(st.sampled_from(_ALPHABET), max_size=40))
 def test_same_words_as_qp_text(pieces: list[bytes]) -> None:
     region = b"".join(pieces)
-    assert _qp_words(region).split() == qp_text(region).split()
-    assert _qp_words(region).isascii() == qp_text(region).isascii()
+    assert qp_words(region).split() == qp_text(region).split()
+    assert qp_words(region).isascii() == qp_text(region).isascii()
 
 
 def test_padded_soft_break_joins_the_word() -> None:
     for region in (b"quok= \nkasaurus\n", b"quok=\t \r\nkasaurus", b"quok=\nkasaurus  \n"):
-        assert b"quokkasaurus" in _qp_words(region)
-    assert _qp_words(b"quokka  \nsaurus=20\n") == b"quokka  \nsaurus \n"
+        assert b"quokkasaurus" in qp_words(region)
+    assert qp_words(b"quokka  \nsaurus=20\n") == b"quokka  \nsaurus \n"
 
 
 def test_folds_to_ascii_is_every_such_character() -> None:

@@ -29,6 +29,10 @@ Theory of operation:
 * Failure: the cache is never an error to the client. A file SQLite finds damaged is deleted (rebuilt
   by later searches); any other SQLite or OS error turns the file off for ``RETRY_SECONDS``, and texts
   are derived from header blocks meanwhile. Texts longer than ``MAX_CACHED_TEXT`` are not cached.
+* Body rows (SEARCH TEXT/BODY, ``message.search_bodies``): the same file holds one opaque row per
+  UID; ``body_rows`` reads those of a set of UIDs, ``keep_body_rows`` writes rows a search or the
+  fill-ahead derived (dropped when the folder's incarnation changed meanwhile). No memory layer:
+  a SEARCH TEXT reads them once, and they are a few hundred bytes per message.
 * Threads: the file is used in worker threads under the cache's own ``trio.Lock`` (not the folder's:
   a search need not wait for a sync); the folder's GUID and UIDVALIDITY are read in the Trio thread,
   and derived texts are kept only if they did not change while the blocks were read.
@@ -70,11 +74,14 @@ __all__ = [
     "Recipe",
     "TextFile",
     "Texts",
+    "body_row_uids",
+    "body_rows",
     "cache_path",
     "file_of",
     "for_folder",
     "header_texts",
     "ident_of",
+    "keep_body_rows",
 ]
 
 log = logging.getLogger("maildird.store")
@@ -196,6 +203,41 @@ class FolderTexts:
                 self._failed(exc, f.path)
         return derived
 
+    def rows_locked(self, path: Path | None, ident: Ident, uids: Sequence[int]) -> dict[int, bytes]:
+        f = self._open(path, ident)
+        if f is None:
+            return {}
+        try:
+            return f.get_rows(uids)
+        except sqlite3.Error as exc:
+            self._failed(exc, f.path)
+            return {}
+
+    def row_uids_locked(self, path: Path | None, ident: Ident) -> set[int] | None:
+        """The UIDs the file holds body rows for; None without a usable file."""
+        f = self._open(path, ident)
+        if f is None:
+            return None
+        try:
+            return f.row_uids()
+        except sqlite3.Error as exc:
+            self._failed(exc, f.path)
+            return None
+
+    def put_rows_locked(
+        self, path: Path | None, ident: Ident, live: Callable[[], set[int]], rows: Mapping[int, bytes]
+    ) -> None:
+        f = self._open(path, ident)
+        if f is None:
+            return
+        try:
+            f.put_rows(rows.items())
+            if not self._pruned:
+                f.prune(live())
+                self._pruned = True
+        except sqlite3.Error as exc:
+            self._failed(exc, f.path)
+
     @property
     def is_open(self) -> bool:
         return self._file is not None
@@ -308,3 +350,55 @@ async def header_texts(
         if keep and remember:
             cache.memory.add((cache.token, ident, field), texts)
     return out
+
+
+# Body rows (SEARCH TEXT/BODY: ``message.search_bodies``): opaque octets per UID, in the same file.
+
+
+async def body_rows(folder: Folder, uids: Sequence[int], recipe: Recipe) -> tuple[Ident, dict[int, bytes]]:
+    """The body rows the folder's file holds for ``uids`` (one worker-thread hop), with the
+    incarnation they belong to (give it back to ``keep_body_rows``). Empty without a usable file."""
+    ident = ident_of(folder, recipe)
+    path = file_of(folder)
+    if path is None or not uids:
+        return ident, {}
+    cache = for_folder(folder)
+    async with cache.lock:
+        rows: dict[int, bytes] = await trio.to_thread.run_sync(
+            cache.rows_locked, path, ident, uids, limiter=LIMITER
+        )
+    return ident, rows
+
+
+async def body_row_uids(folder: Folder, recipe: Recipe) -> set[int] | None:
+    """The UIDs the folder's file holds body rows for; None without a usable file."""
+    path = file_of(folder)
+    if path is None:
+        return None
+    cache = for_folder(folder)
+    ident = ident_of(folder, recipe)
+    async with cache.lock:
+        found: set[int] | None = await trio.to_thread.run_sync(
+            cache.row_uids_locked, path, ident, limiter=LIMITER
+        )
+    return found
+
+
+async def keep_body_rows(folder: Folder, ident: Ident, rows: Mapping[int, bytes]) -> None:
+    """Write body rows derived from messages of incarnation ``ident`` (``body_rows`` gave it); rows of
+    an incarnation that is over are dropped (their UIDs may mean other messages now)."""
+    path = file_of(folder)
+    if path is None or not rows or ident_of_version(folder, ident[2]) != ident:
+        return
+    cache = for_folder(folder)
+
+    def live() -> set[int]:
+        return set(folder.msgs)
+
+    async with cache.lock:
+        await trio.to_thread.run_sync(cache.put_rows_locked, path, ident, live, rows, limiter=LIMITER)
+
+
+def ident_of_version(folder: Folder, version: str) -> Ident:
+    """``ident_of`` for a recipe known by its version."""
+    return (folder.guid or "", folder.uidvalidity, version)

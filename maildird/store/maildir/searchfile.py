@@ -2,8 +2,10 @@
 (field, uid), clustered by that key (``WITHOUT ROWID``), so one field's texts for a UID range are
 contiguous pages; values are TEXT, read back as ``str`` by SQLite's own decoder, and a text with lone
 surrogates is a BLOB of its ``surrogatepass`` form. The ``meta`` table holds the schema, GUID,
-UIDVALIDITY and recipe version; any difference empties the file. Blocking, not thread-safe: callers
-hold ``FolderTexts.lock`` and run in worker threads.
+UIDVALIDITY and recipe version; any difference empties the file. The ``body`` table holds one opaque
+row per UID for SEARCH TEXT/BODY (``message.search_bodies`` makes and reads them; the store only keeps
+them), clustered by UID. Blocking, not thread-safe: callers hold ``FolderTexts.lock`` and run in worker
+threads.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from maildird.store.maildir.cachefile import connect
 from maildird.store.maildir.controlfiles import MEMORY_DB
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped when the table layout changes; a file with another version is emptied."""
 
 CACHE_SUFFIX = ".search.db"
@@ -23,6 +25,9 @@ CACHE_SUFFIX = ".search.db"
 
 SELECT_CHUNK = 500
 """UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
+
+RANGE_DENSITY = 4
+"""``get_rows`` reads a UID range when the UIDs asked for are at least a quarter of it."""
 
 MAX_CACHED_TEXT = 4096
 """Texts longer than this (characters) are neither kept in memory nor written: rare, and big."""
@@ -32,6 +37,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS text (
     field TEXT NOT NULL, uid INTEGER NOT NULL, value, PRIMARY KEY (field, uid)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS body (uid INTEGER PRIMARY KEY, row BLOB NOT NULL);
 """
 
 Ident = tuple[str, int, str]
@@ -88,6 +94,7 @@ class TextFile:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM text")
+            self._db.execute("DELETE FROM body")
             self._db.execute("DELETE FROM meta")
             self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(want.items()))
 
@@ -123,6 +130,42 @@ class TextFile:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO text (field, uid, value) VALUES (?, ?, ?)", data)
 
+    def get_rows(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """The body rows of ``uids`` the file holds. A dense set (most of a folder: a SEARCH TEXT of
+        all) is read as one UID range and filtered, a sparse one by ``IN`` lists."""
+        if not uids:
+            return {}
+        low, high = min(uids), max(uids)
+        out: dict[int, bytes] = {}
+        if len(uids) * RANGE_DENSITY >= high - low + 1:
+            wanted = set(uids)
+            rows = self._db.execute(
+                "SELECT uid, CAST(row AS BLOB) FROM body WHERE uid BETWEEN ? AND ?", (low, high)
+            )
+            out.update((u, r) for u, r in rows if u in wanted)
+        else:
+            for i in range(0, len(uids), SELECT_CHUNK):
+                chunk = uids[i : i + SELECT_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                out.update(
+                    self._db.execute(f"SELECT uid, CAST(row AS BLOB) FROM body WHERE uid IN ({marks})", chunk)
+                )
+        # Values are read as octets whatever their type (another program's TEXT could hold bad UTF-8);
+        # NULL is no row.
+        return {u: r for u, r in out.items() if type(r) is bytes}
+
+    def put_rows(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        data = list(rows)
+        if not data:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO body (uid, row) VALUES (?, ?)", data)
+
+    def row_uids(self) -> set[int]:
+        """The UIDs the file holds a body row for."""
+        return {u for (u,) in self._db.execute("SELECT uid FROM body")}
+
     def count(self, field: str) -> int:
         (n,) = self._db.execute("SELECT COUNT(*) FROM text WHERE field = ?", (field,)).fetchone()
         return int(n)
@@ -130,10 +173,12 @@ class TextFile:
     def prune(self, live: set[int]) -> None:
         """Delete the rows of UIDs not in ``live`` (expunged since: harmless, but they would stay)."""
         stale = [(u,) for (u,) in self._db.execute("SELECT DISTINCT uid FROM text") if u not in live]
-        if stale:
+        gone = [(u,) for (u,) in self._db.execute("SELECT uid FROM body") if u not in live]
+        if stale or gone:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany("DELETE FROM text WHERE uid = ?", stale)
+                self._db.executemany("DELETE FROM body WHERE uid = ?", gone)
 
 
 def will_need(path: Path) -> None:

@@ -22,6 +22,11 @@ Theory of operation:
   header cache, or the files; for more than ``FILL_FILE_READS`` messages only the header cache) and
   written; the memory layer is not filled (a background fill must not
   push out what sessions use).
+* Then, for a folder of ``FILL_MIN_MESSAGES`` to ``FILL_FILE_READS`` messages, ``fill_bodies`` gives
+  every message the file has no body row for (SEARCH TEXT's: ``message.search_bodies``) one, reading
+  ``FILL_BODY_CHUNK`` whole messages per round with a ``FILL_PAUSE`` between rounds, so the first
+  SEARCH TEXT reads no attachment (a tenth of the messages, most of the octets) and classifies no
+  message. A larger folder's rows are made by its searches.
 * It stops when the folder is closed or a new incarnation begins; an error ends it with a warning (the
   cache is never an error: searches derive what is missing).
 """
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -56,6 +61,10 @@ FILL_FILE_READS = 20_000
 header FETCH read: what Dovecot caches too), never message files: a first open of a 100,000-message
 folder must not be followed by reading 100,000 files in the background."""
 
+FILL_BODY_CHUNK = 64
+"""Messages read whole and given body rows per round of ``fill_bodies`` (a round holds a worker
+thread for ~10 ms, more with large attachments to parse)."""
+
 FILL_DELAY = 1.0
 """Seconds after a folder is first opened before its fill starts."""
 
@@ -71,6 +80,10 @@ LOAD_WAIT_SECONDS = 60.0
 
 LOAD_POLL_SECONDS = 0.02
 """How often it looks meanwhile."""
+
+
+RowDeriver = Callable[[Mapping[int, bytes]], dict[int, bytes]]
+"""uid -> message octets to uid -> body row (``message.search_bodies.derive_rows``)."""
 
 
 class TextSource(Protocol):
@@ -102,11 +115,12 @@ def fill_later(folder: Folder, source: TextSource) -> None:
 
 
 async def fill_soon(folder: Folder, source: TextSource) -> None:
-    """``prepare``, then ``fill`` after ``FILL_DELAY``; never raises."""
+    """``prepare``, then ``fill`` after ``FILL_DELAY``, then ``fill_bodies``; never raises."""
     try:
         if await prepare(folder) or folder.state is not None:
             await trio.sleep(FILL_DELAY)
             await fill(folder, source)
+            await fill_bodies(folder, source)
     except Exception:
         log.warning("search fill-ahead of %s stopped", folder.path, exc_info=True)
 
@@ -158,6 +172,49 @@ async def fill(folder: Folder, source: TextSource, recipe: searchcache.Recipe | 
         chunk = [u for u in uids[start : start + FILL_CHUNK] if u in folder.msgs]
         await searchcache.header_texts(folder, FILL_FIELDS, chunk, recipe, read, remember=False)
         done += len(chunk)
+        await trio.sleep(FILL_PAUSE)
+    return done
+
+
+def default_rows() -> RowDeriver:
+    """How SEARCH TEXT makes its body rows (``message.search_bodies.derive_rows``), imported late like
+    ``default_recipe``."""
+    from maildird.message.search_bodies import derive_rows
+
+    return derive_rows
+
+
+async def fill_bodies(
+    folder: Folder,
+    source: TextSource,
+    recipe: searchcache.Recipe | None = None,
+    derive: RowDeriver | None = None,
+) -> int:
+    """Derive the body rows of SEARCH TEXT (``searchcache.body_rows``) the folder's file lacks,
+    newest last, in rounds of ``FILL_BODY_CHUNK`` messages read whole (module docstring); returns
+    how many messages were read. Rows a search wrote meanwhile are not derived again."""
+    recipe = recipe or default_recipe()
+    derive = derive or default_rows()
+    count = len(folder.msgs)
+    if searchcache.file_of(folder) is None or not FILL_MIN_MESSAGES <= count <= FILL_FILE_READS:
+        return 0
+    have = await searchcache.body_row_uids(folder, recipe)
+    if have is None:
+        return 0
+    ident = searchcache.ident_of(folder, recipe)
+    uids = [u for u in sorted(folder.msgs) if u not in have]
+    done = 0
+    for start in range(0, len(uids), FILL_BODY_CHUNK):
+        if folder.state is None or searchcache.ident_of(folder, recipe) != ident:
+            break
+        chunk = [u for u in uids[start : start + FILL_BODY_CHUNK] if u in folder.msgs]
+        _ident, known = await searchcache.body_rows(folder, chunk, recipe)
+        chunk = [u for u in chunk if u not in known]  # a search derived them meanwhile
+        if chunk:
+            raws = {uid: raw for uid, raw in (await source.read_messages(chunk)).items() if raw}
+            rows = await trio.to_thread.run_sync(derive, raws, limiter=searchcache.LIMITER)
+            await searchcache.keep_body_rows(folder, ident, rows)
+            done += len(chunk)
         await trio.sleep(FILL_PAUSE)
     return done
 
