@@ -15,7 +15,13 @@ Theory of operation (maildir-format.md §3.3, §7.3):
 * The sidecar (``state.MailboxState``) is opened per incarnation, i.e. per (UIDVALIDITY, GUID)
   (``_load_incarnation``); it is a cache, so a failure to open or write it is logged and never
   fails an operation that already happened on disk (``persist``). Its sync mark is "" except after
-  a settled full sync (``stamps`` module docstring).
+  a settled full sync (``stamps`` module docstring). After a failed write its rows lag behind
+  memory, so no mark is written again for that incarnation (a restart then runs the full sync,
+  which writes what the rows miss).
+* A settled sync's mark comes with the packed copy of the records it leaves (``statepack``, read
+  by the next restart instead of the rows) when the folder still looks as the mark says: a sync
+  that moved files itself (a claim of new/) recorded stamps that no longer hold, and its pack would
+  never be read.
 * ``crash_point(step)`` exits the process at a named step when ``MAILDIRD_CRASH_AT`` names it: the
   crash-safety tests kill the server between every two steps of APPEND, COPY and EXPUNGE.
 
@@ -28,13 +34,15 @@ import logging
 import os
 import sqlite3
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
+from maildird.store.maildir import statepack
 from maildird.store.maildir.files import FolderFiles
-from maildird.store.maildir.keywords import Keywords
+from maildird.store.maildir.keywords import KEYWORDS_NAME, Keywords
 from maildird.store.maildir.memory import bulk_build
-from maildird.store.maildir.stamps import Stamps, file_stamp
-from maildird.store.maildir.state import MailboxState, Record, state_path
+from maildird.store.maildir.stamps import StampPaths, Stamps, SyncMark, file_stamp, read_stamps
+from maildird.store.maildir.state import MailboxState, PackSource, Record, state_path
 from maildird.store.maildir.uidlist import (
     UIDLIST_NAME,
     Uidlist,
@@ -79,6 +87,7 @@ class FolderControl(FolderFiles):
         self._ul_bases: tuple[Uidlist | None, dict[str, UidRecord]] = (None, {})
         self._loaded_mark = ""  # the sync mark the sidecar held when it was loaded
         self._mark_written: str | None = None  # the mark the sidecar holds now (None: unknown)
+        self._rows_stale = False  # a sidecar write failed: its rows lag behind memory (no marks)
 
     @property
     def uidlist(self) -> Uidlist | None:
@@ -203,7 +212,11 @@ class FolderControl(FolderFiles):
         self.keywords = Keywords.load(self.path)  # a new incarnation: its letters may mean other names
         with bulk_build():  # a row, a record and an info per message: no collections meanwhile
             loaded = self.state.load(guid, uidvalidity)
-            self.adopt_rows(loaded.rows)
+            if loaded.columns is not None:
+                self.adopt_columns(loaded.columns)
+            else:
+                self.adopt_rows(loaded.rows)
+        self._rows_stale = False
         self.uidvalidity, self.guid = uidvalidity, guid
         self.highestmodseq = loaded.highestmodseq
         self.max_uid = loaded.max_uid
@@ -218,24 +231,52 @@ class FolderControl(FolderFiles):
         stay monotonic through the clock term (module docstring of ``state``)."""
         if self.state is None:
             return
+        mark = "" if self._rows_stale else mark
         try:
             self.state.commit(
-                upserts=upserts, expunged=expunged, highestmodseq=self.highestmodseq, sync_mark=mark
+                upserts=upserts,
+                expunged=expunged,
+                highestmodseq=self.highestmodseq,
+                sync_mark=mark,
+                pack=self._pack_source(mark),
             )
             self._mark_written = mark
         except sqlite3.Error:
-            self._mark_written = None
-            log.warning("cannot update the state cache %s", self.state.path, exc_info=True)
+            self._failed_write()
 
     def _save_mark(self, mark: str) -> None:
         if self.state is None:
             return
+        if self._rows_stale:
+            if self._mark_written == "":
+                return
+            mark = ""
         try:
-            self.state.set_sync_mark(mark)
+            self.state.set_sync_mark(mark, self._pack_source(mark))
             self._mark_written = mark
         except sqlite3.Error:
-            self._mark_written = None
-            log.warning("cannot update the state cache %s", self.state.path, exc_info=True)
+            self._failed_write()
+
+    def _failed_write(self) -> None:
+        self._mark_written = None
+        self._rows_stale = True
+        assert self.state is not None
+        log.warning("cannot update the state cache %s", self.state.path, exc_info=True)
+
+    def _pack_source(self, mark: str) -> PackSource | None:
+        """What packs the records with ``mark`` (module docstring), or None: no pack for no mark, a
+        small folder or a mark the folder no longer matches."""
+        if not mark or len(self.msgs) < statepack.PACK_MIN_MESSAGES:
+            return None
+        decoded = SyncMark.decode(mark)
+        paths = StampPaths.of(self.path, uidlist=UIDLIST_NAME, keywords=KEYWORDS_NAME)
+        if decoded is None or not decoded.trusts(read_stamps(paths)):
+            return None
+        return self._packed
+
+    def _packed(self) -> tuple[list[Record], list[datetime]]:
+        found = self.pack_rows()
+        return found if found is not None else ([], [])
 
 
 def _file_stamp_now(folder: Path) -> tuple[int, int, int] | None:

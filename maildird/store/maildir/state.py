@@ -19,8 +19,13 @@ Theory of operation (maildir-format.md §7.3, option D):
   UIDVALIDITY (RFC 7162 §3.1; the failure Dovecot shows in maildir-format.md E4c).
 * ``sync_mark`` (meta): the stamps of the last settled full sync, written in the same transaction as
   its records; every other write clears it (``stamps`` module docstring: the restart fast path).
-* Loading 100,000 rows must be cheap (a restart's SELECT): ``Record`` is a ``NamedTuple`` made
-  straight from the row tuple, and ``in_new`` comes back as SQLite's 0/1 (it is only tested for truth).
+* ``epoch`` and ``gen`` (meta): a random token made whenever the contents are created anew, and a
+  counter every write transaction raises inside itself. Together with the sync mark they name one
+  exact state of the rows: the packed copy of the rows a settled sync leaves (``statepack``) is
+  valid only for the state it names, so any later write by anyone discards it.
+* Loading 100,000 rows must be cheap (a restart's SELECT): the pack when it is valid (``Loaded.columns``),
+  else the rows; ``Record`` is a ``NamedTuple`` made straight from the row tuple, and ``in_new``
+  comes back as SQLite's 0/1 (it is only tested for truth).
 * The expunge log is pruned past ``EXPUNGE_LOG_LIMIT`` entries; ``expunge_floor`` records the
   highest modseq no longer fully known, and ``expunged_since`` answers None below it (the caller
   then reports every missing UID, as RFC 7162 §3.2.5.2 allows).
@@ -30,12 +35,17 @@ All methods are blocking; callers run them in a worker thread while holding the 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from maildird.store.maildir import statepack
+from maildird.store.maildir.statepack import Columns, PackKey
 
 SCHEMA_VERSION = 1
 """Bumped when the table layout changes; a different version is discarded like a foreign key."""
@@ -45,6 +55,14 @@ EXPUNGE_LOG_LIMIT = 100_000
 
 STATE_SUFFIX = ".sqlite"
 SYNC_MARK_KEY = "sync_mark"
+EPOCH_KEY = "epoch"
+GEN_KEY = "gen"
+EPOCH_OCTETS = 8
+"""Random octets of an epoch token (module docstring)."""
+
+PackSource = Callable[[], tuple[Sequence[Sequence[Any]], Sequence[datetime]]]
+"""What a settled sync's write is given to pack: called after the transaction, it returns the
+records that transaction left (``Record`` fields, UID order) and their INTERNALDATEs."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,7 +124,8 @@ class Loaded:
 
     rows: list[tuple[Any, ...]]
     """The message rows in UID order, as SQLite returns them (the ``Record`` fields in order):
-    the caller builds what it needs from them in one pass (``memory.FolderMemory.adopt_rows``)."""
+    the caller builds what it needs from them in one pass (``memory.FolderMemory.adopt_rows``).
+    Empty when ``columns`` holds them."""
     highestmodseq: int
     expunge_floor: int
     fresh: bool
@@ -114,12 +133,19 @@ class Loaded:
     """The highest UID known to this incarnation, expunged ones included (never hand it out again)."""
     sync_mark: str = ""
     """The mark of the last settled full sync ("" when none is valid; ``stamps.SyncMark``)."""
+    columns: Columns | None = None
+    """The rows column by column from the valid pack (``statepack``), instead of ``rows``."""
 
     @property
     def records(self) -> dict[int, Record]:
         """The rows as ``Record`` values by UID."""
         make = Record._make
-        return {row[0]: make(row) for row in self.rows}
+        rows = self.columns.rows() if self.columns is not None else self.rows
+        return {row[0]: make(row) for row in rows}
+
+
+def _new_epoch() -> str:
+    return os.urandom(EPOCH_OCTETS).hex()
 
 
 def state_path(state_dir: Path, guid: str) -> Path:
@@ -135,6 +161,8 @@ class MailboxState:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = self._connect(path)
+        self._pack = statepack.pack_path(path)
+        self._pack_on_disk = True  # not known yet: the first write removes any stale file
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -187,22 +215,42 @@ class MailboxState:
                         ("uidvalidity", str(uidvalidity)),
                         ("highestmodseq", str(floor)),
                         ("expunge_floor", str(floor)),
+                        (EPOCH_KEY, _new_epoch()),
+                        (GEN_KEY, "1"),
                     ],
                 )
+            self._after_write(None, None)
             return Loaded([], floor, floor, True)
-        rows = self._db.execute(
-            "SELECT uid, base, name, in_new, size, mtime_ns, modseq FROM message ORDER BY uid"
-        ).fetchall()
+        mark = meta.get(SYNC_MARK_KEY, "")
+        columns = self._read_pack(meta, mark)
+        rows: list[tuple[Any, ...]] = []
+        if columns is None:
+            rows = self._db.execute(
+                "SELECT uid, base, name, in_new, size, mtime_ns, modseq FROM message ORDER BY uid"
+            ).fetchall()
+            top = rows[-1][0] if rows else 0
+        else:
+            top = columns.uids[-1]
         (max_gone,) = self._db.execute("SELECT COALESCE(MAX(uid), 0) FROM expunged").fetchone()
-        max_uid = max(rows[-1][0] if rows else 0, int(max_gone))
         return Loaded(
             rows,
             int(meta["highestmodseq"]),
             int(meta["expunge_floor"]),
             False,
-            max_uid,
-            meta.get(SYNC_MARK_KEY, ""),
+            max(top, int(max_gone)),
+            mark,
+            columns,
         )
+
+    def _read_pack(self, meta: dict[str, str], mark: str) -> Columns | None:
+        """The valid pack's columns (module docstring), or None: read the rows."""
+        if self._pack is None or not mark or EPOCH_KEY not in meta or GEN_KEY not in meta:
+            return None
+        try:
+            key = PackKey(meta[EPOCH_KEY], int(meta[GEN_KEY]), mark)
+        except ValueError:
+            return None
+        return statepack.read(self._pack, key)
 
     def expunged_since(self, modseq: int) -> tuple[int, ...] | None:
         """UIDs expunged with a modseq above ``modseq``, or None if that history was pruned."""
@@ -221,12 +269,16 @@ class MailboxState:
         expunged: Iterable[tuple[int, int]] = (),
         highestmodseq: int,
         sync_mark: str = "",
+        pack: PackSource | None = None,
     ) -> None:
         """Store changed records, expunges ``(uid, modseq)`` and the new HIGHESTMODSEQ at once, and
-        replace the sync mark (cleared unless this commit is a settled full sync's)."""
+        replace the sync mark (cleared unless this commit is a settled full sync's). With a mark,
+        ``pack`` gives the records the commit leaves, to write their packed copy (``statepack``);
+        without one any packed copy is discarded."""
         gone = list(expunged)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            key = self._bump(sync_mark)
             self._set_mark(sync_mark)
             self._db.executemany(
                 "INSERT OR REPLACE INTO message (uid, base, name, in_new, size, mtime_ns, modseq) "
@@ -242,12 +294,39 @@ class MailboxState:
             )
             if gone:
                 self._prune()
+        self._after_write(key, pack)
 
-    def set_sync_mark(self, sync_mark: str) -> None:
-        """Replace the sync mark alone (a full sync that changed no record)."""
+    def set_sync_mark(self, sync_mark: str, pack: PackSource | None = None) -> None:
+        """Replace the sync mark alone (a full sync that changed no record); ``pack`` as in ``commit``."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            key = self._bump(sync_mark)
             self._set_mark(sync_mark)
+        self._after_write(key, pack)
+
+    def _bump(self, sync_mark: str) -> PackKey:
+        """Inside a write transaction: raise ``gen`` (making the epoch of a file from before it had
+        one); the key of the state this transaction leaves (module docstring)."""
+        db = self._db
+        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (EPOCH_KEY, _new_epoch()))
+        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '0')", (GEN_KEY,))
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", (GEN_KEY,))
+        got = dict(db.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", (EPOCH_KEY, GEN_KEY)))
+        return PackKey(got[EPOCH_KEY], int(got[GEN_KEY]), sync_mark)
+
+    def _after_write(self, key: PackKey | None, pack: PackSource | None) -> None:
+        """After a committed write: pack the records a settled sync left, else remove any pack (it
+        copies an older state: invalid already, by its generation, but taking space)."""
+        if self._pack is None:
+            return
+        if key is not None and key.mark and pack is not None:
+            rows, dates = pack()
+            if statepack.write(self._pack, key, rows, dates):
+                self._pack_on_disk = True
+                return
+        if self._pack_on_disk:
+            statepack.discard(self._pack)
+            self._pack_on_disk = False
 
     def _set_mark(self, sync_mark: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (SYNC_MARK_KEY, sync_mark))
