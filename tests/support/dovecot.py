@@ -26,7 +26,12 @@ the directory to be writable; call ``give_to_mail_user`` again after creating ne
 
 The PREAUTH variant (``dovecot_preauth``) runs ``/usr/lib/dovecot/imap -c <conf>`` with USER, HOME and
 MAIL in the environment, writes the commands to its stdin and returns everything it wrote to stdout.
-This is how the experiments in design/maildir-format.md §0 ran Dovecot.
+This is how the experiments in design/maildir-format.md §0 ran Dovecot. Its stdin stays open until
+``imap`` has exited: end of input is a client going away to Dovecot, and seen while pipelined commands
+still wait (for their turn, or for room in the stdout pipe) it disconnects without running them
+("Disconnected: Connection closed (LOGOUT,FETCH,FETCH running ... state=wait-output)", observed under
+CPU load: the reply simply stopped a few commands early). The closing LOGOUT is sent only once the
+commands before it are answered (``PreauthSession``).
 
 Missing Dovecot: the test is skipped, except under ``CI=true`` where it fails (``require_program``).
 """
@@ -37,12 +42,14 @@ import contextlib
 import grp
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -499,8 +506,10 @@ def dovecot_preauth(
     """Run Dovecot's ``imap`` in PREAUTH mode on ``maildir`` and return its whole output.
 
     Each command gets CRLF appended unless it already ends with a line break; a ``LOGOUT`` is added when
-    the last command is not one, so every command is answered before Dovecot sees end of input.
-    Raises DovecotError (with Dovecot's stderr) on a non-zero exit.
+    the last command is not one. The commands before the LOGOUT are sent at once (pipelined); the LOGOUT
+    only after their last tagged response has been read, and stdin stays open until imap has exited (see
+    the module docstring for why). Raises DovecotError (with Dovecot's stderr) on a non-zero exit, and
+    when the output stops before the LOGOUT's tagged response.
     """
     program = require_program(DOVECOT_IMAP_PROGRAM, package=DOVECOT_PACKAGE)
     users = process_users()
@@ -510,7 +519,7 @@ def dovecot_preauth(
     lines = [c.encode() if isinstance(c, str) else c for c in commands]
     if not lines or lines[-1].upper().split()[1:2] != [b"LOGOUT"]:
         lines.append(b"ZZ LOGOUT")
-    payload = b"".join(line if line.endswith(b"\n") else line + b"\r\n" for line in lines)
+    *before, logout = [line if line.endswith(b"\n") else line + b"\r\n" for line in lines]
     with tempfile.TemporaryDirectory(prefix="dovecot-p-") as tmp:
         base = Path(tmp)
         home = base / "home"
@@ -521,22 +530,136 @@ def dovecot_preauth(
         conf.write_text(f"log_path = /dev/stderr\n{_mail_settings(storage, users)}{extra_config}\n")
         env = {"USER": user, "HOME": storage.home, "MAIL": storage.location, "PATH": os.defpath}
         # As root, imap itself chroots into the Maildir and drops to mail_uid before touching mail.
-        try:
-            result = subprocess.run(
-                [program, "-c", str(conf)],
-                input=payload,
-                capture_output=True,
-                env=env,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise DovecotError(f"dovecot imap (PREAUTH) timed out after {timeout}s: {exc.stderr!r}") from exc
-    if result.returncode != 0:
+        session = PreauthSession(before, logout)
+        returncode, out, err = session.run([program, "-c", str(conf)], env, timeout)
+    if returncode != 0:
+        raise DovecotError(f"dovecot imap (PREAUTH) exited {returncode}:\n{err.decode(errors='replace')}")
+    if not answered_to_the_end(out, command_tag(logout)):
         raise DovecotError(
-            f"dovecot imap (PREAUTH) exited {result.returncode}:\n{result.stderr.decode(errors='replace')}"
+            f"dovecot imap (PREAUTH) ended before answering every command:\n{err.decode(errors='replace')}"
+            f"\noutput tail: {out[-300:]!r}"
         )
-    return result.stdout
+    return out
+
+
+def command_tag(command: bytes) -> bytes:
+    """The tag of a command line (its first word)."""
+    return command.split(maxsplit=1)[0]
+
+
+def answered_to_the_end(output: bytes, last_tag: bytes) -> bool:
+    """Whether ``output`` ends with the tagged response to the command tagged ``last_tag``."""
+    pattern = rb"(?:\A|\r\n)" + re.escape(last_tag) + rb" (?:OK|NO|BAD)\b[^\r\n]*\r\n\Z"
+    return re.search(pattern, output) is not None
+
+
+# A response line that announces a literal (RFC 9051 §4.3; "~" for BINARY's literal8, RFC 3516 §4.2).
+_LITERAL_AT_END = re.compile(rb"~?\{(\d+)\}\Z")
+# Bytes asked for per read of imap's stdout.
+READ_CHUNK = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class PreauthSession:
+    """One conversation with a PREAUTH ``imap``: ``commands`` pipelined, then ``logout`` once they are
+    answered.
+
+    Why the LOGOUT waits: imap exits right after answering it, and what is still in its output buffer
+    when it exits is lost if the stdout pipe is full (observed under CPU load: "Disconnected: Logged
+    out ... body_count=200" while the reply stopped before the last FETCH's tagged response). After the
+    reply to the last command has been read, the pipe is empty and the few bytes of BYE and OK fit.
+    Why stdin stays open until imap exits: end of input is a client going away to Dovecot (see the
+    module docstring).
+    """
+
+    commands: list[bytes]
+    logout: bytes
+
+    def run(self, argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` through the conversation; (exit status, stdout, stderr). Killed after ``timeout``
+        seconds (DovecotError)."""
+        # Unbuffered: a read returns what the pipe holds (up to READ_CHUNK) instead of waiting for more.
+        process = subprocess.Popen(
+            argv, bufsize=0, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            process.kill()
+
+        def write(data: bytes) -> None:
+            view = memoryview(data)
+            with contextlib.suppress(BrokenPipeError):  # imap exited early: its status and stderr say why
+                while view:
+                    view = view[stdin.write(view) or 0 :]
+
+        errors: list[bytes] = []
+        timer = threading.Timer(timeout, expire)
+        # The commands go from a thread: imap stops reading while its output is blocked, so writing much
+        # before reading could deadlock.
+        writer = threading.Thread(target=write, args=(b"".join(self.commands),), daemon=True)
+        reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+        timer.start()
+        writer.start()
+        reader.start()
+        out = bytearray()
+        try:
+            if not self.commands or read_until_tagged(stdout.read, out, command_tag(self.commands[-1])):
+                writer.join()
+                write(self.logout)
+            while chunk := stdout.read(READ_CHUNK):
+                out += chunk
+            writer.join()
+            with contextlib.suppress(BrokenPipeError):
+                stdin.close()
+            returncode = process.wait()
+            reader.join()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            for stream in (stdin, stdout, stderr):
+                with contextlib.suppress(BrokenPipeError):
+                    stream.close()
+        err = b"".join(errors)
+        if timed_out.is_set():
+            raise DovecotError(f"dovecot imap (PREAUTH) timed out after {timeout}s: {err!r}")
+        return returncode, bytes(out), err
+
+
+def read_until_tagged(read: Callable[[int], bytes], out: bytearray, tag: bytes) -> bool:
+    """Read into ``out`` up to the tagged response to ``tag``; False at end of input before it.
+
+    ``read(n)`` returns at most n octets, b"" at the end of input.
+    Literal-aware: a line ending in ``{n}`` is followed by n octets of the same response, which may hold
+    anything, a line that looks tagged included.
+    """
+    response = scan = 0  # where the current response starts; where its next line starts
+    while True:
+        eol = out.find(b"\r\n", scan)
+        if eol < 0:
+            chunk = read(READ_CHUNK)
+            if not chunk:
+                return False
+            out += chunk
+            continue
+        literal = _LITERAL_AT_END.search(out, scan, eol)
+        if literal is not None:
+            end = eol + 2 + int(literal.group(1))
+            while len(out) < end:
+                chunk = read(READ_CHUNK)
+                if not chunk:
+                    return False
+                out += chunk
+            scan = end
+            continue
+        if out.startswith(tag + b" ", response):
+            return True
+        response = scan = eol + 2
 
 
 @pytest.fixture
