@@ -18,6 +18,11 @@ Theory of operation (architecture.md §4.7; maildir-format.md §6.1, §6.3-6.5):
   or a watch of it comes or goes. ``token`` empties the queue first (a zero-timeout ``poll``), so
   an unchanged token proves the folder unchanged without a ``stat``. Folder directories are
   watched with ``IN_MODIFY`` for that: Dovecot may append to ``dovecot-uidlist`` in place (§6.1).
+* Muting (``mute``/``unmute``, through ``watchproof.quiet``): while the server's own STORE renames
+  thousands of files, the folder's new/ and cur/ watches keep their descriptors but lose the child
+  events, so the queue does not fill with 20,000 events of ours (nor overflow at the kernel's
+  16,384). The folder has no token meanwhile, and lifting the mute draws a fresh one and reports the
+  folder changed: the next look at it stats and lists it, which sees whatever others did meanwhile.
 
 Blocking only where it lists directories it starts to watch, never for message files; the reading
 loop in Trio is ``changes.watch``. Not thread-safe: after ``start`` (which may run in a worker
@@ -46,6 +51,8 @@ TREE_MASK = _CHILD_MASK | ino.IN_MODIFY
 in place, for the control files' tokens (module docstring)."""
 MESSAGE_MASK = _CHILD_MASK | ino.IN_EXCL_UNLINK
 """new/ and cur/: every create, rename and unlink is a message arriving, changing or going."""
+MUTED_MASK = ino.IN_DELETE_SELF | ino.IN_ONLYDIR
+"""new/ and cur/ while muted (``mute``): no event of the files inside (a mask needs one event)."""
 ARRIVED = ino.IN_CREATE | ino.IN_MOVED_TO
 SELF_GONE = ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_UNMOUNT
 CONTROL_FILES = (b"dovecot-uidlist", b"dovecot-keywords")
@@ -76,6 +83,7 @@ class TreeWatch:
         self._roles: dict[str, list[int]] = {}  # key -> watches of its directory, new/, cur/
         self._tokens: dict[str, int] = {}
         self._full: set[str] = set()  # keys whose directory, new/ and cur/ are all watched
+        self._muted: set[str] = set()  # keys whose new/ and cur/ are narrowed to MUTED_MASK
         self._published = False
         self.degraded = False  # a rebuild failed: no tokens any more (``drain``)
         self._owner = 0  # the thread that published the tree (its Trio thread)
@@ -122,7 +130,70 @@ class TreeWatch:
             return None
         if self._poll.poll(0):
             self.drain()
-        return self._tokens[key] if key in self._full and not self.degraded else None
+        if key not in self._full or key in self._muted or self.degraded:
+            return None
+        return self._tokens[key]
+
+    def mute(self, key: str) -> bool:
+        """``watchproof.WatchSource.mute``: narrow the folder's new/ and cur/ watches to
+        ``MUTED_MASK`` (the same descriptors: events queued before stay readable) until ``unmute``;
+        meanwhile the folder has no token. False, changing nothing, unless both are watched under
+        the key's own path (a key reached through a symbolic link is not) and both narrowed."""
+        if threading.get_ident() != self._owner or self.degraded:
+            return False
+        if key not in self._full or key in self._muted:
+            return False
+        paths = [f"{key}/{sub}" for sub in MESSAGE_DIRS]
+        wds = [self._by_path.get(p) for p in paths]
+        if None in wds:
+            return False
+        for i, (path, wd) in enumerate(zip(paths, wds, strict=True)):
+            try:
+                same = self.notify.add_watch(path, MUTED_MASK) == wd
+            except OSError:
+                same = False  # gone or replaced meanwhile: its events will say so
+            if not same:  # put back what was narrowed; a new inode's watch gets its full mask
+                for undo in paths[: i + 1]:
+                    self._rewatch(undo)
+                return False
+        self._muted.add(key)
+        self._tokens[key] = watchproof.next_token()
+        return True
+
+    def unmute(self, key: str) -> None:
+        """``watchproof.WatchSource.unmute``: the full mask again, a fresh token, and the folder
+        reported changed to the listener (the events it did not queue may have woken IDLE)."""
+        if key not in self._muted:
+            return
+        self._muted.discard(key)
+        if self.notify.fd < 0:
+            return  # closed meanwhile
+        for sub in MESSAGE_DIRS:
+            self._rewatch(f"{key}/{sub}")
+        if key in self._tokens:
+            self._tokens[key] = watchproof.next_token()
+        if self.listener is not None:
+            self.listener({key}, False)
+
+    def _rewatch(self, path: str) -> None:
+        """Give a watched new/ or cur/ its full mask again. The kernel answers with the same
+        descriptor, or a new one when the path now names another directory (recorded as
+        ``handle`` does for a directory that arrives). A failure other than the directory being
+        gone may leave events unqueued: that is handled as an overflow."""
+        wd = self._by_path.get(path)
+        entry = self.watches.get(wd) if wd is not None else None
+        if entry is None:
+            return  # dropped meanwhile (IN_IGNORED): nothing to restore
+        try:
+            new_wd = self.notify.add_watch(path, MESSAGE_MASK)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # gone: IN_IGNORED or the parent's event reports it
+        except OSError as exc:
+            log.warning("cannot watch %s again (%s); rescanning every folder", path, exc)
+            self._recover(set(), True)
+            return
+        if self.watches.get(new_wd) != entry:
+            self._set(new_wd, entry)
 
     def drain(self) -> None:
         """Read and handle every queued event; tell the listener; rebuild after an overflow.
@@ -137,14 +208,18 @@ class TreeWatch:
             except OSError as exc:
                 log.warning("cannot watch a directory below %s (%s); rescanning every folder", self.root, exc)
                 keys, overflow = set(), True
-            if self.listener is not None:
-                self.listener(keys, overflow)
-            if overflow:
-                try:
-                    self.rebuild()
-                except OSError as exc:
-                    log.warning("cannot rebuild the watches of %s (%s); stat checks only", self.root, exc)
-                    self.degraded = True
+            self._recover(keys, overflow)
+
+    def _recover(self, keys: set[str], overflow: bool) -> None:
+        """Tell the listener; after an overflow, rebuild the watches (or give up the tokens)."""
+        if self.listener is not None:
+            self.listener(keys, overflow)
+        if overflow:
+            try:
+                self.rebuild()
+            except OSError as exc:
+                log.warning("cannot rebuild the watches of %s (%s); stat checks only", self.root, exc)
+                self.degraded = True
 
     def _count(self, entry: tuple[str, str, bool], delta: int) -> None:
         """One watch of ``entry``'s folder more or less: its token changes either way."""

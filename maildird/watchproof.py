@@ -24,16 +24,21 @@ Theory of operation (maildir-format.md §5.3, §6.1, §6.3-6.5):
   what memory says, with no ``stat``. Any other answer falls back to the stats. Changes that
   inotify cannot see (another NFS client, an overlay's lower layer) are caught by the stats again
   once a proof is ``TRUST_NS`` old.
+* ``quiet(key)`` mutes a folder's message events around the server's own bulk renames (a STORE on
+  10,000 messages): no token while muted, a fresh one after, and the folder reported changed, so
+  the next look stats and lists it as after any change.
 
 No I/O here: only the registry of sources, filled and emptied by ``TreeWatch`` in the Trio thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from typing import Protocol
 
-__all__ = ["TRUST_NS", "WatchSource", "next_token", "publish", "token", "withdraw"]
+__all__ = ["TRUST_NS", "WatchSource", "next_token", "publish", "quiet", "token", "withdraw"]
 
 TRUST_NS = 1_000_000_000
 """How long a folder proven unchanged by its watch is trusted without a ``stat`` (module docstring);
@@ -50,6 +55,14 @@ def next_token() -> int:
 class WatchSource(Protocol):
     def token(self, key: str) -> int | None:
         """The folder's current token after draining the queue, or None when it is not fully watched."""
+        ...
+
+    def mute(self, key: str) -> bool:
+        """Stop the events of the folder's new/ and cur/ until ``unmute``; False when it cannot."""
+        ...
+
+    def unmute(self, key: str) -> None:
+        """Watch new/ and cur/ again, draw a fresh token and report the folder changed."""
         ...
 
 
@@ -71,3 +84,18 @@ def token(key: str) -> int | None:
     """The folder's token (module docstring), or None when no live watch covers it. Trio thread."""
     source = _SOURCES.get(key)
     return None if source is None else source.token(key)
+
+
+@contextlib.contextmanager
+def quiet(key: str) -> Iterator[None]:
+    """Mute the folder's message events for the block (Trio thread; ``TreeWatch.mute``): the
+    server's own bulk renames, whose echo would cost more than the renames. No token meanwhile;
+    afterwards a fresh one, and the folder reported changed. Without a source, nothing happens."""
+    source = _SOURCES.get(key)
+    if source is None or not source.mute(key):
+        yield
+        return
+    try:
+        yield
+    finally:
+        source.unmute(key)
