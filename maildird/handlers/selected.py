@@ -93,15 +93,16 @@ async def store(ctx: Context, c: cmd.Store) -> Tagged:
         # A new keyword: announce it (* FLAGS, PERMANENTFLAGS) before the FETCH that carries it,
         # as Dovecot does. Our own changes were noted above, so the flush does not repeat them.
         await flush(ctx, allow_expunge=c.uid, uid=c.uid)
-    for seq, info in targets:
-        if info.uid in failed:
-            continue
-        now = view.info(info.uid) or info
-        if not c.silent:
-            await ctx.send(flag_fetch(ctx, sel, seq, now, uid=c.uid))
-        elif ctx.condstore and info.uid in changed:
-            # RFC 7162 §3.1.3: even with .SILENT the new MODSEQ goes out.
-            await ctx.send(flag_fetch(ctx, sel, seq, now, uid=c.uid, flags=False))
+    if not c.silent or (ctx.condstore and changed):  # .SILENT without CONDSTORE answers nothing
+        for seq, info in targets:
+            if info.uid in failed:
+                continue
+            now = view.info(info.uid) or info
+            if not c.silent:
+                await ctx.send(flag_fetch(ctx, sel, seq, now, uid=c.uid))
+            elif info.uid in changed:
+                # RFC 7162 §3.1.3: even with .SILENT the new MODSEQ goes out.
+                await ctx.send(flag_fetch(ctx, sel, seq, now, uid=c.uid, flags=False))
     code = None
     if failed:
         numbers = sorted(failed) if c.uid else [seq for seq, info in targets if info.uid in failed]

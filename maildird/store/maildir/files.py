@@ -26,7 +26,8 @@ from maildird.store.base import MessageGone
 from maildird.store.maildir.filenames import INFO_SEP, new_base_name, parse_name, vsize_of
 from maildird.store.maildir.listing import Entry, file_vsize, find_base
 from maildird.store.maildir.lock import fsync_dir
-from maildird.store.maildir.memory import FolderMemory
+from maildird.store.maildir.memory import FolderMemory, make_info
+from maildird.store.maildir.state import Record
 
 T = TypeVar("T")
 
@@ -51,6 +52,27 @@ class FolderFiles(FolderMemory):
     def file_path(self, entry: Entry) -> str:
         """The path of a listed file as a string (cheaper than ``Entry.path`` in per-file loops)."""
         return f"{self._dir}/{'new' if entry.in_new else 'cur'}/{entry.name}"
+
+    def dir_prefixes(self) -> tuple[str, str]:
+        """``("<folder>/new/", "<folder>/cur/")``: a file's path is one of them plus its name."""
+        return f"{self._dir}/new/", f"{self._dir}/cur/"
+
+    def _apply_renames(self, renamed: list[tuple[Record, frozenset[str]]], modseq: int) -> None:
+        """Memory after STORE's renames (``flagstore``). Each record must be a message of ``msgs``
+        under a new name (and place, and ``modseq``) with its UID, base, size and mtime unchanged,
+        paired with the flags of its new name: so its ``MessageInfo`` keeps its INTERNALDATE object
+        and takes those flags, and ``by_base`` stays as it is. This is ``_apply``'s result without
+        its general passes (new UIDs, expunges, dates), which run when ``infos`` is incomplete."""
+        msgs, infos = self.msgs, self.infos
+        if len(infos) != len(msgs):
+            self._apply([rec for rec, _ in renamed], [], modseq)
+            return
+        for rec, flags in renamed:
+            uid = rec.uid
+            msgs[uid] = rec
+            infos[uid] = make_info(uid, flags, rec.size, infos[uid].internaldate, rec.modseq)
+        self.highestmodseq = max(self.highestmodseq, modseq)
+        self.version += 1
 
     def _measure(self, base: str, entry: Entry) -> tuple[Entry, int, int] | None:
         """(entry, RFC822.SIZE, mtime_ns) of a file, following renames (§5.2 rule 4)."""

@@ -14,8 +14,8 @@ Theory of operation (maildir-format.md §1.2, §3.4 "order when saving", §4.1, 
 * COPY: every source file is hard-linked (a real copy across file systems) into the destination's
   tmp/ under a FRESH base name that keeps ``,S=``/``,W=``; then the destination delivers them like
   APPEND, translating keyword names to its own dovecot-keywords letters.
-* STORE renames files under the lock in one batch; ENOENT means someone renamed the file, so it is
-  looked up again (``Folder.locate``) and the operation re-applied to the flags found.
+* STORE renames files under the lock in one batch (``flagstore``); ENOENT means someone renamed the
+  file, so it is looked up again (``Folder.locate``) and the operation re-applied to the flags found.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from maildird.store.base import (
     StoreError,
     StoreResult,
 )
-from maildird.store.maildir.filenames import INFO_SEP, is_system_flag, new_base_name, parse_name, with_flags
+from maildird.store.maildir.filenames import is_system_flag, new_base_name, parse_name, with_flags
+from maildird.store.maildir.flagstore import FlagEdit, store_locked
 from maildird.store.maildir.keywords import Keywords
 from maildird.store.maildir.lock import dir_file_mode, fsync_dir
 from maildird.store.maildir.state import Record, next_modseq
@@ -182,55 +183,25 @@ def _append(folder: Folder, messages: Sequence[NewMessage]) -> AppendResult:
     return AppendResult(folder.uidvalidity, uids)
 
 
-class _FlagEdit:
-    """One STORE's flag change as a function of a file name's info (the part from its LAST ``:``).
-
-    The result depends only on that info string (§1.5: flags come from the last ``:``; the rest of
-    the name is kept), and a folder has few distinct ones, so each is worked out once per STORE with
-    ``filenames.with_flags`` and then reused for every message that carries it.
-    """
-
-    def __init__(self, op: FlagOp, system: frozenset[str], letters: frozenset[str]) -> None:
-        self.op, self.system, self.letters = op, system, letters
-        self._cache: dict[str, str | None] = {}
-
-    def new_name(self, name: str) -> str | None:
-        """The file name with the change applied, or None when it changes no flag."""
-        cut = name.rfind(INFO_SEP)
-        stem, info = (name[:cut], name[cut:]) if cut >= 0 else (name, "")
-        try:
-            new_info = self._cache[info]
-        except KeyError:
-            new_info = self._cache[info] = self._edit(info)
-        return None if new_info is None else stem + new_info
-
-    def _edit(self, info: str) -> str | None:
-        mn = parse_name(STEM + info)
-        old_sys, old_letters = mn.system_flags, mn.keyword_letters
-        if self.op == "replace":
-            new_sys, new_letters = self.system, self.letters
-        elif self.op == "add":
-            new_sys, new_letters = old_sys | self.system, old_letters | self.letters
-        else:
-            new_sys, new_letters = old_sys - self.system, old_letters - self.letters
-        if new_sys == old_sys and new_letters == old_letters:
-            return None
-        return with_flags(mn, new_sys, new_letters)[len(STEM) :]
-
-
-STEM = "x"
-"""A stand-in base name: ``_FlagEdit`` works on the info alone."""
+_FlagEdit = FlagEdit
+"""The per-info flag edit (``flagstore.FlagEdit``), under the name the tests know it by."""
 
 
 def _store(
-    folder: Folder, uids: Sequence[int], op: FlagOp, flags: frozenset[str], unchanged_since: int | None
+    folder: Folder,
+    uids: Sequence[int],
+    op: FlagOp,
+    flags: frozenset[str],
+    unchanged_since: int | None,
+    watched: int | None = None,
 ) -> StoreResult:
-    """STORE under the lock: one rename per message whose flags change, then one sidecar commit.
-    The name to rename is the one the sync last saw; ENOENT (someone renamed it meanwhile) goes
-    the slow way, ``Folder.locate``, and the change is applied to the flags found (§5.2 rule 5)."""
+    """STORE under the lock (``flagstore``): bring memory up to date (``watched``, the folder's
+    watch token drawn in the Trio thread before this hop, spares the stats and the listing when
+    nothing happened since the last complete look), allocate the keywords' letters, then rename."""
     system, keywords = _split_flags(flags)
     with folder.dotlock():
-        folder.refresh_locked()
+        if folder.needs_sync(claim_recent=False, watched=watched):
+            folder.sync_locked(claim_recent=False, watched=watched)
         kw = folder.keywords
         if op == "remove":
             letters = frozenset(c for k in keywords if (c := kw.letter_for(k)) is not None)
@@ -238,55 +209,7 @@ def _store(
             letters = allocate_letters(folder, keywords)
         if kw.dirty:
             kw.save(folder.path, fsync=folder.fsync)
-        edit = _FlagEdit(op, system, letters)
-        modseq = next_modseq(folder.highestmodseq)
-        upserts: list[Record] = []
-        failed: list[int] = []
-        msgs, hints, cur = folder.msgs, folder.hints, f"{folder.path}/cur/"
-        for uid in sorted(set(uids)):
-            rec = msgs.get(uid)
-            if rec is None:
-                continue
-            if unchanged_since is not None and rec.modseq > unchanged_since:
-                failed.append(uid)  # RFC 7162 §3.1.3
-                continue
-            hint = hints.get(uid)
-            name, in_new = (hint.name, hint.in_new) if hint is not None else (rec.name, rec.in_new)
-            new_name = edit.new_name(name)
-            if new_name is None:
-                continue
-            try:
-                os.rename(folder.file_path(Entry(name, in_new)), cur + new_name)
-            except FileNotFoundError:
-                new = _store_slow(folder, rec, edit, modseq)
-                if new is not None:
-                    upserts.append(new)
-                continue
-            upserts.append(Record(uid, rec.base, new_name, False, rec.size, rec.mtime_ns, modseq))
-        if upserts and folder.fsync:
-            fsync_dir(folder.path / "cur")
-        changed = [r for r in upserts if r.modseq == modseq]
-        folder._apply(upserts, [], modseq if changed else None)
-        if upserts:
-            folder.persist(upserts, [])
-        infos = folder.infos
-        return StoreResult(tuple(infos[r.uid] for r in changed), tuple(failed))
-
-
-def _store_slow(folder: Folder, rec: Record, edit: _FlagEdit, modseq: int) -> Record | None:
-    """The file was not under its last known name: find it again and apply the change to it."""
-
-    def rename(path: Path, entry: Entry) -> Record | None:
-        new_name = edit.new_name(entry.name)
-        if new_name is None:
-            return None  # a rename by someone else is left to the next sync (its modseq)
-        os.rename(path, folder.path / "cur" / new_name)
-        return Record(rec.uid, rec.base, new_name, False, rec.size, rec.mtime_ns, modseq)
-
-    try:
-        return folder.locate(rec.uid, rename)
-    except StoreError:
-        return None  # gone meanwhile: the next sync expunges it
+        return store_locked(folder, uids, op, system, letters, unchanged_since)
 
 
 def _expunge(folder: Folder, uids: Sequence[int] | None, require_deleted: bool) -> tuple[int, ...]:

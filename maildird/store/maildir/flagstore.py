@@ -1,0 +1,170 @@
+"""STORE's blocking body: one rename per message whose flags change, then memory and the sidecar once.
+
+Theory of operation (maildir-format.md §1.5, §5.2; RFC 9051 §6.4.6; RFC 7162 §3.1.3):
+
+* Runs in a worker thread while the caller holds the folder's ``trio.Lock``; takes
+  ``dovecot-uidlist.lock`` for the whole batch (not per message) and first brings memory up to date.
+  The caller draws the folder's watch token (``maildird.watchproof``) before the hop: when nothing
+  happened since the last complete look, the check costs no ``stat`` and no listing (two listings
+  of a 10,000-message folder when STOREs come within Dovecot's one-second dirty window).
+* Flags live in the file name after its LAST ``:`` (§1.5), and a folder has few distinct info
+  strings, so ``FlagEdit`` works each one out once per STORE (``filenames.with_flags``) together with
+  the IMAP flags of the result, and every message carrying it reuses both. The loop does one dict
+  lookup, two string slices and one ``rename(2)`` per message.
+* The name renamed is the one the sync last saw; ENOENT (someone renamed it meanwhile) goes the slow
+  way, ``Folder.locate``, and the change is applied to the flags found (§5.2 rule 5). A message whose
+  modseq is above UNCHANGEDSINCE is not touched and reported failed (RFC 7162 §3.1.3).
+* Every renamed message gets the same new modseq; memory takes the new names in one pass
+  (``FolderFiles._apply_renames``: UID, base, size and INTERNALDATE stay), and the sidecar in one
+  transaction (``persist``: one ``executemany``). One ``fsync`` of cur/ makes the renames durable.
+* Crash safety needs nothing more: each rename is atomic, the sidecar is a cache whose sync mark a
+  STORE clears (``persist``) and whose stamps no longer match cur/ after a crash mid-batch, so the
+  next open lists the folder and finds every name as it is on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from maildird.store.base import FlagOp, StoreError, StoreResult
+from maildird.store.maildir.filenames import INFO_SEP, parse_name, with_flags
+from maildird.store.maildir.lock import fsync_dir
+from maildird.store.maildir.state import Record, next_modseq
+from maildird.store.maildir.sync import Entry, Folder
+
+__all__ = ["QUIET_MIN_MESSAGES", "STEM", "FlagEdit", "store_locked"]
+
+QUIET_MIN_MESSAGES = 128
+"""A STORE on at least this many messages silences the folder's new/ and cur/ watches while it
+renames (``watchproof.quiet``): 10,000 renames would otherwise queue 20,000 inotify events that the
+event loop reads back, one GIL hand-off at a time, while the worker thread renames."""
+
+STEM = "x"
+"""A stand-in base name: ``FlagEdit`` works on the info alone."""
+
+Change = tuple[str, frozenset[str]]
+"""A new info string (from the last ``:``) and the IMAP flags it stands for."""
+
+_new_record = tuple.__new__  # Record(...) through NamedTuple's __new__ costs twice as much
+
+
+class FlagEdit:
+    """One STORE's flag change as a function of a file name's info (the part from its LAST ``:``).
+
+    The result depends only on that info string (§1.5: flags come from the last ``:``; the rest of
+    the name is kept), and a folder has few distinct ones, so each is worked out once per STORE with
+    ``filenames.with_flags`` and then reused for every message that carries it.
+    """
+
+    def __init__(self, op: FlagOp, system: frozenset[str], letters: frozenset[str]) -> None:
+        self.op, self.system, self.letters = op, system, letters
+        self._infos: dict[str, str | None] = {}
+        self.table: dict[str, Change | None] = {}
+        """Old info string -> (new info string, its IMAP flags), or None for no change; filled by
+        ``change`` as the loop meets each info string."""
+
+    def new_name(self, name: str) -> str | None:
+        """The file name with the change applied, or None when it changes no flag."""
+        cut = name.rfind(INFO_SEP)
+        stem, info = (name[:cut], name[cut:]) if cut >= 0 else (name, "")
+        new_info = self.new_info(info)
+        return None if new_info is None else stem + new_info
+
+    def new_info(self, info: str) -> str | None:
+        """The info string (``""`` or from the last ``:``) with the change applied, or None when it
+        changes no flag."""
+        try:
+            return self._infos[info]
+        except KeyError:
+            new_info = self._infos[info] = self._edit(info)
+            return new_info
+
+    def _edit(self, info: str) -> str | None:
+        mn = parse_name(STEM + info)
+        old_sys, old_letters = mn.system_flags, mn.keyword_letters
+        if self.op == "replace":
+            new_sys, new_letters = self.system, self.letters
+        elif self.op == "add":
+            new_sys, new_letters = old_sys | self.system, old_letters | self.letters
+        else:
+            new_sys, new_letters = old_sys - self.system, old_letters - self.letters
+        if new_sys == old_sys and new_letters == old_letters:
+            return None
+        return with_flags(mn, new_sys, new_letters)[len(STEM) :]
+
+    def change(self, info: str, flags_of: Callable[[str], frozenset[str]]) -> Change | None:
+        """``table``'s entry for ``info``, worked out and kept: the new info string and the flags
+        ``flags_of`` (the folder's, which knows its keyword letters) reads in a name ending so."""
+        new_info = self.new_info(info)
+        found = None if new_info is None else (new_info, flags_of(STEM + new_info))
+        self.table[info] = found
+        return found
+
+
+def store_locked(
+    folder: Folder,
+    uids: Sequence[int],
+    op: FlagOp,
+    system: frozenset[str],
+    letters: frozenset[str],
+    unchanged_since: int | None,
+) -> StoreResult:
+    """Rename, update memory and the sidecar (module docstring). Hold the dotlock, and have the
+    folder synced and the keyword letters allocated."""
+    edit = FlagEdit(op, system, letters)
+    modseq = next_modseq(folder.highestmodseq)
+    renamed: list[tuple[Record, frozenset[str]]] = []
+    failed: list[int] = []
+    done = renamed.append
+    msgs, hints, table, flags_of = folder.msgs, folder.hints, edit.table, folder._flags
+    new_dir, cur_dir = folder.dir_prefixes()
+    rename = os.rename
+    for uid in sorted(set(uids)):
+        rec = msgs.get(uid)
+        if rec is None:
+            continue
+        if unchanged_since is not None and rec.modseq > unchanged_since:
+            failed.append(uid)  # RFC 7162 §3.1.3
+            continue
+        hint = hints.get(uid) if hints else None
+        name, in_new = (rec.name, rec.in_new) if hint is None else (hint.name, hint.in_new)
+        cut = name.rfind(INFO_SEP)
+        info = name[cut:] if cut >= 0 else ""
+        change = table[info] if info in table else edit.change(info, flags_of)
+        if change is None:
+            continue
+        new_name = (name[:cut] if cut >= 0 else name) + change[0]
+        try:
+            rename((new_dir if in_new else cur_dir) + name, cur_dir + new_name)
+        except FileNotFoundError:
+            slow = _store_slow(folder, rec, edit, modseq)
+            if slow is not None:
+                done((slow, flags_of(slow.name)))
+            continue
+        new = _new_record(Record, (uid, rec.base, new_name, False, rec.size, rec.mtime_ns, modseq))
+        done((new, change[1]))
+    if renamed:
+        if folder.fsync:
+            fsync_dir(folder.path / "cur")
+        folder._apply_renames(renamed, modseq)
+        folder.persist([rec for rec, _ in renamed], [])
+    infos = folder.infos
+    return StoreResult(tuple(infos[rec.uid] for rec, _ in renamed), tuple(failed))
+
+
+def _store_slow(folder: Folder, rec: Record, edit: FlagEdit, modseq: int) -> Record | None:
+    """The file was not under its last known name: find it again and apply the change to it."""
+
+    def rename(path: Path, entry: Entry) -> Record | None:
+        new_name = edit.new_name(entry.name)
+        if new_name is None:
+            return None  # a rename by someone else is left to the next sync (its modseq)
+        os.rename(path, folder.path / "cur" / new_name)
+        return Record(rec.uid, rec.base, new_name, False, rec.size, rec.mtime_ns, modseq)
+
+    try:
+        return folder.locate(rec.uid, rename)
+    except StoreError:
+        return None  # gone meanwhile: the next sync expunges it
