@@ -19,6 +19,9 @@ Theory of operation:
   and an unchanged token replaces the stats. When no operation holds the folder's lock, an
   unchanged folder is answered without taking it (no checkpoint): nothing else can touch the
   folder's memory while the Trio thread runs this synchronous check.
+* A STORE on many messages silences the folder's inotify watch of new/ and cur/ while its worker
+  thread renames (``watchproof.quiet``), so the event loop does not read its 20,000 events back one
+  GIL hand-off at a time; lifting it draws a fresh token and wakes the folder's IDLE sessions.
 * MOVE is COPY followed by the expunge of the sources (link + unlink: a crash in between leaves a
   duplicate, never a loss).
 """
@@ -46,6 +49,7 @@ from maildird.store.base import (
     StoreResult,
 )
 from maildird.store.maildir import headercache, searchcache, sectioncache, structcache
+from maildird.store.maildir.flagstore import QUIET_MIN_MESSAGES
 from maildird.store.maildir.lock import LockTimeout
 from maildird.store.maildir.operations import (
     Prepared,
@@ -57,6 +61,7 @@ from maildird.store.maildir.operations import (
     deliver,
 )
 from maildird.store.maildir.sync import Entry, Folder, crash_point, open_message
+from maildird.watchproof import quiet as quiet_watch
 from maildird.watchproof import token as watch_token
 
 T = TypeVar("T")
@@ -220,8 +225,13 @@ class MaildirMailbox(Mailbox):
         self, uids: Sequence[int], op: FlagOp, flags: frozenset[str], *, unchanged_since: int | None = None
     ) -> StoreResult:
         self._check_writable()
-        async with self._folder.lock:
-            result: StoreResult = await run_fs(_store, self._folder, uids, op, flags, unchanged_since)
+        f, key = self._folder, self._watch_key
+        async with f.lock:
+            watched = watch_token(key)  # drawn before _store's freshness check (sync.py)
+            # A large batch silences the folder's watch while it renames (flagstore.QUIET_MIN_MESSAGES).
+            quiet = quiet_watch(key) if len(uids) >= QUIET_MIN_MESSAGES else contextlib.nullcontext()
+            with quiet:
+                result: StoreResult = await run_fs(_store, f, uids, op, flags, unchanged_since, watched)
             return result
 
     async def expunge(self, uids: Sequence[int] | None = None) -> tuple[int, ...]:
