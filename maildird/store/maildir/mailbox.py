@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -348,6 +348,17 @@ class MaildirMailbox(Mailbox):
         """Per field, the SEARCH texts ``recipe`` derives from each message's header block, cached
         in memory and beside the sidecar (``searchcache``); unreadable messages are left out."""
         return await searchcache.header_texts(self._folder, fields, uids, recipe, self._read_headers)
+
+    async def search_rows(
+        self, uids: Sequence[int], recipe: searchcache.Recipe
+    ) -> tuple[searchcache.Ident, dict[int, bytes]]:
+        """SEARCH TEXT's body rows for ``uids`` kept beside the sidecar (``searchcache.body_rows``),
+        with the incarnation they belong to (for ``keep_search_rows``)."""
+        return await searchcache.body_rows(self._folder, uids, recipe)
+
+    async def keep_search_rows(self, ident: searchcache.Ident, rows: Mapping[int, bytes]) -> None:
+        """Keep body rows a SEARCH derived (``searchcache.keep_body_rows``)."""
+        await searchcache.keep_body_rows(self._folder, ident, rows)
 
     def structures(self) -> structcache.FolderAccess:
         """The folder's cache of serialized ENVELOPE/BODY/BODYSTRUCTURE (``store.structs``,
