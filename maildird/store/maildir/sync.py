@@ -24,7 +24,7 @@ Theory of operation (maildir-format.md §3, §5.2, §5.3, §7.3):
   base absent from both listings is expunged (§5.2 rule 2). The same base twice in a listing is
   normally a rename in flight; only if both names still exist is it a real duplicate, which gets a
   fresh base name and so a new UID (Dovecot ``maildir_fix_duplicate``).
-* New base names get UIDs in Dovecot's sort order (``filenames.sort_key``), at
+* New base names get UIDs in Dovecot's sort order (``filenames.sort_key``, ``sortorder``), at
   ``max(uidlist next UID, every UID this incarnation ever had + 1)``, so no UID is ever reused. Expunged
   records are removed from the uidlist at once (by a rewrite that never lowers ``N``), so a file that
   reappears under an expunged base gets a new UID, never the old one (§3.3.3).
@@ -50,7 +50,6 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
 
 import trio
 
@@ -58,7 +57,6 @@ from maildird import watchproof
 from maildird.store.base import MailboxNotFound
 from maildird.store.maildir.controlfiles import CRASH_ENV, CRASH_EXIT_CODE, MEMORY_DB, crash_point
 from maildird.store.maildir.fastpaths import FolderFastPaths
-from maildird.store.maildir.filenames import sort_key
 from maildird.store.maildir.files import RESYNC_RETRY_COUNT
 from maildird.store.maildir.keywords import KEYWORDS_NAME, Keywords
 from maildird.store.maildir.listing import (
@@ -73,6 +71,7 @@ from maildird.store.maildir.listing import (
 )
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
 from maildird.store.maildir.memory import bulk_build
+from maildird.store.maildir.sortorder import dovecot_order
 from maildird.store.maildir.stamps import (
     NS_PER_SEC,
     SYNC_SECS_NS,
@@ -261,7 +260,7 @@ class Folder(FolderFastPaths):
         if len(live) != len(msgs) or not all(r.uid in msgs for _, r in live):
             live_uids = {r.uid for _, r in live}
             vanished = [uid for uid in msgs if uid not in live_uids]
-        fresh = sorted((b for b in seen if b not in ul_bases), key=lambda b: cast(Any, sort_key(b)))
+        fresh = dovecot_order(b for b in seen if b not in ul_bases)
 
         next_uid = max(ul.effective_next_uid, self.max_uid + 1)
         added: list[tuple[UidRecord, Entry, int, int]] = []
