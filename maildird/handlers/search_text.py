@@ -15,8 +15,8 @@ classify its octets, parse what they cannot settle) is replaced by:
    and decided in one thread hop per round from their row and octets, the exact path
    (``search.matches``) deciding what neither settles (the hits, mostly). A candidate without a
    row (or whose row does not fit its file) gets one derived from its octets there, and the new
-   rows are written at the end (``Mailbox.keep_search_rows``), so the next TEXT search reads no
-   attachment again.
+   rows are written every ``KEEP_EVERY`` and at the end (``Mailbox.keep_search_rows``), so the
+   next TEXT search reads no attachment again.
 
 The answers are the exact path's: a kept text is the exact path's own text, and a raw region proves
 only what ``search_octets`` proves (tests/handlers/test_search_text.py compares both paths).
@@ -41,6 +41,9 @@ from maildird.store.base import MessageInfo
 ROW_BATCH = 256
 """Messages read per round when rows say their files are needed: those are the small ones (no
 attachment), so a round is a few hundred KB, and each round costs a store call and a thread hop."""
+
+KEEP_EVERY = 2048
+"""New rows are written whenever this many have been derived (and at the end)."""
 
 TEXT_BATCH = 4096
 """Rows decoded and decided per worker-thread hop."""
@@ -110,6 +113,9 @@ async def _evaluate(
         )
         hits.extend(found)
         new_rows.update(derived)
+        if len(new_rows) >= KEEP_EVERY:  # kept as they come: a long first search may be cancelled
+            await mailbox.keep_search_rows(token, new_rows)
+            new_rows = {}
         await trio.lowlevel.checkpoint()
     if new_rows:
         await mailbox.keep_search_rows(token, new_rows)

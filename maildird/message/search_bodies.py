@@ -136,6 +136,8 @@ def derive(raw: bytes) -> Row:
         if b"quoted-printable" not in octets.low:
             body_kind = RAW
         else:
+            # Quoted-printable bodies are searched raw too: keeping their texts would double the
+            # rows (10.6 MB instead of 5.8 for the 10k preset) for a tenth less CPU per search.
             decoded = qp_words(raw[split:])
             if decoded.isascii() or folds_plainly(decoded, octets.low):
                 body_kind = RAW_QP
