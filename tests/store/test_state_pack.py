@@ -201,3 +201,22 @@ def test_no_pack_below_the_minimum_or_in_memory(tmp_path: Path, monkeypatch: pyt
     )
     assert mem.load(GUID, UIDVALIDITY).columns is None
     mem.close()
+
+
+def test_rows_are_stored_as_before_with_far_dates_clamped(tmp_path: Path) -> None:
+    """``commit`` stores ``in_new`` as 0/1 and clamps mtimes past SQLite's 64 bits (a date after
+    2262), whether or not a batch holds such an mtime."""
+    path = state_path(tmp_path, GUID)
+    st = MailboxState(path)
+    top = st.load(GUID, UIDVALIDITY).highestmodseq
+    plain = [rec(u, top + 1, in_new=u % 2 == 0) for u in range(1, 5)]
+    far = [rec(5, top + 1)._replace(mtime_ns=2**70), rec(6, top + 1)._replace(mtime_ns=-(2**70))]
+    st.commit(upserts=plain, highestmodseq=top + 1)
+    st.commit(upserts=[*far, rec(7, top + 1, in_new=True)], highestmodseq=top + 1)
+    st.close()
+    want = [(r.uid, r.base, r.name, int(r.in_new), r.size, r.mtime_ns, r.modseq) for r in plain]
+    want += [(5, far[0].base, far[0].name, 0, far[0].size, 2**63 - 1, top + 1)]
+    want += [(6, far[1].base, far[1].name, 0, far[1].size, -(2**63 - 1), top + 1)]
+    r7 = rec(7, top + 1, in_new=True)
+    want += [(7, r7.base, r7.name, 1, r7.size, r7.mtime_ns, top + 1)]
+    assert sql_rows(path) == want

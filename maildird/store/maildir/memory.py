@@ -278,30 +278,26 @@ class FolderMemory:
         return list(map(msgs.__getitem__, uids)), list(map(_DATE_OF, infos.values()))
 
     def _rebuild_infos(self) -> None:
-        """Every ``MessageInfo`` from the records, in UID order. A restart does this for the whole
-        folder, so the per-message work is inlined: flags from the per-info-string cache, dates in
-        whole seconds (IMAP dates have no fractions)."""
-        cache, flags_of_name = self._flag_cache, self._flags
-        fromts, info = datetime.fromtimestamp, make_info
+        """Every ``MessageInfo`` from the records, in UID order (a first open does this for the
+        whole folder): column-wise as ``adopt_rows``, flags from the per-info-string cache, dates
+        in whole seconds (IMAP dates have no fractions)."""
         msgs = self.msgs
-        out: dict[int, MessageInfo] = {}
-        last = 0
-        for uid, rec in msgs.items():  # in UID order when loaded (ORDER BY uid); checked below
-            if uid < last:
-                out = {}
-                break
-            last = uid
-            name = rec.name
+        if not ascending(list(msgs)):  # in UID order when loaded or appended; sort once otherwise
+            self.msgs = msgs = {uid: msgs[uid] for uid in sorted(msgs)}
+        if not msgs:
+            self.infos = {}
+            return
+        uids, _bases, names, _in_new, sizes, mtimes, modseqs = zip(*msgs.values(), strict=True)
+        cache, flags_of_name = self._flag_cache, self._flags
+        flag_sets: list[frozenset[str]] = []
+        add = flag_sets.append
+        for name in names:
             cut = name.rfind(INFO_SEP)
             flags = cache.get(name[cut:] if cut >= 0 else "")
-            if flags is None:
-                flags = flags_of_name(name)
-            out[uid] = info(uid, flags, rec.size, fromts(rec.mtime_ns // NS_PER_SEC, UTC), rec.modseq)
-        else:
-            self.infos = out
-            return
-        self.msgs = {uid: msgs[uid] for uid in sorted(msgs)}  # out of order: sort once, then again
-        self._rebuild_infos()
+            add(flags_of_name(name) if flags is None else flags)
+        seconds = [m // NS_PER_SEC for m in mtimes]
+        dates = map(datetime.fromtimestamp, seconds, repeat(UTC))
+        self.infos = dict(zip(uids, make_infos(uids, flag_sets, sizes, dates, modseqs), strict=True))
 
     def _flags(self, name: str) -> frozenset[str]:
         """IMAP flags of a file name. They depend only on the info after the LAST ``:`` (§1.5), and
