@@ -69,11 +69,31 @@ async def test_memory_and_sidecar_equal_a_fresh_sync(
 ) -> None:
     store = make_store(tmp_path)
     box = await filled(store)
+    root = tmp_path / "Maildir"
+    for i in range(4):  # files still in new/, no info: STORE moves them to cur/ (the general way)
+        (root / "tmp" / f"170000000{i}.M{i}P1.outside").write_bytes(b"Subject: outside\n\nx\n")
+        os.rename(
+            root / "tmp" / f"170000000{i}.M{i}P1.outside", root / "new" / f"170000000{i}.M{i}P1.outside"
+        )
+    # Flags from the LAST ':' (maildir-format.md §1.5): this one is \Draft only.
+    (root / "cur" / "1700000009.M9P9.odd:2,S:2,D").write_bytes(b"Subject: odd\n\nx\n")
     before = await box.snapshot()
-    # A few files still in new/: STORE moves them to cur/.
+    assert sum(1 for rec in box.folder.msgs.values() if rec.in_new) == 4
     uids = [m.uid for m in before.messages]
     result = await box.store_flags(uids[::2] + uids[-3:], op, flags)
     after = await box.snapshot()
+    old_flags, new_flags = flags_by_uid(before), flags_by_uid(after)
+    chosen = set(uids[::2] + uids[-3:])
+    for uid, was in old_flags.items():
+        if uid not in chosen:
+            want = was
+        elif op == "add":
+            want = was | flags
+        elif op == "remove":
+            want = was - flags
+        else:
+            want = flags
+        assert new_flags[uid] == want, (uid, was, op, flags)
     folder = box.folder
     memory = {uid: (rec.name, bool(rec.in_new), rec.modseq) for uid, rec in folder.msgs.items()}
     changed = {m.uid for m in result.changed}

@@ -31,6 +31,7 @@ from pathlib import Path
 from maildird.store.base import FlagOp, StoreError, StoreResult
 from maildird.store.maildir.filenames import INFO_SEP, parse_name, with_flags
 from maildird.store.maildir.lock import fsync_dir
+from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.state import Record, next_modseq
 from maildird.store.maildir.sync import Entry, Folder
 
@@ -48,6 +49,7 @@ Change = tuple[str, frozenset[str]]
 """A new info string (from the last ``:``) and the IMAP flags it stands for."""
 
 _new_record = tuple.__new__  # Record(...) through NamedTuple's __new__ costs twice as much
+_UNSEEN: Change = ("", frozenset())  # ``FlagEdit.table`` has no entry yet (None means "no change")
 
 
 class FlagEdit:
@@ -62,8 +64,8 @@ class FlagEdit:
         self.op, self.system, self.letters = op, system, letters
         self._infos: dict[str, str | None] = {}
         self.table: dict[str, Change | None] = {}
-        """Old info string -> (new info string, its IMAP flags), or None for no change; filled by
-        ``change`` as the loop meets each info string."""
+        """What follows the last ``:`` of a name -> ``change`` of its info, filled by the loop
+        (``_rename_all``) as it meets each one."""
 
     def new_name(self, name: str) -> str | None:
         """The file name with the change applied, or None when it changes no flag."""
@@ -95,12 +97,10 @@ class FlagEdit:
         return with_flags(mn, new_sys, new_letters)[len(STEM) :]
 
     def change(self, info: str, flags_of: Callable[[str], frozenset[str]]) -> Change | None:
-        """``table``'s entry for ``info``, worked out and kept: the new info string and the flags
-        ``flags_of`` (the folder's, which knows its keyword letters) reads in a name ending so."""
+        """The new info string for ``info`` and the flags ``flags_of`` (the folder's, which knows
+        its keyword letters) reads in a name ending so; None when the change changes no flag."""
         new_info = self.new_info(info)
-        found = None if new_info is None else (new_info, flags_of(STEM + new_info))
-        self.table[info] = found
-        return found
+        return None if new_info is None else (new_info, flags_of(STEM + new_info))
 
 
 def store_locked(
@@ -115,27 +115,53 @@ def store_locked(
     folder synced and the keyword letters allocated."""
     edit = FlagEdit(op, system, letters)
     modseq = next_modseq(folder.highestmodseq)
+    with bulk_build():  # three objects per message, none in a cycle: no collection over the heap
+        renamed, failed = _rename_all(folder, uids, edit, modseq, unchanged_since)
+        if renamed:
+            if folder.fsync:
+                fsync_dir(folder.path / "cur")
+            folder._apply_renames(renamed, modseq)
+            folder.persist([rec for rec, _ in renamed], [])
+    infos = folder.infos
+    return StoreResult(tuple(infos[rec.uid] for rec, _ in renamed), tuple(failed))
+
+
+def _rename_all(
+    folder: Folder, uids: Sequence[int], edit: FlagEdit, modseq: int, unchanged_since: int | None
+) -> tuple[list[tuple[Record, frozenset[str]]], list[int]]:
+    """The renames: (new record, its flags) of every message renamed, and the UIDs that failed
+    UNCHANGEDSINCE. The common name (``<base>:2,<letters>``, no hint) costs one dict lookup, one
+    ``rpartition``, two concatenations and the ``rename(2)``."""
     renamed: list[tuple[Record, frozenset[str]]] = []
     failed: list[int] = []
     done = renamed.append
-    msgs, hints, table, flags_of = folder.msgs, folder.hints, edit.table, folder._flags
+    get, hints, table, flags_of = folder.msgs.get, folder.hints, edit.table, folder._flags
     new_dir, cur_dir = folder.dir_prefixes()
     rename = os.rename
     for uid in sorted(set(uids)):
-        rec = msgs.get(uid)
+        rec = get(uid)
         if rec is None:
             continue
-        if unchanged_since is not None and rec.modseq > unchanged_since:
+        _, base, name, in_new, size, mtime_ns, old_modseq = rec
+        if unchanged_since is not None and old_modseq > unchanged_since:
             failed.append(uid)  # RFC 7162 §3.1.3
             continue
-        hint = hints.get(uid) if hints else None
-        name, in_new = (rec.name, rec.in_new) if hint is None else (hint.name, hint.in_new)
-        cut = name.rfind(INFO_SEP)
-        info = name[cut:] if cut >= 0 else ""
-        change = table[info] if info in table else edit.change(info, flags_of)
-        if change is None:
-            continue
-        new_name = (name[:cut] if cut >= 0 else name) + change[0]
+        if hints and (hint := hints.get(uid)) is not None:
+            name, in_new = hint.name, hint.in_new
+        stem, sep, tail = name.rpartition(INFO_SEP)
+        if sep:
+            change = table.get(tail, _UNSEEN)
+            if change is _UNSEEN:
+                change = table[tail] = edit.change(sep + tail, flags_of)
+            if change is None:
+                continue
+            new_name = stem + change[0]
+            flags = change[1]
+        else:  # no info at all (a file in new/): rare, the general way
+            new_name = edit.new_name(name) or name
+            if new_name == name:
+                continue
+            flags = flags_of(new_name)
         try:
             rename((new_dir if in_new else cur_dir) + name, cur_dir + new_name)
         except FileNotFoundError:
@@ -143,15 +169,8 @@ def store_locked(
             if slow is not None:
                 done((slow, flags_of(slow.name)))
             continue
-        new = _new_record(Record, (uid, rec.base, new_name, False, rec.size, rec.mtime_ns, modseq))
-        done((new, change[1]))
-    if renamed:
-        if folder.fsync:
-            fsync_dir(folder.path / "cur")
-        folder._apply_renames(renamed, modseq)
-        folder.persist([rec for rec, _ in renamed], [])
-    infos = folder.infos
-    return StoreResult(tuple(infos[rec.uid] for rec, _ in renamed), tuple(failed))
+        done((_new_record(Record, (uid, base, new_name, False, size, mtime_ns, modseq)), flags))
+    return renamed, failed
 
 
 def _store_slow(folder: Folder, rec: Record, edit: FlagEdit, modseq: int) -> Record | None:
