@@ -7,16 +7,18 @@ BODY key and the store keeps body rows (``Mailbox.search_rows``: the Maildir sto
 cache file), the handler's octet path (``search._evaluate_octets``: read every candidate's file,
 classify its octets, parse what they cannot settle) is replaced by:
 
-1. one store call for the candidates' rows (one worker-thread hop: a UID range of the cache file);
-2. in worker threads, ``TEXT_BATCH`` rows at a time: each row decoded and, when it keeps every text
-   the key compares against (a message with attachments: most of a folder's octets), decided
-   (``search_bodies.verdict``) without its file;
+1. ``TEXT_BATCH`` candidates at a time, one store call for their rows (one worker-thread hop: a UID
+   range of the cache file);
+2. in a worker thread, each row decoded and, when it keeps every text the key compares against (a
+   message with attachments: most of a folder's octets), decided (``search_bodies.verdict``)
+   without its file;
 3. the others read in rounds (``ROW_BATCH`` messages, ``fetch.BATCH_BYTES``; one store call each)
    and decided in one thread hop per round from their row and octets, the exact path
    (``search.matches``) deciding what neither settles (the hits, mostly). A candidate without a
    row (or whose row does not fit its file) gets one derived from its octets there, and the new
    rows are written every ``KEEP_EVERY`` and at the end (``Mailbox.keep_search_rows``), so the
-   next TEXT search reads no attachment again.
+   next TEXT search reads no attachment again. A chunk's rows are written with the incarnation
+   its rows were read with (``keep_search_rows`` drops them if it is over).
 
 The answers are the exact path's: a kept text is the exact path's own text, and a raw region proves
 only what ``search_octets`` proves (tests/handlers/test_search_text.py compares both paths).
@@ -38,15 +40,17 @@ from maildird.message.search_fields import RECIPE
 from maildird.message.snapshot import Mailbox
 from maildird.store.base import MessageInfo
 
-ROW_BATCH = 256
-"""Messages read per round when rows say their files are needed: those are the small ones (no
-attachment), so a round is a few hundred KB, and each round costs a store call and a thread hop."""
+ROW_BATCH = 1024
+"""Messages read per round when rows say their files are needed (and at most ``fetch.BATCH_BYTES``):
+those are the small ones (no attachment), so a round is a few MB, and each round costs a store call
+and two thread hops."""
 
 KEEP_EVERY = 2048
 """New rows are written whenever this many have been derived (and at the end)."""
 
 TEXT_BATCH = 4096
-"""Rows decoded and decided per worker-thread hop."""
+"""Candidates whose rows are read (one store call), decoded and decided (one worker-thread hop) at a
+time, before their files are read: what is held in memory at once is bounded by this."""
 
 Candidate = tuple[int, MessageInfo]
 Pending = tuple[int, MessageInfo, Row | None]
@@ -89,18 +93,39 @@ async def _evaluate(
     if not live:
         return [], set()
     needle = Needle.of(key)
-    token, stored = await mailbox.search_rows([i.uid for _s, i in live], RECIPE)
     hits: list[Candidate] = []
-    pending: list[Pending] = []
+    unread: set[int] = set()
     for start in range(0, len(live), TEXT_BATCH):
-        chunk = live[start : start + TEXT_BATCH]
-        found, rest = await trio.to_thread.run_sync(
+        chunk = [c for c in live[start : start + TEXT_BATCH] if not view.is_expunged(c[1].uid)]
+        if not chunk:
+            continue
+        token, stored = await mailbox.search_rows([i.uid for _s, i in chunk], RECIPE)
+        found, pending = await trio.to_thread.run_sync(
             _decide_rows, needle, chunk, stored, limiter=PARSE_THREADS
         )
+        del stored
         hits.extend(found)
-        pending.extend(rest)
+        if pending:
+            hits.extend(await _decide_pending(sel, key, needle, pending, box, token, unread))
+    hits.sort(key=lambda h: h[0])
+    return hits, unread
+
+
+async def _decide_pending(
+    sel: Selected,
+    key: cmd.SearchText,
+    needle: Needle,
+    pending: list[Pending],
+    box: Mailbox,
+    token: object,
+    unread: set[int],
+) -> list[Candidate]:
+    """The hits among candidates whose files must be read (module docstring, step 3); adds the
+    UIDs of files that could not be read to ``unread``."""
+    mailbox: Any = sel.mailbox
+    view = sel.view
+    hits: list[Candidate] = []
     new_rows: dict[int, bytes] = {}
-    unread: set[int] = set()
     rows = {i.uid: r for _s, i, r in pending if r is not None}  # only read by the worker threads
     for batch in batches([(s, i) for s, i, _r in pending], text=True, count=ROW_BATCH):
         uids = [i.uid for _s, i in batch if not view.is_expunged(i.uid)]
@@ -119,8 +144,7 @@ async def _evaluate(
         await trio.lowlevel.checkpoint()
     if new_rows:
         await mailbox.keep_search_rows(token, new_rows)
-    hits.sort(key=lambda h: h[0])
-    return hits, unread
+    return hits
 
 
 def _decide_rows(

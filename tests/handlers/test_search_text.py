@@ -139,7 +139,8 @@ async def test_same_answers_derived_then_from_the_file(
     reference = await _reference(tmp_path, maildir, monkeypatch)
     hits = [r for r in reference if not r.startswith((b"* SEARCH\r\n", b"* SEARCH \r\n"))]
     assert len(hits) >= 12
-    # Rows derived by the first search, read in rounds of 5 and written every 7 or so.
+    # Rows derived by the first search, in chunks of 9 read in rounds of 5, written every 7 or so.
+    monkeypatch.setattr(search_text, "TEXT_BATCH", 9)
     monkeypatch.setattr(search_text, "ROW_BATCH", 5)
     monkeypatch.setattr(search_text, "KEEP_EVERY", 7)
     assert await _answers(_store(tmp_path, maildir)) == reference
