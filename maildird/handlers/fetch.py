@@ -33,6 +33,7 @@ served as an empty body (Thunderbird deletes such mail, peers.md §5): the reply
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 
 import trio
@@ -41,6 +42,7 @@ from maildird.handlers import fetch_bodies
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch_lines import (
     LinePlan,
+    PlanMemo,
     Sections,
     section_label,
 )
@@ -241,13 +243,52 @@ async def read_batch(
 
 
 def _dedupe(items: tuple[cmd.FetchItem, ...]) -> tuple[cmd.FetchItem, ...]:
+    """The items, each once, in the order first asked; ``items`` itself when none repeats."""
     seen: set[cmd.FetchItem] = set()
     out: list[cmd.FetchItem] = []
     for item in items:
         if item not in seen:
             seen.add(item)
             out.append(item)
-    return tuple(out)
+    return items if len(out) == len(items) else tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a FETCH's item list implies, worked out once per list (``shape_of``): a message list
+    sends the same items with every command, and the grammar hands them out as the same tuple."""
+
+    items: tuple[cmd.FetchItem, ...]
+    """The items, each once (``_dedupe``)."""
+    sections: int
+    """Body sections asked (``MAX_SECTIONS``)."""
+    modseq: bool
+    """MODSEQ is asked for."""
+    uid: bool
+    """UID is asked for."""
+    needs_text: bool
+    header: bool
+    """Some item needs the message and none more than its top-level header (``header_only``)."""
+    sets_seen: bool
+    """Some item sets ``\\Seen`` (in a read-write mailbox)."""
+
+
+def _shape(items: tuple[cmd.FetchItem, ...]) -> Shape:
+    items = _dedupe(items)
+    needs_text = any(_needs_text(i) for i in items)
+    return Shape(
+        items=items,
+        sections=sum(1 for i in items if not isinstance(i, cmd.FetchAtt)),
+        modseq=any(isinstance(i, cmd.FetchAtt) and i.name == "MODSEQ" for i in items),
+        uid=any(isinstance(i, cmd.FetchAtt) and i.name == "UID" for i in items),
+        needs_text=needs_text,
+        header=needs_text and header_only(items),
+        sets_seen=any(_sets_seen(i) for i in items),
+    )
+
+
+shape_of: PlanMemo[Shape] = PlanMemo(_shape)
+"""A FETCH item list's ``Shape``, remembered by the tuple's identity (``fetch_lines.PlanMemo``)."""
 
 
 async def _vanished(ctx: Context, sel: Selected, c: cmd.Fetch) -> None:
@@ -294,12 +335,10 @@ async def _send_lines(
         wants_modseq=wants_modseq,
     )
     try:
-        for line in rendered:
-            lines.append(line)
+        lines.extend(rendered)  # keeps the lines before a failing one
     finally:
         if lines:
             await ctx.send_bytes(b"".join(lines))
-    await trio.lowlevel.checkpoint()
 
 
 async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
@@ -307,12 +346,11 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
     sel = require_selected(ctx)
     if c.vanished and not (c.uid and ctx.qresync and c.changedsince is not None):
         raise Bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC.", "CLIENTBUG")
-    items = _dedupe(c.items)
-    if sum(1 for i in items if not isinstance(i, cmd.FetchAtt)) > MAX_SECTIONS:
+    shape = shape_of(c.items)
+    items = shape.items
+    if shape.sections > MAX_SECTIONS:
         raise Bad(f"At most {MAX_SECTIONS} body sections per FETCH.", "LIMIT")
-    wants_modseq = c.changedsince is not None or any(
-        isinstance(i, cmd.FetchAtt) and i.name == "MODSEQ" for i in items
-    )
+    wants_modseq = c.changedsince is not None or shape.modseq
     if wants_modseq:
         if not ctx.config.mail.condstore:
             raise Bad("CONDSTORE is not enabled on this server.")
@@ -322,13 +360,13 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
         targets = [(s, i) for s, i in targets if i.modseq > c.changedsince]
     if c.vanished:
         await _vanished(ctx, sel, c)
-    uid_first = c.uid or any(isinstance(i, cmd.FetchAtt) and i.name == "UID" for i in items)
-    needs_text = any(_needs_text(i) for i in items)
-    header = needs_text and header_only(items)
-    sets_seen = not sel.readonly and any(_sets_seen(i) for i in items)
+    uid_first = c.uid or shape.uid
+    needs_text = shape.needs_text
+    header = shape.header
+    sets_seen = not sel.readonly and shape.sets_seen
     outcome = Outcome()
 
-    plan = LinePlan.for_items(items)
+    plan = LinePlan.for_items(items)  # the plans keep their own memos (by identity, by value)
     bodies = fetch_bodies.BodyPlan.for_items(items) if plan is None else None
     cached = plan_for(items, sel.mailbox) if plan is None and bodies is None else None
     if cached is not None:  # ENVELOPE/BODY/BODYSTRUCTURE from the store's cache (fetch_structs)
@@ -336,7 +374,15 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
             ctx, sel, cached[1], targets, outcome, read_raw, uid_first=uid_first, wants_modseq=wants_modseq
         )
         targets = []
-    for batch in batches(targets, text=needs_text, count=plan.batch if plan is not None else BATCH):
+    # A plan reads no message text (header sections at most): its rounds are counted in messages.
+    rounds = batches(
+        targets, text=needs_text and plan is None, count=plan.batch if plan is not None else BATCH
+    )
+    for number, batch in enumerate(rounds):
+        if number:
+            # Between rounds, so a long FETCH lets the other connections run; the connection loop
+            # checkpoints after every command (connection.next_event), so none is owed after the last.
+            await trio.lowlevel.checkpoint()
         if plan is not None:
             # The rendered header sections (cached by the store), not the header blocks.
             sections = await read_sections(sel, batch, outcome, plan) if plan.header else None
@@ -390,7 +436,6 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
                 built = await trio.to_thread.run_sync(structures, msg, items, limiter=PARSE_THREADS)
                 data = again(structures=built)
             await ctx.send(Untagged((seq, Atom("FETCH"), tuple(data))))
-        await trio.lowlevel.checkpoint()
 
     if outcome.broken:
         return Tagged(c.tag, "NO", "Some messages could not be read.", Code(SERVERBUG))

@@ -44,7 +44,7 @@ SECTION_BUDGET_SLACK = 64 * 1024
 of a 50 MiB message cannot make the server hold gigabytes."""
 
 SNAPSHOT_BATCH = 2048
-"""Messages formatted per round when no file is read (each round is one write and one checkpoint)."""
+"""Messages formatted per round when no file is read (one write per round, a checkpoint between rounds)."""
 HEADER_BATCH = 1024
 """Messages per round when their header sections are read (one store call, and at most one worker-thread
 hop, per round). After a restart a message list's sections come from the cache file: 10,000 of them
