@@ -34,8 +34,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import trio
-
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch_lines import SECTION_BUDGET_FACTOR, SECTION_BUDGET_SLACK, section_label
 from maildird.handlers.updates import flag_list_bytes, internaldate
@@ -322,7 +320,9 @@ async def send_lines(
     wants_modseq: bool,
 ) -> None:
     """Each message's line written as soon as it is made (a failing message's predecessors are out
-    first, as on the general path)."""
+    first, as on the general path). No checkpoint of its own: ``fetch`` checkpoints between rounds
+    and the connection loop after every command, and a one-message FETCH (a client opening messages
+    one by one) would pay a second pass through the scheduler for nothing."""
     view = sel.view
     check_recent = not ctx.rev2 and view.recent_count > 0
     condstore = ctx.condstore
@@ -344,7 +344,6 @@ async def send_lines(
             add_modseq=wants_modseq or (condstore and seen_now),
         )
         await ctx.send_bytes(b"".join(pieces))
-    await trio.lowlevel.checkpoint()
 
 
 __all__ = [
