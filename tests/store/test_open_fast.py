@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from maildird.store.base import MessageInfo, NewMessage, Snapshot
-from maildird.store.maildir import sync
+from maildird.store.maildir import memory, sync
 from maildird.store.maildir.mailbox import MaildirMailbox
 from maildird.store.maildir.memory import FolderMemory, bulk_build, make_info
 from maildird.store.maildir.state import SYNC_MARK_KEY
@@ -201,9 +201,10 @@ class _Built:
         self.n = n
 
 
-def test_bulk_build_leaves_what_it_built_in_the_oldest_generation() -> None:
-    """What a bulk build made is promoted without a collection walking it (``promote_young``), and
-    nothing frozen on purpose by someone else is released."""
+def test_bulk_build_leaves_what_it_built_in_the_oldest_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a large bulk build made is promoted without a collection walking it (``promote_young``),
+    and nothing frozen on purpose by someone else is released."""
+    monkeypatch.setattr(memory, "PROMOTE_MIN_YOUNG", 1000)
     with bulk_build():
         built = [_Built(i) for i in range(2000)]
         young = {id(o) for o in gc.get_objects(generation=0)}
@@ -221,3 +222,12 @@ def test_bulk_build_leaves_what_it_built_in_the_oldest_generation() -> None:
         assert len(more) == 100
     finally:
         gc.unfreeze()
+
+
+def test_a_small_bulk_build_is_left_to_the_young_collection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "PROMOTE_MIN_YOUNG", 10**9)
+    gc.collect()
+    with bulk_build():
+        built = [_Built(i) for i in range(200)]
+    young = {id(o) for o in gc.get_objects(generation=0)} | {id(o) for o in gc.get_objects(generation=1)}
+    assert all(id(o) in young for o in built)

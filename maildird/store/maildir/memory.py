@@ -125,12 +125,18 @@ def bulk_build() -> Iterator[None]:
             gc.enable()
 
 
+PROMOTE_MIN_YOUNG = 50_000
+"""Young objects (``gc.get_count()[0]``) from which ``promote_young`` moves them: a smaller build
+(a STORE on a few messages) leaves them to the young collection, which is short then."""
+
+
 def promote_young() -> None:
     """Move every object of the young generations into the oldest one without walking them
-    (``gc.freeze`` then ``gc.unfreeze``: two list splices). Skipped when something in the process
-    keeps objects frozen on purpose (``unfreeze`` would release them). Objects of other threads go
-    along; garbage cycles among them wait for the next full collection instead of a young one."""
-    if gc.get_freeze_count() == 0:
+    (``gc.freeze`` then ``gc.unfreeze``: two list splices), when a large build left them
+    (``PROMOTE_MIN_YOUNG``). Skipped when something in the process keeps objects frozen on purpose
+    (``unfreeze`` would release them). Objects of other threads go along; garbage cycles among
+    them wait for the next full collection instead of a young one."""
+    if gc.get_count()[0] >= PROMOTE_MIN_YOUNG and gc.get_freeze_count() == 0:
         gc.freeze()
         gc.unfreeze()
 
