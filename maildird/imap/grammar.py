@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection
 
 from maildird.imap import commands as c
 from maildird.imap.grammar_fetch import (
+    cached_items,
     fetch_items,
     fetch_modifiers,
     store_action,
@@ -28,11 +29,11 @@ from maildird.imap.grammar_fetch import (
 )
 from maildird.imap.grammar_mailbox import append, create, list_command, rename, select, status, word_list
 from maildird.imap.grammar_search import MAX_NESTING, search_keys
-from maildird.imap.grammar_tokens import TAG_RE, ParseError, Reader, show
+from maildird.imap.grammar_tokens import TAG_RE, UINT32_MAX, ParseError, Reader, show
 from maildird.imap.grammar_values import decode_text, mailbox, sequence_set
 from maildird.imap.raw import RawCommand
 
-__all__ = ["MAX_NESTING", "ParseError", "parse_command", "parse_tag"]
+__all__ = ["MAX_NESTING", "ParseError", "parse_command", "parse_full", "parse_tag"]
 
 Parser = Callable[[Reader], c.Command]
 
@@ -292,6 +293,57 @@ def parse_tag(raw: RawCommand) -> str | None:
     return m.group().decode("ascii")
 
 
+# -- the usual commands, read at once ---------------------------------------------------------------
+
+_NO_ARGS: dict[bytes, type[c.Command]] = {
+    name.encode("ascii"): cls
+    for name, cls in (
+        ("NOOP", c.Noop),
+        ("CHECK", c.Check),
+        ("CAPABILITY", c.Capability),
+        ("LOGOUT", c.Logout),
+        ("IDLE", c.Idle),
+        ("CLOSE", c.Close),
+        ("UNSELECT", c.Unselect),
+        ("EXPUNGE", c.Expunge),
+        ("NAMESPACE", c.Namespace),
+    )
+}
+"""Commands without arguments, by name (upper-case): ``tag SP name`` is the whole command."""
+
+# ``tag SP ["UID" SP] "FETCH" SP n[:m|:*] SP``: a message list's FETCH of one range, whose items (and
+# modifiers) the item memo already knows (grammar_fetch.fetch_items).
+_FETCH_RE = re.compile(
+    b"(" + TAG_RE.pattern + rb") ((?i:UID) )?(?i:FETCH) ([0-9]{1,10})(?::([0-9]{1,10}|\*))? "
+)
+
+
+def _quick(line: bytes, utf8: bool) -> c.Command | None:
+    """The command a one-line NOOP-like command or a one-range FETCH with a known item list reads as,
+    without the token readers; None for anything else (``parse_command`` then reads it, and gives the
+    same value: ``tests/imap/test_grammar_quick.py`` holds the two to each other)."""
+    tag, sp, name = line.partition(b" ")
+    if sp:
+        cls = _NO_ARGS.get(name.upper())
+        if cls is not None:
+            if TAG_RE.fullmatch(tag) is None:
+                return None
+            return cls(tag.decode("ascii"))
+    m = _FETCH_RE.match(line)
+    if m is None:
+        return None
+    items = cached_items(line[m.end() :], utf8)
+    if items is None:
+        return None
+    low = int(m.group(3))
+    last = m.group(4)
+    high = low if last is None else None if last == b"*" else int(last)
+    if not 1 <= low <= UINT32_MAX or (high is not None and not 1 <= high <= UINT32_MAX):
+        return None
+    seq = c.SequenceSet(((low, high),))
+    return c.Fetch(m.group(1).decode("ascii"), seq, items, m.group(2) is not None)
+
+
 def parse_command(raw: RawCommand, *, utf8: bool = False, extensions: Collection[str] = ()) -> c.Command:
     """Parse one complete command (RFC 9051 §9 ``command``).
 
@@ -299,6 +351,15 @@ def parse_command(raw: RawCommand, *, utf8: bool = False, extensions: Collection
     RFC 6855 §3). ``extensions`` names plug-in commands (upper-case) returned as ``Extension`` with
     their arguments as sent. Raises ``ParseError`` and nothing else.
     """
+    if not raw.literals:
+        quick = _quick(raw.lines[0], utf8)
+        if quick is not None:
+            return quick
+    return parse_full(raw, utf8=utf8, extensions=extensions)
+
+
+def parse_full(raw: RawCommand, *, utf8: bool = False, extensions: Collection[str] = ()) -> c.Command:
+    """``parse_command`` by the token readers alone, for every command."""
     r = Reader(raw, utf8=utf8)
     tag = _read_tag(r)
     if not r.try_sp():

@@ -160,6 +160,16 @@ def fetch_items(r: Reader) -> tuple[FetchItem, ...]:
     return items
 
 
+def cached_items(rest: bytes, utf8: bool) -> tuple[FetchItem, ...] | None:
+    """The items of a FETCH whose command line goes on with ``rest`` after its sequence set and
+    space, when ``fetch_items`` has read that text before and it held the items alone (no modifier
+    follows them); else None."""
+    hit = _ITEMS_MEMO.get((rest, utf8))
+    if hit is None or hit[1] != len(rest):
+        return None
+    return hit[0]
+
+
 def _fetch_items(r: Reader) -> tuple[FetchItem, ...]:
     if r.try_char(0x28):
         items = [fetch_att(r)]
