@@ -247,6 +247,25 @@ async def test_fill_gives_every_message_a_row_ahead_of_the_first_search(
     rows = _body_rows(tmp_path)
     assert set(rows) == set(mailbox.folder.msgs)
     assert await searchfill.fill_bodies(mailbox.folder, mailbox) == 0  # complete: nothing read
+    # Rounds are bounded by octets too: with a bound of one octet, each message is a round.
+    with sqlite3.connect(_search_file(tmp_path)) as db:
+        db.execute("DELETE FROM body WHERE uid % 3 = 0")
+    monkeypatch.setattr(searchfill, "FILL_BODY_BYTES", 1)
+    rounds: list[int] = []
+    real_read = MaildirMailbox.read_messages
+
+    async def counting(
+        self: MaildirMailbox, uids: Sequence[int], *, header_only: bool = False
+    ) -> dict[int, bytes]:
+        rounds.append(len(uids))
+        return await real_read(self, uids, header_only=header_only)
+
+    with monkeypatch.context() as m:
+        m.setattr(MaildirMailbox, "read_messages", counting)
+        again = await searchfill.fill_bodies(mailbox.folder, mailbox)
+    assert again == len([u for u in mailbox.folder.msgs if u % 3 == 0]) == len(rounds)
+    assert set(rounds) == {1}
+    assert set(_body_rows(tmp_path)) == set(mailbox.folder.msgs)
     with monkeypatch.context() as m:
         read = _count_reads(m)
         answers = await _answers(_store(tmp_path, maildir), SEARCHES[:1])

@@ -24,9 +24,9 @@ Theory of operation:
   push out what sessions use).
 * Then, for a folder of ``FILL_MIN_MESSAGES`` to ``FILL_FILE_READS`` messages, ``fill_bodies`` gives
   every message the file has no body row for (SEARCH TEXT's: ``message.search_bodies``) one, reading
-  ``FILL_BODY_CHUNK`` whole messages per round with a ``FILL_PAUSE`` between rounds, so the first
-  SEARCH TEXT reads no attachment (a tenth of the messages, most of the octets) and classifies no
-  message. A larger folder's rows are made by its searches.
+  ``FILL_BODY_CHUNK`` whole messages (at most ``FILL_BODY_BYTES``) per round with a ``FILL_PAUSE``
+  between rounds, so the first SEARCH TEXT reads no attachment (a tenth of the messages, most of
+  the octets) and classifies no message. A larger folder's rows are made by its searches.
 * It stops when the folder is closed or a new incarnation begins; an error ends it with a warning (the
   cache is never an error: searches derive what is missing).
 """
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -64,6 +64,9 @@ folder must not be followed by reading 100,000 files in the background."""
 FILL_BODY_CHUNK = 64
 """Messages read whole and given body rows per round of ``fill_bodies`` (a round holds a worker
 thread for ~10 ms, more with large attachments to parse)."""
+
+FILL_BODY_BYTES = 8 << 20
+"""Octets read per round of ``fill_bodies`` at most (a folder of large attachments)."""
 
 FILL_DELAY = 1.0
 """Seconds after a folder is first opened before its fill starts."""
@@ -191,7 +194,7 @@ async def fill_bodies(
     derive: RowDeriver | None = None,
 ) -> int:
     """Derive the body rows of SEARCH TEXT (``searchcache.body_rows``) the folder's file lacks,
-    newest last, in rounds of ``FILL_BODY_CHUNK`` messages read whole (module docstring); returns
+    in UID order, in rounds of messages read whole (``_rounds``; module docstring); returns
     how many messages were read. Rows a search wrote meanwhile are not derived again."""
     recipe = recipe or default_recipe()
     derive = derive or default_rows()
@@ -204,10 +207,10 @@ async def fill_bodies(
     ident = searchcache.ident_of(folder, recipe)
     uids = [u for u in sorted(folder.msgs) if u not in have]
     done = 0
-    for start in range(0, len(uids), FILL_BODY_CHUNK):
+    for round_uids in _rounds(folder, uids):
         if folder.state is None or searchcache.ident_of(folder, recipe) != ident:
             break
-        chunk = [u for u in uids[start : start + FILL_BODY_CHUNK] if u in folder.msgs]
+        chunk = [u for u in round_uids if u in folder.msgs]
         _ident, known = await searchcache.body_rows(folder, chunk, recipe)
         chunk = [u for u in chunk if u not in known]  # a search derived them meanwhile
         if chunk:
@@ -217,6 +220,23 @@ async def fill_bodies(
             done += len(chunk)
         await trio.sleep(FILL_PAUSE)
     return done
+
+
+def _rounds(folder: Folder, uids: Sequence[int]) -> Iterator[list[int]]:
+    """``uids`` in rounds of at most ``FILL_BODY_CHUNK`` messages and ``FILL_BODY_BYTES`` octets
+    (the first message of a round counts whatever its size)."""
+    batch: list[int] = []
+    size = 0
+    for uid in uids:
+        rec = folder.msgs.get(uid)
+        octets = rec.size if rec is not None else 0
+        if batch and (len(batch) >= FILL_BODY_CHUNK or size + octets > FILL_BODY_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(uid)
+        size += octets
+    if batch:
+        yield batch
 
 
 def _reader(source: TextSource) -> searchcache.HeaderReader:
