@@ -19,7 +19,7 @@ from maildird.store.base import MessageInfo, NewMessage, Snapshot
 from maildird.store.maildir import memory, sync
 from maildird.store.maildir.mailbox import MaildirMailbox
 from maildird.store.maildir.memory import FolderMemory, bulk_build, make_info
-from maildird.store.maildir.state import SYNC_MARK_KEY
+from maildird.store.maildir.state import SYNC_MARK_KEY, Record
 from maildird.store.maildir.store import MaildirStore
 from maildird.store.registry import Registry
 
@@ -231,3 +231,30 @@ def test_a_small_bulk_build_is_left_to_the_young_collection(monkeypatch: pytest.
         built = [_Built(i) for i in range(200)]
     young = {id(o) for o in gc.get_objects(generation=0)} | {id(o) for o in gc.get_objects(generation=1)}
     assert all(id(o) in young for o in built)
+
+
+def test_first_apply_into_empty_memory_equals_the_general_one() -> None:
+    """A first open's ``_apply`` (every record new: ``_adopt_new``) leaves what the per-record path
+    leaves, and a batch with a UID twice takes the per-record path."""
+    rng = random.Random(SEED)
+    recs = [
+        Record(
+            uid,
+            f"{uid}.M1P1.h",
+            f"{uid}.M1P1.h:2,{rng.choice(['', 'S', 'FS', 'a'])}",
+            False,
+            uid,
+            uid * 10**9,
+            7,
+        )
+        for uid in rng.sample(range(1, 500), 120)
+    ]
+    for batch in (recs, [*recs, recs[5]._replace(name=recs[5].base + ":2,T")]):
+        fast, each = FolderMemory(), FolderMemory()
+        fast._apply(list(batch), [], 9)
+        each._apply_each(list(batch), [])
+        each.highestmodseq, each.version = max(each.highestmodseq, 9), each.version + 1
+        assert list(fast.msgs.items()) == list(each.msgs.items())
+        assert fast.by_base == each.by_base and fast.max_uid == each.max_uid
+        assert list(fast.infos.items()) == list(each.infos.items())
+        assert (fast.highestmodseq, fast.version) == (each.highestmodseq, each.version)
