@@ -33,7 +33,7 @@ from maildird.store.maildir.filenames import INFO_SEP, parse_name, with_flags
 from maildird.store.maildir.lock import fsync_dir
 from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.state import Record, next_modseq
-from maildird.store.maildir.sync import Entry, Folder
+from maildird.store.maildir.sync import Entry, Folder, crash_point
 
 __all__ = ["QUIET_MIN_MESSAGES", "STEM", "FlagEdit", "store_locked"]
 
@@ -117,11 +117,13 @@ def store_locked(
     modseq = next_modseq(folder.highestmodseq)
     with bulk_build():  # three objects per message, none in a cycle: no collection over the heap
         renamed, failed = _rename_all(folder, uids, edit, modseq, unchanged_since)
+        crash_point("store:after-rename")
         if renamed:
             if folder.fsync:
                 fsync_dir(folder.path / "cur")
             folder._apply_renames(renamed, modseq)
             folder.persist([rec for rec, _ in renamed], [])
+        crash_point("store:after-record")
     infos = folder.infos
     return StoreResult(tuple(infos[rec.uid] for rec, _ in renamed), tuple(failed))
 
