@@ -1,6 +1,7 @@
 """``maildird reindex`` rebuilds the caches derived from the messages as well as the header cache: the
 ENVELOPE/BODY/BODYSTRUCTURE rows (``structcache``) and SEARCH's header texts (``searchcache``), so the
-first FETCH of structures and the first header SEARCH after it open no message file."""
+first FETCH of structures and the first header SEARCH after it open no message file; and SEARCH TEXT's
+body rows (``message.search_bodies``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from maildird.config import Config
+from maildird.message.search_bodies import decode
 from maildird.reindex import index_dir, reindex_user
 from maildird.store.maildir.searchfile import CACHE_SUFFIX as SEARCH_SUFFIX
 from maildird.store.maildir.searchfill import FILL_FIELDS
@@ -48,8 +50,16 @@ async def test_reindex_rebuilds_structures_and_search_texts(tmp_path: Path) -> N
         assert {(field, uid) for field, uid, _ in texts} == {(f, u) for f in FILL_FIELDS for u in (1, 2, 3)}
         values = {(field, uid): value for field, uid, value in texts}
         assert "ann" in str(values[("FROM", 1)]).lower() and "jörg" in str(values[("FROM", 2)]).lower()
+        # SEARCH TEXT's body rows, one per message, each describing the whole file it came from.
+        body_rows = rows(search, "SELECT uid, row FROM body ORDER BY uid")
+        assert [uid for uid, _ in body_rows] == [1, 2, 3]
+        decoded = [decode(bytes(row)) for _, row in body_rows]  # type: ignore[arg-type]
+        sizes = sorted(len(raw) for raw in MESSAGES.values())
+        assert all(r is not None for r in decoded)
+        assert sorted(r.length for r in decoded if r is not None) == sizes
         # Poison both files: the next reindex must not keep anything from before.
         with sqlite3.connect(structs) as db:
             db.execute("UPDATE struct SET envelope = X'00'")
         with sqlite3.connect(search) as db:
             db.execute("UPDATE text SET value = 'poison'")
+            db.execute("DELETE FROM body")
