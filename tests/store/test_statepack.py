@@ -183,3 +183,19 @@ def test_write_only_for_large_folders(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_pack_path_beside_the_sidecar(tmp_path: Path) -> None:
     assert statepack.pack_path(tmp_path / "abc.sqlite") == tmp_path / "abc.pack"
     assert statepack.pack_path(Path(":memory:")) is None
+
+
+def test_columns_are_the_transpose() -> None:
+    rows, _ = make_rows(50)
+    assert statepack.columns(rows, statepack.ROW_WIDTH) == [list(c) for c in zip(*rows, strict=True)]
+    assert statepack.columns(iter(rows), statepack.ROW_WIDTH) == [list(c) for c in zip(*rows, strict=True)]
+
+
+def test_dates_that_are_not_utc_are_not_packed() -> None:
+    from datetime import timedelta, timezone
+
+    rows, dates = make_rows(10)
+    dates[4] = dates[4].astimezone(timezone(timedelta(hours=2)))
+    assert encode(KEY, rows, dates) is None
+    dates[4] = dates[4].replace(tzinfo=None)
+    assert encode(KEY, rows, dates) is None

@@ -43,7 +43,7 @@ from maildird.store.maildir.filenames import INFO_SEP, parse_name
 from maildird.store.maildir.keywords import Keywords
 from maildird.store.maildir.stamps import NS_PER_SEC
 from maildird.store.maildir.state import Record
-from maildird.store.maildir.statepack import Columns
+from maildird.store.maildir.statepack import ROW_WIDTH, Columns, columns
 
 _INFO_FIELDS = ("uid", "flags", "size", "internaldate", "modseq")
 _DATE_OF = attrgetter("internaldate")
@@ -251,16 +251,17 @@ class FolderMemory:
         ``msgs``, ``by_base`` and ``infos``, since a restart does this for every message of the
         folder (the keywords must be loaded first: they name the letters).
 
-        Written column-wise: the columns come out of the rows in C (``zip``), the records, the base
-        index and the dates are built by C-level ``map``/``dict`` calls, and only the flag lookup
-        and the ``MessageInfo`` (``make_info``) cost a Python step per message."""
+        Written column-wise: the columns come out of the rows in C (``statepack.columns``), the
+        records, the base index, the dates and the ``MessageInfo`` values (``make_infos``) are
+        built by C-level ``map``/``dict`` calls, and only the flag lookup costs a Python step per
+        message."""
         if not rows:
             self.msgs, self.by_base, self.infos = {}, {}, {}
             return
-        uids, bases, names, _in_new, sizes, mtimes, modseqs = zip(*rows, strict=True)
+        uids, bases, names, _in_new, sizes, mtimes, modseqs = columns(rows, ROW_WIDTH)
         if not ascending(uids):
             rows = sorted(rows)  # not in UID order (SQLite gives them so): sort once and start again
-            uids, bases, names, _in_new, sizes, mtimes, modseqs = zip(*rows, strict=True)
+            uids, bases, names, _in_new, sizes, mtimes, modseqs = columns(rows, ROW_WIDTH)
         self.msgs = dict(zip(uids, map(tuple.__new__, repeat(Record), rows), strict=True))
         self.by_base = dict(zip(bases, uids, strict=True))
         cache, flags_of_name = self._flag_cache, self._flags
@@ -314,7 +315,7 @@ class FolderMemory:
         if not msgs:
             self.infos = {}
             return
-        uids, _bases, names, _in_new, sizes, mtimes, modseqs = zip(*msgs.values(), strict=True)
+        uids, _bases, names, _in_new, sizes, mtimes, modseqs = columns(msgs.values(), ROW_WIDTH)
         cache, flags_of_name = self._flag_cache, self._flags
         flag_sets: list[frozenset[str]] = []
         add = flag_sets.append

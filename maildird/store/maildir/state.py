@@ -97,7 +97,7 @@ def _stored(records: Iterable[Record]) -> Iterator[tuple[Any, ...]]:
     rows = list(records)
     if not rows:
         return iter(())
-    uids, bases, names, in_new, sizes, mtimes, modseqs = zip(*rows, strict=True)
+    uids, bases, names, in_new, sizes, mtimes, modseqs = statepack.columns(rows, statepack.ROW_WIDTH)
     if min(mtimes) >= -SQLITE_INTEGER_MAX and max(mtimes) <= SQLITE_INTEGER_MAX:
         fitted: Iterable[int] = mtimes
     else:

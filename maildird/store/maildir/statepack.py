@@ -37,7 +37,7 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise, repeat
@@ -51,6 +51,8 @@ PACK_VERSION = 1
 """Bumped when the file layout changes; a pack of another version is ignored (the rows are read)."""
 
 PACK_SUFFIX = ".pack"
+ROW_WIDTH = 7
+"""Values in a sidecar row (the ``state.Record`` fields)."""
 PACK_MIN_MESSAGES = 1000
 """Folders with fewer messages get no pack: 1,000 rows load in ~2 ms."""
 
@@ -65,6 +67,9 @@ ENCODING = "utf-8"
 ERRORS = "surrogatepass"
 """File names that are not UTF-8 reach Python with surrogate escapes; they must survive the pack."""
 
+_REDUCE_ARGS = itemgetter(1)
+_STATE_OF = itemgetter(0)
+_TZ_OF = itemgetter(1)
 _DATETIME: Any = datetime
 """``datetime`` as its pickle-state constructor, which its type stubs do not describe."""
 
@@ -116,6 +121,13 @@ class Columns:
         )
 
 
+def columns(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
+    """The columns of ``rows`` (each of ``width`` values): ``zip(*rows)``, but a C-level pass per
+    column, ~4x cheaper for 100,000 rows (``zip(*rows)`` steps 100,000 iterators per column)."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    return [list(map(itemgetter(i), rows)) for i in range(width)]
+
+
 def pack_path(state_path: Path) -> Path | None:
     """The pack beside a sidecar file (``<guid>.pack``), or None for an in-memory sidecar."""
     if not state_path.name or state_path.name == ":memory:":
@@ -130,18 +142,11 @@ def encode(key: PackKey, rows: Sequence[Sequence[Any]], dates: Sequence[datetime
     count = len(rows)
     if count == 0 or len(dates) != count:
         return None
-    uids, bases, names, in_new, sizes, mtimes, modseqs = zip(*rows, strict=True)
-    suffix_ids: dict[str, int] = {}
-    index: list[int] = []
-    add = index.append
-    for base, name in zip(bases, names, strict=True):
-        if not name.startswith(base):
-            return None
-        suffix = name[len(base) :]
-        i = suffix_ids.get(suffix)
-        if i is None:
-            i = suffix_ids[suffix] = len(suffix_ids)
-        add(i)
+    uids, bases, names, in_new, sizes, mtimes, modseqs = columns(rows, ROW_WIDTH)
+    if not all(map(str.startswith, names, bases)):
+        return None
+    suffixes = list(map(str.removeprefix, names, bases))
+    suffix_ids = {suffix: i for i, suffix in enumerate(dict.fromkeys(suffixes))}  # first-seen order
     base_text = SEP.join(bases)
     suffix_text = SEP.join(suffix_ids)
     if base_text.count(SEP) != count - 1 or suffix_text.count(SEP) != len(suffix_ids) - 1:
@@ -149,10 +154,11 @@ def encode(key: PackKey, rows: Sequence[Sequence[Any]], dates: Sequence[datetime
     if INFO_SEP in base_text:
         return None  # a base ends at the first ":", so a name's flags are its suffix's
     try:
+        states = _date_states(dates)
         parts = [array(INT_CODE, col).tobytes() for col in (uids, sizes, mtimes, modseqs)]
         parts.append(bytes(map(bool, in_new)))
-        parts.append(array(INDEX_CODE, index).tobytes())
-        parts.append(b"".join(_date_state(d) for d in dates))
+        parts.append(array(INDEX_CODE, map(suffix_ids.__getitem__, suffixes)).tobytes())
+        parts.append(states)
         parts.append(base_text.encode(ENCODING, ERRORS))
         parts.append(suffix_text.encode(ENCODING, ERRORS))
     except (OverflowError, TypeError, ValueError):
@@ -172,11 +178,16 @@ def encode(key: PackKey, rows: Sequence[Sequence[Any]], dates: Sequence[datetime
     return MAGIC + json.dumps(header).encode("ascii") + b"\n" + body
 
 
-def _date_state(date: datetime) -> bytes:
-    state = date.__reduce__()[1][0]
-    if not isinstance(state, bytes) or len(state) != DATE_STATE_LEN or date.tzinfo is not UTC:
-        raise ValueError("not a UTC datetime")
-    return state
+def _date_states(dates: Sequence[datetime]) -> bytes:
+    """The dates' pickle states, concatenated (``datetime.__reduce__`` gives ``(state, tzinfo)``);
+    ValueError unless every one is a UTC ``datetime``, as a load rebuilds them."""
+    args = list(map(_REDUCE_ARGS, map(datetime.__reduce__, dates)))
+    if set(map(len, args)) != {2} or set(map(_TZ_OF, args)) != {UTC}:
+        raise ValueError("not all UTC datetimes")
+    states = b"".join(map(_STATE_OF, args))
+    if len(states) != DATE_STATE_LEN * len(dates):
+        raise ValueError("unexpected datetime state")
+    return states
 
 
 def write(path: Path, key: PackKey, rows: Sequence[Sequence[Any]], dates: Sequence[datetime]) -> bool:
