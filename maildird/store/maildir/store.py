@@ -335,7 +335,8 @@ class MaildirStore(Store):
 
 async def _close_folder(folder: Folder) -> None:
     async with folder.lock:
-        folder.close()
+        # In a worker thread: closing may write the sidecar's packed rows (``controlfiles.PACK_INTERVAL``).
+        await run_fs(folder.close)
 
 
 def ensure_root(root: Path) -> None:
