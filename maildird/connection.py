@@ -22,7 +22,10 @@ Reads and writes go through ``transports.streamio.StreamIO``: on plain TCP a sys
 Trio's stream only when the socket would block; writes from two tasks (IDLE's reader and its push)
 never interleave. Sends follow h11: serialize first, then ``send_all``; a failed send closes the
 connection. Each event costs exactly one checkpoint (``next_event``): the wait for input, or an
-explicit one when the command was already buffered (a pipelining client).
+explicit one when the command was already buffered (a pipelining client). On plain TCP, a read
+that finds nothing checkpoints first and looks again before it waits: with many busy clients the
+next command has mostly arrived by then, and a wait (a cancel scope with the autologout deadline,
+an epoll registration) costs the server more than the command it waits for.
 
 Timers: before login the connection is closed after ``unauth_idle`` seconds of silence or
 ``unauth_commands`` commands (the seed's limits); after login after ``auth_idle`` seconds (RFC 9051
@@ -110,13 +113,18 @@ class ClientConnection:
     # -- output ---------------------------------------------------------------------------------------
 
     async def send(self, response: Response) -> None:
-        """Send ``response`` now, after any untagged output still buffered."""
+        """Send ``response`` now, after any untagged output still buffered: one write."""
         data = self.core.send(response)
         if self._outbuf:
-            data = b"".join((*self._outbuf, data))
+            self._outbuf.append(data)
+            data = b"".join(self._outbuf)
             self._outbuf.clear()
             self._outbuf_size = 0
-        await self._write(data)
+        try:  # ``_write``, written out: this is every command's reply
+            await self.io.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
+            raise Closed(f"send failed: {exc!r}") from exc
+        self.bytes_out += len(data)
 
     async def flush(self) -> None:
         """Write the buffered untagged output (IDLE pushes it at once)."""
@@ -164,11 +172,22 @@ class ClientConnection:
 
     async def _receive(self) -> bool:
         """Read more octets into the core, honouring autologout and server shutdown. True when it
-        had to wait for them (a checkpoint), False when they had already arrived (none)."""
+        checkpointed on the way (it had to wait for them, or look twice), False when they had
+        already arrived (none)."""
         if self.state.shutting_down.is_set() and self.core.substate is Substate.NONE:
             await self.bye("UNAVAILABLE", "Server shutting down.")
         try:
             ready = self.io.receive_nowait()
+            if ready is None and self.io.direct:
+                # Nothing yet: let the other connections run first (the checkpoint this read owes),
+                # then look again. Under load the client's next command has arrived by then, and the
+                # wait below (a cancel scope with a deadline, an epoll registration) is not needed.
+                await trio.lowlevel.checkpoint()
+                ready = self.io.receive_nowait()
+                if ready is not None:
+                    self.bytes_in += len(ready)
+                    self.core.receive_data(ready)
+                    return True
             if ready is not None:
                 self.bytes_in += len(ready)
                 self.core.receive_data(ready)
@@ -309,6 +328,19 @@ class ClientConnection:
             self._unauth_commands += 1
             if self._unauth_commands > self.limits.unauth_commands:
                 await self.bye(None, "Too many commands before authentication.")
+        kind = type(command)
+        if kind not in _DRIVER_COMMANDS:
+            # The usual case (NOOP, FETCH, ...): the handlers, then the tagged reply.
+            if isinstance(command, cmd.Extension) and command.name in self.state.commands:
+                tagged = await plugins.dispatch(self.ctx, command, self.state.commands)
+            else:
+                tagged = await handlers.handle(self.ctx, command)
+            if kind in _LOGIN_COMMANDS:
+                await self._after_command(command, tagged)
+                return
+            self.core.utf8 = self.ctx.utf8
+            await self.send(tagged)
+            return
         if isinstance(command, cmd.Logout):
             await self.send(Status("BYE", "Logging out."))
             await self.send(Tagged(command.tag, "OK", "LOGOUT completed."))
@@ -322,12 +354,8 @@ class ClientConnection:
         if isinstance(command, cmd.Idle):
             await run_idle(self, command)
             return
-        if isinstance(command, cmd.Authenticate):
-            tagged = await upgrades.authenticate(self, command)
-        elif isinstance(command, cmd.Extension) and command.name in self.state.commands:
-            tagged = await plugins.dispatch(self.ctx, command, self.state.commands)
-        else:
-            tagged = await handlers.handle(self.ctx, command)
+        assert isinstance(command, cmd.Authenticate)
+        tagged = await upgrades.authenticate(self, command)
         await self._after_command(command, tagged)
 
     async def _after_command(self, command: cmd.Command, tagged: Tagged) -> None:
@@ -362,6 +390,12 @@ class ClientConnection:
         if isinstance(command, cmd.Login):
             user, secret = command.username, command.password.encode("utf-8", "surrogateescape")
         return max(base, self.state.penalty.failure(self._peer_ip(), user, secret))
+
+
+_DRIVER_COMMANDS = frozenset({cmd.Logout, cmd.StartTLS, cmd.Compress, cmd.Idle, cmd.Authenticate})
+"""Commands the driver runs itself (the transport or a second reader): the module docstring."""
+_LOGIN_COMMANDS = frozenset({cmd.Login, cmd.Authenticate})
+"""Commands whose tagged reply passes the login bookkeeping of ``_after_command``."""
 
 
 def _code(tagged: Tagged) -> str | None:

@@ -349,6 +349,9 @@ def _write_response(response: Response, out: list[bytes], utf8: bool) -> None:
 
 def serialize(response: Response, *, utf8: bool = False) -> bytes:
     """The wire form of one response, CRLF included."""
+    if type(response) is Tagged and response.code is None:  # every command's usual completion
+        status = _TAGGED_STATUS.get(response.status) or b" " + response.status.encode("ascii") + b" "
+        return _atom_bytes(response.tag) + status + _text(response.text, utf8) + CRLF
     out: list[bytes] = []
     _write_response(response, out, utf8)
     return b"".join(out)

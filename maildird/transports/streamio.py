@@ -68,6 +68,11 @@ class StreamIO:
         # Exactly a plain SocketStream: a subclass or wrapper may add framing of its own.
         self._socket = stream.socket if type(stream) is trio.SocketStream else None
 
+    @property
+    def direct(self) -> bool:
+        """True when reads and writes go to the socket first (a plain ``SocketStream``)."""
+        return self._socket is not None
+
     def _fd(self) -> int:
         """The socket's descriptor when the fast path applies, else -1 (also once it is closed)."""
         sock = self._socket
