@@ -286,6 +286,28 @@ class Framer:
                 return EndOfInput() if self._eof else None
             return step
 
+    def take_line(self) -> bytes | bool | None:
+        """The usual case of ``next``, taken in one step: the next command when it is one whole line
+        without a literal announcement, within every limit (the line, CRLF stripped); False when no
+        whole line has arrived (``next`` would return None); None otherwise (then call ``next``:
+        line mode, a command being assembled or skipped, a literal, a line too long, end of input)."""
+        if self._state != _LINE or self.line_mode or self._lines or self._eof:
+            return None
+        buf = self._buf
+        idx = buf.find(b"\n", self._scan)
+        if idx < 0:
+            if len(buf) > self.limits.max_line + 1:
+                return None  # ``next`` refuses it
+            self._scan = len(buf)
+            return False
+        end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
+        if end > self.limits.max_line or end > self.limits.max_command or (end and buf[end - 1] == 0x7D):
+            return None  # too long, or a literal announcement ("}"): ``next`` decides
+        line = bytes(buf[:end])
+        del buf[: idx + 1]
+        self._scan = 0
+        return line
+
     def _step(self) -> Fragment | bool:
         """One move of the state machine: a fragment, True (progress made) or False (need data)."""
         state = self._state

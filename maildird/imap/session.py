@@ -76,8 +76,10 @@ from .framing import (
     Limits,
     LiteralAnnounced,
     Refusal,
+    _head,
 )
 from .grammar_tokens import ParseError
+from .raw import RawCommand
 from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize, serialize_many
 from .session_tables import ALLOWED, APPEND_STATES, ON_CONTINUATION, ON_REFUSED, ON_TAGGED, State, Substate
 
@@ -212,10 +214,18 @@ class ServerConnection:
             raise LocalProtocolError("call accept_literal() or reject_literal() after a LiteralRequest")
         if self._paused():
             return NEED_DATA
+        framer = self._framer
+        if self._substate is Substate.NONE:
+            line = framer.take_line()  # the usual command: one line, no literal
+            if line is False:
+                return NEED_DATA
+            if line is not None:
+                assert isinstance(line, bytes)
+                return self._command(RawCommand((line,)), None)
         # APPEND's message budget only where APPEND may run: before login a command named APPEND
         # gets the ordinary literal limits (it will be refused anyway, after being buffered).
-        self._framer.append_allowed = self._state in APPEND_STATES
-        fragment = self._framer.next()
+        framer.append_allowed = self._state in APPEND_STATES
+        fragment = framer.next()
         if fragment is None:
             return NEED_DATA
         if isinstance(fragment, EndOfInput):
@@ -224,7 +234,7 @@ class ServerConnection:
         if self._substate is not Substate.NONE:
             return self._substate_input(fragment)
         if isinstance(fragment, FramedCommand):
-            return self._command(fragment)
+            return self._command(fragment.raw, fragment.name)
         if isinstance(fragment, LiteralAnnounced):
             self._literal_tag = fragment.tag
             return LiteralRequest(fragment.tag, fragment.size, fragment.binary, fragment.command)
@@ -244,19 +254,23 @@ class ServerConnection:
         self._owed = tag
         return Rejected(Tagged(tag, "NO" if status == "NO" else "BAD", text, Code(code)))
 
-    def _command(self, framed: FramedCommand) -> Event:
+    def _command(self, raw: RawCommand, name: str | None) -> Event:
+        """``raw`` parsed; ``name`` is the framer's peek at the command name (None: peek now, only
+        a refusal needs it)."""
         try:
             parser = self._parser or _PARSER or _default_parser()
-            command = parser(framed.raw, utf8=self.utf8, extensions=self.extensions)
+            command = parser(raw, utf8=self.utf8, extensions=self.extensions)
         except ParseError as exc:
             if exc.tag is not None:
-                self._owed_state = ON_REFUSED.get((self._state, framed.name))
+                name = _head(raw.lines[0])[1] if name is None else name
+                self._owed_state = ON_REFUSED.get((self._state, name))
             return self._reject(exc.tag, "BAD", exc.message, exc.code)
         if type(command) not in ALLOWED[self._state]:
             if self._state is State.AUTHENTICATED and type(command) in _SELECTED_ONLY:
                 text = "No mailbox selected."
             else:
-                text = f"{framed.name or 'Command'} not allowed now."
+                name = _head(raw.lines[0])[1] if name is None else name
+                text = f"{name or 'Command'} not allowed now."
             return self._reject(command.tag, "BAD", text, CLIENTBUG)
         self._in_flight = command
         return CommandReceived(command)
