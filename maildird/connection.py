@@ -44,8 +44,8 @@ from typing import Any
 
 import trio
 
+from maildird import activity, handlers, plugins
 from maildird import connection_upgrades as upgrades
-from maildird import handlers, plugins
 from maildird.access import peer_host
 from maildird.connection_state import Closed, ServerState, core_limits
 from maildird.handlers.context import Context, Services, TransportInfo
@@ -324,6 +324,13 @@ class ClientConnection:
                 raise Closed("logout")
 
     async def _command(self, command: cmd.Command) -> None:
+        activity.mark()  # background work waits for a quiet moment (``activity``)
+        try:
+            await self._run_command(command)
+        finally:
+            activity.mark()
+
+    async def _run_command(self, command: cmd.Command) -> None:
         if self.core.state is State.NOT_AUTHENTICATED:
             self._unauth_commands += 1
             if self._unauth_commands > self.limits.unauth_commands:

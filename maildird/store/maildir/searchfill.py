@@ -27,6 +27,9 @@ Theory of operation:
   ``FILL_BODY_CHUNK`` whole messages (at most ``FILL_BODY_BYTES``) per round with a ``FILL_PAUSE``
   between rounds, so the first SEARCH TEXT reads no attachment (a tenth of the messages, most of
   the octets) and classifies no message. A larger folder's rows are made by its searches.
+* Every step (the start after ``FILL_DELAY``, each chunk or round after ``FILL_PAUSE``) also waits
+  until no session has run a command for ``activity.QUIET_SECONDS``: the fill takes the event loop's
+  idle moments, never a busy session's time (``activity``).
 * It stops when the folder is closed or a new incarnation begins; an error ends it with a warning (the
   cache is never an error: searches derive what is missing).
 """
@@ -41,6 +44,7 @@ from typing import Protocol
 
 import trio
 
+from maildird import activity
 from maildird.store.maildir import headercache, searchcache
 from maildird.store.maildir.sync import Entry, Folder
 
@@ -121,7 +125,7 @@ async def fill_soon(folder: Folder, source: TextSource) -> None:
     """``prepare``, then ``fill`` after ``FILL_DELAY``, then ``fill_bodies``; never raises."""
     try:
         if await prepare(folder) or folder.state is not None:
-            await trio.sleep(FILL_DELAY)
+            await activity.wait_quiet(FILL_DELAY)
             await fill(folder, source)
             await fill_bodies(folder, source)
     except Exception:
@@ -175,7 +179,7 @@ async def fill(folder: Folder, source: TextSource, recipe: searchcache.Recipe | 
         chunk = [u for u in uids[start : start + FILL_CHUNK] if u in folder.msgs]
         await searchcache.header_texts(folder, FILL_FIELDS, chunk, recipe, read, remember=False)
         done += len(chunk)
-        await trio.sleep(FILL_PAUSE)
+        await activity.wait_quiet(FILL_PAUSE)  # after a pause, when no session is busy
     return done
 
 
@@ -218,7 +222,7 @@ async def fill_bodies(
             rows = await trio.to_thread.run_sync(derive, raws, limiter=searchcache.LIMITER)
             await searchcache.keep_body_rows(folder, ident, rows)
             done += len(chunk)
-        await trio.sleep(FILL_PAUSE)
+        await activity.wait_quiet(FILL_PAUSE)  # after a pause, when no session is busy
     return done
 
 

@@ -1,0 +1,70 @@
+"""``activity``: background work waits until no client command has run for ``QUIET_SECONDS``
+(Trio's clock: these tests run on the autojump clock, so the order of events is exact)."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from maildird import activity
+
+
+async def test_wait_quiet_returns_at_once_when_nothing_ran_lately(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    activity.mark()
+    await trio.sleep(activity.QUIET_SECONDS * 3)
+    start = trio.current_time()
+    await activity.wait_quiet()
+    assert trio.current_time() == start
+
+
+async def test_wait_quiet_waits_out_a_recent_command(autojump_clock: trio.testing.MockClock) -> None:
+    activity.mark()
+    marked = trio.current_time()
+    await activity.wait_quiet()
+    assert trio.current_time() - marked >= activity.QUIET_SECONDS
+
+
+async def test_commands_without_pause_defer_the_work_until_they_stop(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    steps: list[tuple[str, float]] = []
+
+    async def busy_client() -> None:
+        for _ in range(10):
+            activity.mark()
+            await trio.sleep(activity.QUIET_SECONDS / 5)
+        activity.mark()
+        steps.append(("client done", trio.current_time()))
+
+    async def background() -> None:
+        await activity.wait_quiet(activity.QUIET_SECONDS / 10)
+        steps.append(("background step", trio.current_time()))
+
+    activity.mark()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(busy_client)
+        nursery.start_soon(background)
+    assert [name for name, _ in steps] == ["client done", "background step"]
+    assert steps[1][1] - steps[0][1] >= activity.QUIET_SECONDS
+
+
+def test_a_mark_from_another_run_does_not_count() -> None:
+    """Each Trio run has its own clock: a mark made in one (say an earlier test's server, at a time far
+    ahead of a fresh mock clock) must not hold back another run's background work."""
+    late = trio.testing.MockClock()
+    late.jump(1_000_000.0)
+    trio.run(_mark, clock=late)
+    fresh = trio.testing.MockClock(autojump_threshold=0)
+    assert trio.run(_waited, clock=fresh) == 0.0
+
+
+async def _mark() -> None:
+    activity.mark()
+
+
+async def _waited() -> float:
+    start = trio.current_time()
+    await activity.wait_quiet()
+    return trio.current_time() - start
