@@ -44,6 +44,32 @@ def pack_file(tmp_path: Path) -> Path:
     return found[0]
 
 
+async def change_and_settle(tmp_path: Path, inbox: Any, uid: int, flags: frozenset[str]) -> tuple[Any, ...]:
+    """STORE ``flags`` on ``uid`` (its write discards the pack), then a settled full sync; its view."""
+    pack = pack_file(tmp_path)
+    await inbox.store_flags([uid], "add", flags)
+    assert not pack.exists()
+    age_dirs(tmp_path / "Maildir")
+    inbox.folder.dirty = True
+    expected = view(await inbox.snapshot())
+    assert sidecar_mark(inbox)
+    return expected
+
+
+async def assert_restart_reads_the_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expected: tuple[Any, ...]
+) -> None:
+    """A restart loads the folder from the pack (no listing, no rows) and sees ``expected``."""
+    with monkeypatch.context() as m:
+        forbid_listing(m)
+        loads = spy_loads(m)
+        store = make_store(tmp_path)
+        again = await store.open("INBOX")
+        assert view(await again.snapshot()) == expected
+        await store.close()
+    assert [ld.columns is not None for ld in loads] == [True]
+
+
 async def test_restart_from_the_pack_equals_rows_and_full_sync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,21 +165,10 @@ async def test_a_settled_sync_after_a_change_packs_again(
     store = make_store(tmp_path)
     inbox = await store.open("INBOX")
     snap = await inbox.snapshot()
-    await inbox.store_flags([snap.messages[1].uid], "add", frozenset({"\\Flagged"}))
-    assert not pack.exists()
-    age_dirs(tmp_path / "Maildir")
-    inbox.folder.dirty = True
-    expected = view(await inbox.snapshot())
-    assert pack.exists() and sidecar_mark(inbox)
+    expected = await change_and_settle(tmp_path, inbox, snap.messages[1].uid, frozenset({"\\Flagged"}))
+    assert pack.exists()
     await store.close()
-    with monkeypatch.context() as m:
-        forbid_listing(m)
-        loads = spy_loads(m)
-        store = make_store(tmp_path)
-        again = await store.open("INBOX")
-        assert view(await again.snapshot()) == expected
-        await store.close()
-    assert [ld.columns is not None for ld in loads] == [True]
+    await assert_restart_reads_the_pack(tmp_path, monkeypatch, expected)
 
 
 async def test_a_sync_that_moved_files_writes_no_pack(tmp_path: Path) -> None:
@@ -214,24 +229,13 @@ async def test_an_open_folder_packs_at_most_once_per_interval_and_pays_at_close(
     inbox = await store.open("INBOX")
     snap = await inbox.snapshot()
     for round_, uid in enumerate((snap.messages[1].uid, snap.messages[2].uid)):
-        await inbox.store_flags([uid], "add", frozenset({f"Round{round_}"}))  # a change, whatever it had
-        assert not pack.exists()
-        age_dirs(tmp_path / "Maildir")
-        inbox.folder.dirty = True
-        expected = view(await inbox.snapshot())
-        assert sidecar_mark(inbox)
+        # A keyword of its own: a change whatever flags the message had.
+        expected = await change_and_settle(tmp_path, inbox, uid, frozenset({f"Round{round_}"}))
         # The first settled sync of this open folder packs; the second, within the interval, owes it.
         assert pack.exists() == (round_ == 0)
     await store.close()
     assert pack.exists()
-    with monkeypatch.context() as m:
-        forbid_listing(m)
-        loads = spy_loads(m)
-        store = make_store(tmp_path)
-        again = await store.open("INBOX")
-        assert view(await again.snapshot()) == expected
-        await store.close()
-    assert [ld.columns is not None for ld in loads] == [True]
+    await assert_restart_reads_the_pack(tmp_path, monkeypatch, expected)
 
 
 async def test_after_the_interval_a_settled_sync_packs_again(
@@ -244,10 +248,6 @@ async def test_after_the_interval_a_settled_sync_packs_again(
     inbox = await store.open("INBOX")
     snap = await inbox.snapshot()
     for round_, uid in enumerate((snap.messages[1].uid, snap.messages[2].uid)):
-        await inbox.store_flags([uid], "add", frozenset({f"Round{round_}"}))
-        assert not pack.exists()
-        age_dirs(tmp_path / "Maildir")
-        inbox.folder.dirty = True
-        await inbox.snapshot()
+        await change_and_settle(tmp_path, inbox, uid, frozenset({f"Round{round_}"}))
         assert pack.exists()
     await store.close()
