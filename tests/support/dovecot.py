@@ -141,6 +141,7 @@ def give_to_mail_user(root: Path) -> None:
     """Make ``root`` (recursively) writable by Dovecot's mail processes.
 
     A no-op unless running as root: then everything below ``root`` is chowned to the mail user.
+    Files that vanish during the walk (renamed by a concurrent writer) are skipped.
     """
     if os.geteuid() != 0:
         return
@@ -149,7 +150,13 @@ def give_to_mail_user(root: Path) -> None:
     os.chown(root, users.mail_uid, users.mail_gid)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
-            os.chown(os.path.join(dirpath, name), users.mail_uid, users.mail_gid, follow_symlinks=False)
+            try:
+                os.chown(os.path.join(dirpath, name), users.mail_uid, users.mail_gid, follow_symlinks=False)
+            except FileNotFoundError:
+                # Another writer (a concurrent maildird append in the tests) renamed or removed the
+                # file between the listing and the chown: tmp/ -> new/ is the Maildir delivery itself.
+                # Whatever the file became is chowned by the next walk, or never read by Dovecot.
+                continue
 
 
 def password_entry(password: str, scheme: str) -> str:
