@@ -45,13 +45,13 @@ import trio
 from maildird.handlers import search_text
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch import PARSE_THREADS, batches
+from maildird.handlers.search_context import search_context
 from maildird.handlers.updates import enable_condstore, require_selected, uid_set
 from maildird.imap import commands as cmd
 from maildird.imap.errors import Bad, No
 from maildird.imap.responses import Atom, Code, Tagged, Untagged, Value
 from maildird.message.search import (
     Octets,
-    SearchContext,
     header_block_rejecter,
     matches,
     misses,
@@ -275,38 +275,12 @@ def _prefilter(
     go to ``hits``."""
     undecided: list[Candidate] = []
     for seq, info in batch:
-        verdict = prefilter(key, _context(seq, info, box, header=header))
+        verdict = prefilter(key, search_context(seq, info, box, header=header))
         if verdict is None:
             undecided.append((seq, info))
         elif verdict:
             hits.append((seq, info))
     return undecided
-
-
-def _context(
-    seq: int,
-    info: MessageInfo,
-    box: Mailbox,
-    *,
-    header: bool,
-    octets: Octets | None = None,
-    recent: bool | None = None,
-) -> SearchContext:
-    return SearchContext(
-        seq=seq,
-        uid=info.uid,
-        flags=info.flags,
-        size=info.size,
-        internaldate=info.internaldate,
-        modseq=info.modseq,
-        recent=box.recent(info.uid) if recent is None else recent,
-        largest_seq=box.largest_seq,
-        largest_uid=box.largest_uid,
-        saved=box.saved,
-        now=box.now,
-        header_only=header,
-        octets=octets,
-    )
 
 
 def _match_batch(key: cmd.SearchKey, work: list[Work], box: Mailbox, header: bool) -> list[Candidate]:
@@ -320,7 +294,7 @@ def _match_batch(key: cmd.SearchKey, work: list[Work], box: Mailbox, header: boo
         octets = Octets(raw, header_only=header)
         if reject(octets) if reject is not None else misses(key, octets):
             continue
-        sctx = _context(seq, info, box, header=header, octets=octets, recent=recent)
+        sctx = search_context(seq, info, box, header=header, octets=octets, recent=recent)
         if matches(key, sctx):
             hits.append((seq, info))
     return hits

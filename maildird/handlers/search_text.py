@@ -32,9 +32,10 @@ import trio
 
 from maildird.handlers.context import Selected
 from maildird.handlers.fetch import PARSE_THREADS, batches
+from maildird.handlers.search_context import search_context
 from maildird.imap import commands as cmd
 from maildird.message import search_bodies
-from maildird.message.search import Octets, SearchContext, matches
+from maildird.message.search import Octets, matches
 from maildird.message.search_bodies import Needle, Row
 from maildird.message.search_fields import RECIPE
 from maildird.message.snapshot import Mailbox
@@ -188,24 +189,7 @@ def _decide_files(
             derived[info.uid] = search_bodies.encode(row)
         found = search_bodies.verdict(needle, row, raw)
         if found is None:
-            found = matches(key, _context(seq, info, box, raw, recent))
+            found = matches(key, search_context(seq, info, box, octets=Octets(raw), recent=recent))
         if found:
             hits.append((seq, info))
     return hits, derived
-
-
-def _context(seq: int, info: MessageInfo, box: Mailbox, raw: bytes, recent: bool) -> SearchContext:
-    return SearchContext(
-        seq=seq,
-        uid=info.uid,
-        flags=info.flags,
-        size=info.size,
-        internaldate=info.internaldate,
-        modseq=info.modseq,
-        recent=recent,
-        largest_seq=box.largest_seq,
-        largest_uid=box.largest_uid,
-        saved=box.saved,
-        now=box.now,
-        octets=Octets(raw),
-    )
