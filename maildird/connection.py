@@ -21,11 +21,12 @@ timer) and feed the core; otherwise act on the event and write what the core ser
 Reads and writes go through ``transports.streamio.StreamIO``: on plain TCP a system call first,
 Trio's stream only when the socket would block; writes from two tasks (IDLE's reader and its push)
 never interleave. Sends follow h11: serialize first, then ``send_all``; a failed send closes the
-connection. Each event costs exactly one checkpoint (``next_event``): the wait for input, or an
-explicit one when the command was already buffered (a pipelining client). On plain TCP, a read
-that finds nothing checkpoints first and looks again before it waits: with many busy clients the
-next command has mostly arrived by then, and a wait (a cancel scope with the autologout deadline,
-an epoll registration) costs the server more than the command it waits for.
+connection. Each event costs exactly one checkpoint (``next_event``): the read's, or an explicit
+one when the command was already buffered (a pipelining client). On plain TCP a read checkpoints
+first and then looks, and waits only when nothing has arrived by then: with many busy clients the
+next command mostly has, and a wait (a cancel scope with the autologout deadline, an epoll
+registration) costs the server more than the command it waits for. The loop takes the usual
+command from the core unwrapped (``ServerConnection.next_command``).
 
 Timers: before login the connection is closed after ``unauth_idle`` seconds of silence or
 ``unauth_commands`` commands (the seed's limits); after login after ``auth_idle`` seconds (RFC 9051
@@ -40,6 +41,7 @@ APPEND that was acknowledged is never lost.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import trio
@@ -66,6 +68,10 @@ KICK_BYE_TIMEOUT = 1.0
 
 OUTPUT_CHUNK = 65536
 """Untagged output is written in chunks of about this many octets (sendall in large chunks)."""
+
+ACTIVITY_SLACK = activity.QUIET_SECONDS / 10
+"""Seconds a connection's last ``activity.mark`` may lag behind its commands (``_mark_activity``):
+background work may then start this much short of ``activity.QUIET_SECONDS`` after a command."""
 
 
 class ClientConnection:
@@ -99,6 +105,7 @@ class ClientConnection:
         self.counted_user: str | None = None  # whose login ServerState.limits counted; the server releases it
         self._kick_text: str | None = None
         self._run_scope: trio.CancelScope | None = None
+        self._marked_at = -math.inf  # when ``_mark_activity`` last called ``activity.mark``
         self.core.extensions.update(state.commands)
 
     @property
@@ -170,28 +177,26 @@ class ClientConnection:
             return self.limits.unauth_idle
         return self.limits.auth_idle
 
-    async def _receive(self) -> bool:
-        """Read more octets into the core, honouring autologout and server shutdown. True when it
-        checkpointed on the way (it had to wait for them, or look twice), False when they had
-        already arrived (none)."""
+    async def _receive(self) -> None:
+        """Read more octets into the core, honouring autologout and server shutdown. Always
+        checkpoints once: the read's own (module docstring)."""
         if self.state.shutting_down.is_set() and self.core.substate is Substate.NONE:
             await self.bye("UNAVAILABLE", "Server shutting down.")
+        io = self.io
         try:
-            ready = self.io.receive_nowait()
-            if ready is None and self.io.direct:
-                # Nothing yet: let the other connections run first (the checkpoint this read owes),
-                # then look again. Under load the client's next command has arrived by then, and the
-                # wait below (a cancel scope with a deadline, an epoll registration) is not needed.
+            if io.direct:
+                # Let the other connections run first (the checkpoint this read owes), then look:
+                # under load the client's next command has arrived by then (a lockstep client's
+                # rarely has before: it has only just been sent the reply), and the wait below (a
+                # cancel scope with a deadline, an epoll registration) is not needed.
                 await trio.lowlevel.checkpoint()
-                ready = self.io.receive_nowait()
+                ready = io.receive_nowait()
                 if ready is not None:
                     self.bytes_in += len(ready)
                     self.core.receive_data(ready)
-                    return True
-            if ready is not None:
-                self.bytes_in += len(ready)
-                self.core.receive_data(ready)
-                return False
+                    return
+                if self.state.shutting_down.is_set() and self.core.substate is Substate.NONE:
+                    await self.bye("UNAVAILABLE", "Server shutting down.")  # set during the checkpoint
             # One scope for both ends of the wait: its deadline is the autologout timer, and
             # ``interrupt_for_shutdown`` cancels it (``_shutdown_wake`` tells the two apart).
             with trio.CancelScope(deadline=trio.current_time() + self._timeout()) as scope:
@@ -208,7 +213,6 @@ class ClientConnection:
             await self.bye(None, "Autologout; idle for too long.")
         self.bytes_in += len(data)
         self.core.receive_data(data)
-        return True
 
     def kick(self, text: str) -> None:
         """Called by the control socket (``maildird kick``): end the session now, even mid-command,
@@ -225,19 +229,18 @@ class ClientConnection:
 
     async def next_event(self) -> Any:
         """The core's next event, reading as needed. At least one checkpoint per event and one per
-        read: the wait for input, or an explicit one when the octets were already there (a
-        pipelining client, a large literal sent at once), so such a client neither starves the
-        others nor escapes cancellation (streamio.py)."""
-        checkpointed = False
+        read: the read's, or an explicit one when the event was already buffered (a pipelining
+        client, a large literal sent at once), so such a client neither starves the others nor
+        escapes cancellation (streamio.py)."""
+        event = self.core.next_event()
+        if event is not NEED_DATA:
+            await trio.lowlevel.checkpoint()
+            return event
         while True:
+            await self._receive()
             event = self.core.next_event()
             if event is not NEED_DATA:
-                if not checkpointed:
-                    await trio.lowlevel.checkpoint()
                 return event
-            if not await self._receive():
-                await trio.lowlevel.checkpoint()
-            checkpointed = True
 
     async def bye(self, code: str | None, text: str) -> None:
         """Send ``* BYE`` (best effort) and end the session."""
@@ -300,9 +303,20 @@ class ClientConnection:
             await trio.aclose_forcefully(self.stream)
 
     async def _loop(self) -> None:
+        core = self.core
+        read = False  # the read that brought the event checkpointed (``next_event``'s rule)
         while True:
-            event = await self.next_event()
-            if isinstance(event, ev.CommandReceived):
+            event = core.next_command()
+            if event is NEED_DATA:
+                await self._receive()
+                read = True
+                continue
+            if not read:
+                await trio.lowlevel.checkpoint()
+            read = False
+            if isinstance(event, cmd.Command):  # the usual case, unwrapped (``next_command``)
+                await self._command(event)
+            elif isinstance(event, ev.CommandReceived):
                 await self._command(event.command)
             elif isinstance(event, ev.LiteralRequest):
                 await self._write(self.core.accept_literal())
@@ -320,14 +334,24 @@ class ClientConnection:
                 raise Closed("client closed the connection")
             else:  # IdleDone / AuthResponse outside their exchange: the core never yields these here
                 raise RuntimeError(f"unexpected event {event!r}")
-            if self.core.state is State.LOGOUT:
+            if core.state is State.LOGOUT:
                 raise Closed("logout")
 
     async def _command(self, command: cmd.Command) -> None:
-        activity.mark()  # background work waits for a quiet moment (``activity``)
+        self._mark_activity()  # background work waits for a quiet moment (``activity``)
         try:
             await self._run_command(command)
         finally:
+            self._mark_activity()
+
+    def _mark_activity(self) -> None:
+        """``activity.mark``, unless this connection marked less than ``ACTIVITY_SLACK`` ago: the
+        last mark of the run is then at most that old. A busy client's commands (each well under a
+        millisecond) mark once per ``ACTIVITY_SLACK`` instead of twice per command; a mark costs
+        more than a NOOP's parsing."""
+        now = trio.current_time()
+        if now - self._marked_at >= ACTIVITY_SLACK:
+            self._marked_at = now
             activity.mark()
 
     async def _run_command(self, command: cmd.Command) -> None:

@@ -33,7 +33,7 @@ from maildird.imap.grammar_tokens import TAG_RE, UINT32_MAX, ParseError, Reader,
 from maildird.imap.grammar_values import decode_text, mailbox, sequence_set
 from maildird.imap.raw import RawCommand
 
-__all__ = ["MAX_NESTING", "ParseError", "parse_command", "parse_full", "parse_tag"]
+__all__ = ["MAX_NESTING", "ParseError", "parse_command", "parse_full", "parse_line", "parse_tag"]
 
 Parser = Callable[[Reader], c.Command]
 
@@ -356,6 +356,15 @@ def parse_command(raw: RawCommand, *, utf8: bool = False, extensions: Collection
         if quick is not None:
             return quick
     return parse_full(raw, utf8=utf8, extensions=extensions)
+
+
+def parse_line(line: bytes, *, utf8: bool = False, extensions: Collection[str] = ()) -> c.Command:
+    """``parse_command`` of a command that is one line without a literal (the framer's usual case,
+    ``Framer.take_line``), without building a ``RawCommand`` unless the token readers need one."""
+    quick = _quick(line, utf8)
+    if quick is not None:
+        return quick
+    return parse_full(RawCommand((line,)), utf8=utf8, extensions=extensions)
 
 
 def parse_full(raw: RawCommand, *, utf8: bool = False, extensions: Collection[str] = ()) -> c.Command:

@@ -104,18 +104,29 @@ Parser = Callable[..., c.Command]
 """``parser(raw, *, utf8=..., extensions=...) -> Command``, raising ``grammar.ParseError``."""
 
 
+LineParser = Callable[..., c.Command]
+"""``parse_line(line, *, utf8=..., extensions=...) -> Command``: ``Parser`` for a one-line command."""
+
 _PARSER: Parser | None = None
+_LINE_PARSER: LineParser | None = None
 
 
 def _default_parser() -> Parser:
     """The grammar's parser, imported on first use (the grammar is the heaviest module and imports
     this package) and then kept: every command needs it."""
-    global _PARSER
+    global _PARSER, _LINE_PARSER
     if _PARSER is None:
         from . import grammar
 
-        _PARSER = grammar.parse_command
+        _PARSER, _LINE_PARSER = grammar.parse_command, grammar.parse_line
     return _PARSER
+
+
+def _default_line_parser() -> LineParser:
+    """The grammar's ``parse_line`` (``_default_parser``)."""
+    _default_parser()
+    assert _LINE_PARSER is not None
+    return _LINE_PARSER
 
 
 class ServerConnection:
@@ -197,6 +208,31 @@ class ServerConnection:
             raise LocalProtocolError("take_unprocessed() in the middle of a command")
         return self._framer.take_unprocessed()
 
+    def next_command(self) -> c.Command | Event | NeedData:
+        """``next_event`` for the driver's command loop, the usual case unwrapped: a command that is
+        one whole line without a literal, parsed and allowed now, comes back as the ``Command``
+        itself (``next_event`` would wrap it in ``CommandReceived``); everything else exactly as
+        ``next_event`` returns it. The checks before framing are those of ``next_event`` (which runs
+        them one by one when any of them holds)."""
+        if (
+            self._in_flight is None
+            and self._substate is Substate.NONE
+            and self._owed is None
+            and self._literal_tag is None
+            and self._violation is None
+            and not self._closed
+            and self._state is not State.LOGOUT
+            and self._bad_in_a_row <= self.limits.max_bad_commands
+        ):
+            line = self._framer.take_line()
+            if line is False:
+                return NEED_DATA
+            if line is not None:
+                assert isinstance(line, bytes)
+                return self._accept(line, None)
+        event = self.next_event()
+        return event.command if type(event) is CommandReceived else event
+
     def next_event(self) -> Event | NeedData:
         """The next event, or ``NEED_DATA``."""
         if self._closed:
@@ -221,7 +257,7 @@ class ServerConnection:
                 return NEED_DATA
             if line is not None:
                 assert isinstance(line, bytes)
-                return self._command(RawCommand((line,)), None)
+                return self._command(line, None)
         # APPEND's message budget only where APPEND may run: before login a command named APPEND
         # gets the ordinary literal limits (it will be refused anyway, after being buffered).
         framer.append_allowed = self._state in APPEND_STATES
@@ -254,26 +290,39 @@ class ServerConnection:
         self._owed = tag
         return Rejected(Tagged(tag, "NO" if status == "NO" else "BAD", text, Code(code)))
 
-    def _command(self, raw: RawCommand, name: str | None) -> Event:
-        """``raw`` parsed; ``name`` is the framer's peek at the command name (None: peek now, only
-        a refusal needs it)."""
+    def _command(self, raw: RawCommand | bytes, name: str | None) -> Event:
+        """``_accept`` as an event."""
+        command = self._accept(raw, name)
+        return command if isinstance(command, Rejected) else CommandReceived(command)
+
+    def _accept(self, raw: RawCommand | bytes, name: str | None) -> c.Command | Rejected:
+        """``raw`` (a ``RawCommand``, or the line of a command that is one line without a literal)
+        parsed, and in flight when allowed now; else the ``Rejected`` to send. ``name`` is the
+        framer's peek at the command name (None: peek now, only a refusal needs it)."""
         try:
-            parser = self._parser or _PARSER or _default_parser()
-            command = parser(raw, utf8=self.utf8, extensions=self.extensions)
+            if type(raw) is bytes:
+                if self._parser is None:
+                    line_parser = _LINE_PARSER or _default_line_parser()
+                    command = line_parser(raw, utf8=self.utf8, extensions=self.extensions)
+                else:
+                    command = self._parser(RawCommand((raw,)), utf8=self.utf8, extensions=self.extensions)
+            else:
+                parser = self._parser or _PARSER or _default_parser()
+                command = parser(raw, utf8=self.utf8, extensions=self.extensions)
         except ParseError as exc:
             if exc.tag is not None:
-                name = _head(raw.lines[0])[1] if name is None else name
+                name = _head(_first_line(raw))[1] if name is None else name
                 self._owed_state = ON_REFUSED.get((self._state, name))
             return self._reject(exc.tag, "BAD", exc.message, exc.code)
         if type(command) not in ALLOWED[self._state]:
             if self._state is State.AUTHENTICATED and type(command) in _SELECTED_ONLY:
                 text = "No mailbox selected."
             else:
-                name = _head(raw.lines[0])[1] if name is None else name
+                name = _head(_first_line(raw))[1] if name is None else name
                 text = f"{name or 'Command'} not allowed now."
             return self._reject(command.tag, "BAD", text, CLIENTBUG)
         self._in_flight = command
-        return CommandReceived(command)
+        return command
 
     def _substate_input(self, fragment: FramedCommand | FramedLine | LiteralAnnounced | Refusal) -> Event:
         command = self._in_flight
@@ -388,3 +437,7 @@ class ServerConnection:
         self._framer.line_mode = True
         if substate is Substate.AUTHENTICATE:
             self._auth_waiting = True
+
+
+def _first_line(raw: RawCommand | bytes) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.lines[0]
