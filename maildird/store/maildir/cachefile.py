@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator, Sequence
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -101,6 +101,32 @@ the kernel caches the file anyway; a small cache keeps a server with many folder
 
 BUSY_TIMEOUT_MS = 1000
 """How long a statement waits for another process's write lock before the cache is skipped."""
+
+SELECT_CHUNK = 500
+"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
+
+RANGE_SLACK = 2
+"""UIDs whose span is at most this many times their number are read as one ``BETWEEN`` range (one run
+of the b-tree; a message list's round is a run of UIDs), others with ``IN``."""
+
+
+def runs(uids: Sequence[int]) -> Iterator[tuple[Sequence[int], int, int, bool]]:
+    """How to read the rows of ``uids``: ``(chunk, low, high, dense)`` per query. When all of them are
+    dense (``RANGE_SLACK``) that is one ``BETWEEN`` query whatever their number: a message list's
+    read-ahead of 10,000 sections was 20 queries of 500 (a range binds two parameters, not one per
+    UID; 10,000 Thunderbird sections 14 -> 10 ms). Otherwise ``SELECT_CHUNK`` UIDs per query, each
+    chunk a range when it is dense and an ``IN`` list when not. The caller drops rows of UIDs
+    between the wanted ones when ``high - low + 1 != len(chunk)``."""
+    if not uids:
+        return
+    low, high = min(uids), max(uids)
+    if high - low < RANGE_SLACK * len(uids):
+        yield uids, low, high, True
+        return
+    for i in range(0, len(uids), SELECT_CHUNK):
+        chunk = uids[i : i + SELECT_CHUNK]
+        low, high = min(chunk), max(chunk)
+        yield chunk, low, high, high - low < RANGE_SLACK * len(chunk)
 
 
 class BoundFile:

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
 
-from maildird.store.maildir.cachefile import BoundFile, beside
-from maildird.store.maildir.headerfile import chunks
+from maildird.store.maildir.cachefile import BoundFile, beside, runs
 
 SCHEMA_VERSION = 1
 """Bumped when the table layout or the meaning of a value changes; a file with another is made again.
@@ -32,10 +31,6 @@ MAX_SPECS = 4
 """Selections whose sections one file keeps (Thunderbird asks for one; another client for another).
 Each costs a row per message, so a client asking for ever new field lists cannot grow the file
 without bound."""
-
-RANGE_SLACK = 2
-"""A chunk of UIDs whose span is at most this many times its length is read as one ``BETWEEN`` range
-(one run of the b-tree; a message list's round is a run of UIDs), others with ``IN``."""
 
 Section = tuple[bytes, int]
 """A rendered header section and the length of the message's CRLF header."""
@@ -106,19 +101,17 @@ class SectionFile(BoundFile):
         return found
 
     def get_sections(self, spec: int, uids: Sequence[int]) -> dict[int, Section]:
-        """Stored sections of ``uids`` for one selection."""
+        """Stored sections of ``uids`` (distinct) for one selection."""
         out: dict[int, Section] = {}
-        for chunk in chunks(uids):
-            low, high = min(chunk), max(chunk)
-            if high - low < RANGE_SLACK * len(chunk):
-                rows = self._db.execute(_BETWEEN, (spec, low, high)).fetchall()
+        for chunk, low, high, dense in runs(uids):
+            if dense:
+                rows = self._db.execute(_BETWEEN, (spec, low, high))
                 if high - low + 1 != len(chunk):
                     wanted = set(chunk)  # the rows of UIDs between the wanted ones go
-                    rows = [row for row in rows if row[0] in wanted]
+                    out.update((uid, (data, size)) for uid, data, size in rows if uid in wanted)
+                    continue
             else:
-                rows = self._db.execute(
-                    _IN.format(marks=",".join("?" * len(chunk))), (spec, *chunk)
-                ).fetchall()
+                rows = self._db.execute(_IN.format(marks=",".join("?" * len(chunk))), (spec, *chunk))
             out.update((uid, (data, size)) for uid, data, size in rows)
         return out
 

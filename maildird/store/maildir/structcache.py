@@ -49,6 +49,7 @@ import trio
 
 from maildird.bytecache import ByteBoundCache
 from maildird.store.maildir.cachefile import RETRY_SECONDS, is_corrupt
+from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.structfile import CACHE_SUFFIX, StructFile, struct_path
 from maildird.store.maildir.sync import Folder
 from maildird.store.structs import StructRow
@@ -70,6 +71,12 @@ the key tuple, the dict slot; measured with tracemalloc on CPython 3.11: 352 oct
 MEMORY_FILL_MAX = 64
 """Requests of at most this many messages put the rows they find or compute into the memory layer."""
 
+
+BULK_MIN = 256
+"""Reads of at least this many rows run with the cyclic garbage collector paused
+(``memory.bulk_build``): a round of a message list's FETCH builds thousands of rows, none in a cycle,
+and the young collections they set off bring a fresh process's first full collection onto that path
+(``sectioncache.BULK_MIN``)."""
 
 THREADS = trio.CapacityLimiter(4)
 """Worker threads reading or writing structure cache files at once, server-wide."""
@@ -217,7 +224,10 @@ class FolderStructs:
             if f is None:
                 return {}
             try:
-                return f.get_many(known)
+                if len(known) < BULK_MIN:
+                    return f.get_many(known)
+                with bulk_build():
+                    return f.get_many(known)
             except sqlite3.Error as exc:
                 self._failed(exc, f.path)
                 return {}

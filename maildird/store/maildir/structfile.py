@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from maildird.store.maildir.cachefile import connect
+from maildird.store.maildir.cachefile import PAGE_SIZE, connect, runs
 from maildird.store.maildir.sync import MEMORY_DB
 from maildird.store.structs import StructRow
 
@@ -22,9 +22,6 @@ SCHEMA_VERSION = 1
 
 CACHE_SUFFIX = ".structs.db"
 """The cache file's name is the sidecar's base name (the mailbox GUID) plus this suffix."""
-
-SELECT_CHUNK = 500
-"""UIDs per ``SELECT ... IN (...)``, below SQLite's smallest bound-parameter limit (999)."""
 
 _COLUMNS = "uid, envelope, size, body, bodystructure, envelope8, body8, bodystructure8"
 _SCHEMA = """
@@ -52,10 +49,6 @@ _WELL_TYPED = (
 """Rows whose columns have a type the writer never stores (a damaged or tampered file) are misses:
 checked by SQLite while it reads, not row by row in Python."""
 
-RANGE_SLACK = 2
-"""UIDs whose span is at most this many times their number are read as one ``BETWEEN`` range (a
-message list's batch is a run of UIDs; a range walks the b-tree in order), others with ``IN``."""
-
 
 def _values(uid: int, row: StructRow) -> tuple[object, ...]:
     return (
@@ -78,7 +71,7 @@ class StructFile:
         self.path = path
         self.guid = guid
         self.uidvalidity = uidvalidity
-        self._db = connect(path, _SCHEMA)
+        self._db = connect(path, _SCHEMA, page_size=PAGE_SIZE)  # a new file's pages (cachefile.PAGE_SIZE)
         try:
             self._bind()
         except sqlite3.Error:
@@ -100,17 +93,18 @@ class StructFile:
         self._db.close()
 
     def get_many(self, uids: Sequence[int]) -> dict[int, StructRow]:
-        """Rows of ``uids`` that are kept and well typed (``_WELL_TYPED``)."""
+        """Rows of ``uids`` (distinct) that are kept and well typed (``_WELL_TYPED``)."""
         out: dict[int, StructRow] = {}
         make = StructRow._make
         select = f"SELECT {_COLUMNS} FROM struct WHERE {_WELL_TYPED} AND uid"
-        for i in range(0, len(uids), SELECT_CHUNK):
-            chunk = uids[i : i + SELECT_CHUNK]
-            low, high = min(chunk), max(chunk)
-            if high - low < RANGE_SLACK * len(chunk):
-                wanted = set(chunk)
+        for chunk, low, high, dense in runs(uids):
+            if dense:
                 rows = self._db.execute(f"{select} BETWEEN ? AND ?", (low, high))
-                out.update((r[0], make(r[1:])) for r in rows if r[0] in wanted)
+                if high - low + 1 != len(chunk):
+                    wanted = set(chunk)  # the rows of UIDs between the wanted ones go
+                    out.update((r[0], make(r[1:])) for r in rows if r[0] in wanted)
+                    continue
+                out.update((r[0], make(r[1:])) for r in rows)
             else:
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(f"{select} IN ({marks})", chunk)
