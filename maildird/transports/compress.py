@@ -51,6 +51,12 @@ class DeflateStream(trio.abc.Stream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         limit = MAX_CHUNK if max_bytes is None else max(1, min(max_bytes, MAX_CHUNK))
+        if self._pending or self._initial or self._eof:
+            # Octets already here: still a checkpoint (Trio's rule for ``receive_some``), taken
+            # before any is inflated so a cancellation loses none. The connection loop counts on it:
+            # a client pipelining compressed commands that inflate to megabytes must not keep the
+            # other connections waiting.
+            await trio.lowlevel.checkpoint()
         while True:
             if self._pending:
                 data = self._inflate(self._pending, limit)
