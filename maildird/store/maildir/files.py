@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,6 +26,7 @@ from maildird.store.base import MessageGone
 from maildird.store.maildir.filenames import INFO_SEP, new_base_name, parse_name, vsize_of
 from maildird.store.maildir.listing import Entry, file_vsize, find_base
 from maildird.store.maildir.lock import fsync_dir
+from maildird.store.maildir.measure import measure_entries
 from maildird.store.maildir.memory import FolderMemory, make_info
 from maildird.store.maildir.state import Record
 
@@ -93,6 +94,30 @@ class FolderFiles(FolderMemory):
                     return None
                 entry = found
         return None
+
+    def _measure_many(
+        self, bases: Sequence[str], seen: dict[str, Entry]
+    ) -> dict[str, tuple[Entry, int, int] | None]:
+        """``_measure`` of every base in ``bases`` (each listed in ``seen``): one pass of
+        ``measure.measure_entries`` over the files where the listing saw them, the per-file path
+        for those that moved (or failed) since. A first open measures every file of the folder."""
+        msgs, by_base = self.msgs, self.by_base
+        entries = [seen[b] for b in bases]
+        cached = [msgs.get(by_base.get(b, 0)) for b in bases]
+        sized = [c is None or c.base != b for c, b in zip(cached, bases, strict=True)]
+        try:
+            found = measure_entries(self._dir, entries, sized)
+        except OSError:
+            found = [None] * len(entries)  # new/ or cur/ went away: the per-file path decides
+        out: dict[str, tuple[Entry, int, int] | None] = {}
+        for base, entry, known, m in zip(bases, entries, cached, found, strict=True):
+            if m is None:
+                out[base] = self._measure(base, entry)
+            elif known is not None and known.base == base:
+                out[base] = (entry, known.size, known.mtime_ns)
+            else:
+                out[base] = (entry, m[0], m[1])
+        return out
 
     def _fix_duplicates(self, seen: dict[str, Entry], dups: list[tuple[str, Entry]]) -> None:
         for base, other in dups:

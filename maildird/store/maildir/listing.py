@@ -6,9 +6,12 @@ Theory of operation (maildir-format.md §1.1, §5.2):
   name and whether it lies in new/). The same base twice in one listing is normally a rename in
   flight (readdir may return a renamed entry under both names, E9): the extra entries are returned
   apart for the caller to check.
-* It runs once per full sync over every message, so it is written for speed: the loop works on the
-  ``DirEntry`` names directly (no ``Path`` per file), and ``Entry`` is a ``NamedTuple`` (built from
-  two values without a per-field ``__init__``).
+* It runs once per full sync over every message, so it is written for speed: a directory whose
+  names are all plain message names (the usual case: no dot-file, no name starting with ``:``,
+  none holding CR or LF, no base name twice) is mapped by C-level ``map``/``zip``/``dict`` calls
+  over the whole list (``_plain``); any other directory takes the per-name loop (``_each``), which
+  gives the same result. ``Entry`` is a ``NamedTuple`` (built from two values without a per-field
+  ``__init__``).
 * Symbolic links are not messages: the server may read files its users cannot, so a link to
   another user's mail must not be served. ``d_type`` tells, so this costs no ``stat``.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import errno
 import os
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -83,17 +88,48 @@ def list_dir(folder: Path) -> tuple[dict[str, Entry], list[tuple[str, Entry]]]:
                 raise MailboxNotFound(f"{folder} no longer exists") from None
             (folder / sub).mkdir(exist_ok=True)
             continue
-        for name in names:
-            if not is_message_name(name):
-                continue
-            cut = name.find(INFO_SEP)  # base_of, inlined: this loop runs once per message per sync
-            base = name if cut < 0 else name[:cut]
-            entry = Entry(name, in_new)
-            if base in seen:
-                dups.append((base, entry))
-            else:
-                seen[base] = entry
+        if not _plain(names, in_new, seen):
+            _each(names, in_new, seen, dups)
     return seen, dups
+
+
+_NOT_FIRST = ".:"
+"""A name starting with one of these is no message (``filenames.is_message_name``)."""
+
+
+def _plain(names: list[str], in_new: bool, seen: dict[str, Entry]) -> bool:
+    """Add a directory's names to ``seen`` in C-level calls when every one is a plain message name
+    with a base of its own (module docstring); False (``seen`` untouched) otherwise."""
+    if not names:
+        return True
+    if not all(names):
+        return False
+    joined = "".join(names)
+    firsts = "".join(map(itemgetter(0), names))
+    if "\n" in joined or "\r" in joined or any(c in firsts for c in _NOT_FIRST):
+        return False
+    bases = [n[: n.find(INFO_SEP)] if INFO_SEP in n else n for n in names] if INFO_SEP in joined else names
+    entries = map(tuple.__new__, repeat(Entry), zip(names, repeat(in_new)))
+    found = dict(zip(bases, entries, strict=True))
+    if len(found) != len(names) or (seen and not seen.keys().isdisjoint(found)):
+        return False  # a base twice: the loop sorts out which entry is the extra one
+    seen.update(found)
+    return True
+
+
+def _each(names: list[str], in_new: bool, seen: dict[str, Entry], dups: list[tuple[str, Entry]]) -> None:
+    """Add a directory's names to ``seen`` one by one (dot-files and the like skipped, a base seen
+    before going to ``dups``)."""
+    for name in names:
+        if not is_message_name(name):
+            continue
+        cut = name.find(INFO_SEP)  # base_of, inlined: this loop runs once per message per sync
+        base = name if cut < 0 else name[:cut]
+        entry = Entry(name, in_new)
+        if base in seen:
+            dups.append((base, entry))
+        else:
+            seen[base] = entry
 
 
 def find_base(folder: Path, base: str) -> Entry | None:

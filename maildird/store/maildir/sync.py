@@ -49,6 +49,8 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
 import trio
@@ -82,7 +84,8 @@ from maildird.store.maildir.stamps import (
     same_on_disk,
 )
 from maildird.store.maildir.state import Record, next_modseq
-from maildird.store.maildir.uidlist import UIDLIST_NAME, UidRecord
+from maildird.store.maildir.uidlist import UIDLIST_NAME, Uidlist, UidRecord
+from maildird.store.maildir.uidvalidity import next_uidvalidity
 
 __all__ = [
     "CRASH_ENV",
@@ -217,7 +220,11 @@ class Folder(FolderFastPaths):
             return frozenset()
         if self._nothing_moved(stamps, claim_recent=claim_recent):
             return frozenset()
-        ul = self.read_uidlist_locked()
+        # No uidlist (a folder never opened, or its list deleted): a new one with a NEW UIDVALIDITY
+        # (§3.3.4), written once below with this sync's records, not header-only first (two
+        # writes and three fsyncs).
+        created = file_stamp(self._stamp_paths.uidlist) is None
+        ul = Uidlist.new(next_uidvalidity(self.root)) if created else self.read_uidlist_locked()
         if (ul.uidvalidity, ul.guid) != (self.uidvalidity, self.guid) or self.state is None:
             assert ul.guid is not None
             self._load_incarnation(ul.uidvalidity, ul.guid)
@@ -261,19 +268,20 @@ class Folder(FolderFastPaths):
             live_uids = {r.uid for _, r in live}
             vanished = [uid for uid in msgs if uid not in live_uids]
         fresh = dovecot_order(b for b in seen if b not in ul_bases)
+        # Every file memory does not know is measured in one pass (a first open: all of them):
+        # the new bases and the live records memory holds under another base or not at all.
+        unknown = [b for b, r in live if (o := msgs.get(r.uid)) is None or o.base != b]
+        measured = self._measure_many(unknown + fresh, seen) if unknown or fresh else {}
 
-        next_uid = max(ul.effective_next_uid, self.max_uid + 1)
-        added: list[tuple[UidRecord, Entry, int, int]] = []
-        for base in fresh:
-            found = self._measure(base, seen[base])
-            if found is None:
-                continue  # gone again before we could stat it: never existed for us
-            entry, size, mtime_ns = found
-            seen[base] = entry
-            added.append((UidRecord(next_uid, base), entry, size, mtime_ns))
-            next_uid += 1
-        new_records = [a[0] for a in added]
-        if dropped:
+        # New bases get UIDs in Dovecot's order; one that vanished before it could be measured
+        # never existed for us. Built column-wise: a first open makes 100,000 of each.
+        kept = [(b, m) for b in fresh if (m := measured[b]) is not None]
+        first_uid = max(ul.effective_next_uid, self.max_uid + 1)
+        new_uids = range(first_uid, first_uid + len(kept))
+        new_records: list[UidRecord] = list(
+            map(tuple.__new__, repeat(UidRecord), zip(new_uids, map(itemgetter(0), kept), repeat(())))
+        )
+        if dropped or created:
             ul = self._rewrite_records(ul, [r for _, r in live] + new_records)
         elif new_records:
             ul = self.add_records(ul, new_records)
@@ -292,18 +300,22 @@ class Folder(FolderFastPaths):
                 seq = modseq if flags_changed else old.modseq
                 new = old._replace(name=entry.name, in_new=entry.in_new, modseq=seq)
             else:
-                measured = self._measure(base, entry)
-                if measured is None:
+                found = measured[base]
+                if found is None:
                     continue
-                entry, size, mtime_ns = measured
+                entry, size, mtime_ns = found
                 new = Record(rec.uid, base, entry.name, entry.in_new, size, mtime_ns, modseq)
             upserts.append(new)
-        for urec, entry, size, mtime_ns in added:
-            upserts.append(Record(urec.uid, urec.filename, entry.name, entry.in_new, size, mtime_ns, modseq))
+        changed = bool(kept) or any(r.modseq == modseq for r in upserts)
+        new_rec = tuple.__new__
+        upserts += [
+            new_rec(Record, (uid, base, entry.name, entry.in_new, size, mtime_ns, modseq))
+            for uid, (base, (entry, size, mtime_ns)) in zip(new_uids, kept, strict=True)
+        ]
         expunged = [(uid, modseq) for uid in dict.fromkeys(vanished) if uid in msgs]
         # HIGHESTMODSEQ moves only when a message got this modseq or went away; a rename that
         # changes no flag (new/ -> cur/) is stored but is no change for RFC 7162.
-        bumped = bool(expunged) or any(r.modseq == modseq for r in upserts)
+        bumped = bool(expunged) or changed
         self._apply(upserts, [u for u, _ in expunged], modseq if bumped else None)
         if self.keywords.dirty:
             self.keywords.save(self.path, fsync=self.fsync)

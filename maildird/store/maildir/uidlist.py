@@ -44,6 +44,7 @@ from maildird.store.maildir.uidlist_format import (
     UidRecord,
     _check_ascending,
     format_record,
+    format_records,
     new_guid,
     parse_uidlist,
     serialize_uidlist,
@@ -64,6 +65,7 @@ __all__ = [
     "UidlistLowered",
     "append_records",
     "format_record",
+    "format_records",
     "new_guid",
     "parse_uidlist",
     "quarantine_broken",
@@ -124,7 +126,7 @@ def append_records(dirpath: Path, records: Iterable[UidRecord], *, fsync: bool =
     if not recs:
         return
     _check_ascending(recs, 0)
-    data = b"".join(format_record(r) for r in recs)
+    data = format_records(recs)
     fd = os.open(Path(dirpath) / UIDLIST_NAME, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
     try:
         size = os.fstat(fd).st_size
