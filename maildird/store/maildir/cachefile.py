@@ -13,6 +13,8 @@ under the folder lock.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import sqlite3
 import time
@@ -108,6 +110,23 @@ SELECT_CHUNK = 500
 RANGE_SLACK = 2
 """UIDs whose span is at most this many times their number are read as one ``BETWEEN`` range (one run
 of the b-tree; a message list's round is a run of UIDs), others with ``IN``."""
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large read builds its rows (thousands of tuples of
+    octets and numbers, none in a cycle), re-enabled only if it was enabled on entry. Unlike
+    ``memory.bulk_build`` nothing is promoted on the way out: the first young collection untracks
+    such tuples (they hold no container), while promoted ones would stay tracked in the oldest
+    generation and lengthen every full collection (10,000 sections read after a restart: a heap of
+    74,000 tracked objects became 84,000)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def runs(uids: Sequence[int]) -> Iterator[tuple[Sequence[int], int, int, bool]]:

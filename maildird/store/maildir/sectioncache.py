@@ -16,15 +16,19 @@ Theory of operation:
   answers needs no folder lock and no thread hop: the 8-client workload's ``FETCH n:n+9 (...
   BODY.PEEK[HEADER.FIELDS (From Subject Date)])`` after the first round, and a warm header fetch.
 * Disk layer: the section file beside the header cache file (``sectionfile``: why a file of its
-  own), at most ``sectionfile.MAX_SPECS`` selections. A miss in memory costs one worker-thread hop
-  under the folder lock (``read_locked``): the stored sections first; the header blocks (header
-  cache rows, then files) only of messages still missing one, rendered in that thread, and the new
-  rows of both files written in that hop, one transaction per file. Sections of empty or over-long
-  blocks are not stored.
+  own), at most ``sectionfile.MAX_SPECS`` selections, and per selection a pack of its rows in one
+  blob (``sectionpack``), written at the end of a message list's sweep when missing or stale and
+  read instead of the rows by a large request (the cold header fetch after a restart). A miss in
+  memory costs one worker-thread hop under the folder lock (``read_locked``): the stored sections
+  first; the header blocks (header cache rows, then files) only of messages still missing one,
+  rendered in that thread, and the new rows of both files written in that hop, one transaction per
+  file. Sections of empty or over-long blocks are not stored.
 * Invalidation: the header cache's: ``FolderHeaders.forget_locked``/``forget_memory`` (EXPUNGE, MOVE)
   drop sections with blocks; a new incarnation makes the file again and changes the memory key; a
   corrupt file is deleted and rebuilt; DELETE (``store.drop_state``) and ``maildird reindex``
-  remove it. Rows of messages other programs expunged are pruned when the file is opened.
+  remove it. Rows of messages other programs expunged are pruned when the file is opened. A pack is
+  a copy of rows, which never change under their (selection, UID): it is never wrong, only short of
+  new mail or holding expunged messages, and only UIDs the folder knows are taken from it.
 * Threads: ``recall``/``remember`` run in the Trio thread; ``read_locked`` in a worker thread with
   the folder lock held.
 """
@@ -36,11 +40,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from maildird.bytecache import ByteBoundCache
+from maildird.store.maildir.cachefile import collector_paused
 from maildird.store.maildir.headerfile import MAX_CACHED_BLOCK
-from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.sectionfile import Section, SectionFile, SectionRow
 
 if TYPE_CHECKING:
+    from maildird.store.maildir.cachefile import FileSlot
     from maildird.store.maildir.headercache import FolderHeaders, Reader
     from maildird.store.maildir.sync import Folder
 
@@ -67,10 +72,10 @@ within ``MEMORY_BYTES``, so what is read ahead is still there when its round com
 
 BULK_MIN = READ_AHEAD_MIN
 """Requests of at least this many messages read and remember their sections with the cyclic garbage
-collector paused (``memory.bulk_build``): 10,000 sections are some 30,000 new objects, none in a cycle,
-and the young collections they set off are what brings a fresh process's first full collection onto
-the first message list's path (the whole heap, 20-100 ms on the benchmark machine, measured with
-``gc.callbacks`` in the cold header fetch after a restart)."""
+collector paused (``cachefile.collector_paused``): 10,000 sections are some 30,000 new objects, none in
+a cycle, walked by about 40 young and 4 middle collections as they are built; paused, by one. Those
+collections also count towards a fresh process's first full collection (the whole heap, 20-100 ms on
+the benchmark machine), which otherwise tends to fall in the first message list after a restart."""
 
 SectionKey = int
 """``FolderHeaders.section_base(folder, selection key) | uid``."""
@@ -208,7 +213,7 @@ def remember(
     if len(found) < BULK_MIN:
         _remember(cache, folder, found, specs)
         return
-    with bulk_build():
+    with collector_paused():
         _remember(cache, folder, found, specs)
 
 
@@ -246,6 +251,73 @@ def _narrow_stored(sf: SectionFile, spec: SectionSpec, missing: list[int], into:
         missing = [u for u in missing if u not in found]
 
 
+PACK_MAX_MESSAGES = READ_AHEAD_MAX
+"""Folders of at most this many messages keep packs: a large request reads the stored sections of the
+whole folder then (its read-ahead), so the whole pack is used. A larger folder's request would decode
+a pack of every message to use a part of it; it reads the rows."""
+
+PACK_STALE = 0.1
+"""A selection's pack (``sectionpack``) is written again at the end of a sweep when more than this
+share of the sections read lacked from it (mail that came since) or of its entries are of messages the
+folder no longer has (expunged since)."""
+
+
+def _read_packed(
+    sf: SectionFile, spec: int, key: str, wanted: list[int], present: int
+) -> tuple[dict[int, Section], bool]:
+    """The stored sections of ``wanted`` (UIDs the folder knows) from the selection's pack, those it
+    lacks from the rows; and whether the pack is missing or stale (``PACK_STALE``; ``present`` is the
+    folder's message count). Only ``wanted`` UIDs are taken from the pack: it may still hold messages
+    expunged since it was written, which are never served."""
+    packed = sf.get_pack(spec, key)
+    if packed is None:
+        return sf.get_sections(spec, wanted), True
+    get = packed.get
+    found: dict[int, Section] = {}
+    rest: list[int] = []
+    for uid in wanted:
+        one = get(uid)
+        if one is None:
+            rest.append(uid)
+        else:
+            found[uid] = one
+    if rest:
+        found.update(sf.get_sections(spec, rest))
+    stale = len(rest) > PACK_STALE * len(wanted) or len(packed) > (1 + PACK_STALE) * present
+    return found, stale
+
+
+def _pack_at_sweep_end(
+    slot: FileSlot[SectionFile],
+    folder: Folder,
+    uids: Sequence[int],
+    ahead: list[int],
+    spec: int | None,
+    key: str | None,
+    repack: bool,
+) -> None:
+    """Write the selection's pack when it is missing or stale and this request reached the folder's
+    last message (the last round of a message list: its rows are all stored now, the first list's
+    included), from the stored rows of the messages the folder has. Nothing when fewer than all but
+    ``PACK_STALE`` of them have a row (another client's list is still filling them)."""
+    sf = slot.file
+    if not repack or sf is None or spec is None or key is None:
+        return
+    if not folder.msgs or len(folder.msgs) > PACK_MAX_MESSAGES:
+        return
+    reached = ahead[-1] if ahead else max(uids)
+    if reached < max(folder.msgs):
+        return
+    try:
+        rows = sf.all_sections(spec)
+        msgs = folder.msgs
+        keep = {uid: section for uid, section in rows.items() if uid in msgs}
+        if len(keep) >= (1 - PACK_STALE) * len(msgs):
+            sf.put_pack(spec, key, keep)
+    except sqlite3.Error as exc:
+        slot.failed(exc, sf.path)
+
+
 def read_locked(
     cache: FolderHeaders, folder: Folder, uids: Sequence[int], specs: Sequence[SectionSpec], reader: Reader
 ) -> dict[int, Sections]:
@@ -256,7 +328,7 @@ def read_locked(
     with the collector paused (``BULK_MIN``). Worker thread, folder lock held."""
     if len(uids) < BULK_MIN:
         return _read_locked(cache, folder, uids, specs, reader)
-    with bulk_build():
+    with collector_paused():
         return _read_locked(cache, folder, uids, specs, reader)
 
 
@@ -270,7 +342,9 @@ def _read_locked(
     stored: list[dict[int, Section]] = [{} for _ in keys]
     known = [u for u in uids if u in folder.msgs]
     ahead: list[int] = []
-    if sf is not None and len(uids) >= READ_AHEAD_MIN and None not in keys:
+    large = sf is not None and len(uids) >= READ_AHEAD_MIN and None not in keys
+    repack = False  # the selection's pack is missing or stale (``_read_stored``)
+    if large:
         top = max(uids)
         ahead = sorted(u for u in folder.msgs if u > top)[: READ_AHEAD_MAX // len(keys)]
     elif (
@@ -293,7 +367,9 @@ def _read_locked(
             for i, key in enumerate(keys):
                 if key is not None:
                     ids[i] = sid = sf.spec_id(key)
-                    if known:
+                    if known and large and len(keys) == 1 and len(folder.msgs) <= PACK_MAX_MESSAGES:
+                        stored[i], repack = _read_packed(sf, sid, key, known + ahead, len(folder.msgs))
+                    elif known:
                         stored[i] = sf.get_sections(sid, known + ahead)
             if len(specs) == 1 and keys[0] is not None:
                 lacking = [u for u in (*known, *ahead) if u not in stored[0]]
@@ -312,6 +388,8 @@ def _read_locked(
     # What was read ahead and is complete goes back too, for the memory layer.
     ready = [u for u in ahead if u in complete]
     if not need:  # the usual case, in one comprehension
+        if large and len(keys) == 1 and slot.file is sf:
+            _pack_at_sweep_end(slot, folder, uids, ahead, ids[0], keys[0], repack)
         if len(stored) == 1:
             return {u: (stored[0][u],) for u in (*uids, *ready)}
         return {u: tuple(have[u] for have in stored) for u in (*uids, *ready)}
@@ -339,4 +417,6 @@ def _read_locked(
             sf.put(rows)
         except sqlite3.Error as exc:
             slot.failed(exc, sf.path)
+    if large and len(keys) == 1 and slot.file is sf:
+        _pack_at_sweep_end(slot, folder, uids, ahead, ids[0], keys[0], repack)
     return out

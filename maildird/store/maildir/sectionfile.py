@@ -8,15 +8,18 @@ restart, with the page cache dropped, would read pages scattered over the whole 
 a selection's rows are one run of pages: 10,000 Thunderbird sections cold, 35-43 ms -> 12-18 ms.
 
 Tables: ``spec`` (the selections kept, at most ``MAX_SPECS``; the one used longest ago makes room for
-a new one, with its rows) and ``section`` ((spec, uid) -> the section's octets and the length of the
-message's CRLF header, which bounds what one FETCH may send of the message).
+a new one, with its rows and pack), ``section`` ((spec, uid) -> the section's octets and the length of
+the message's CRLF header, which bounds what one FETCH may send of the message) and ``pack`` (spec ->
+a copy of its rows in one blob, ``sectionpack``; the table was added without a version change: a file
+made before gets it, empty, when it is next opened).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from maildird.store.maildir import sectionpack
 from maildird.store.maildir.cachefile import BoundFile, beside, runs
 
 SCHEMA_VERSION = 1
@@ -41,6 +44,7 @@ _TYPED = "typeof(data) = 'blob' AND typeof(size) = 'integer'"
 """A row whose columns have other types (a damaged file) is a miss, tested inside SQLite."""
 _BETWEEN = f"SELECT uid, data, size FROM section WHERE spec = ? AND uid BETWEEN ? AND ? AND {_TYPED}"
 _IN = "SELECT uid, data, size FROM section WHERE spec = ? AND uid IN ({marks}) AND " + _TYPED
+_ALL = f"SELECT uid, data, size FROM section WHERE spec = ? AND {_TYPED}"
 
 
 def section_path(state_path: Path) -> Path | None:
@@ -59,6 +63,7 @@ class SectionFile(BoundFile):
         PRIMARY KEY (spec, uid)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS section_keys ON section (spec, uid);
+    CREATE TABLE IF NOT EXISTS pack (spec INTEGER PRIMARY KEY, key TEXT NOT NULL, data BLOB NOT NULL);
     """
 
     def __init__(self, path: Path, guid: str, uidvalidity: int) -> None:
@@ -91,6 +96,7 @@ class SectionFile(BoundFile):
                 while self.specs and len(self.specs) >= MAX_SPECS:
                     old = min(self._used, key=self._used.__getitem__)
                     self._db.execute("DELETE FROM section WHERE spec = ?", (old,))
+                    self._db.execute("DELETE FROM pack WHERE spec = ?", (old,))  # its id may be reused
                     self._db.execute("DELETE FROM spec WHERE id = ?", (old,))
                     del self._used[old]
                     self.specs = {k: i for k, i in self.specs.items() if i != old}
@@ -114,6 +120,32 @@ class SectionFile(BoundFile):
                 rows = self._db.execute(_IN.format(marks=",".join("?" * len(chunk))), (spec, *chunk))
             out.update((uid, (data, size)) for uid, data, size in rows)
         return out
+
+    def all_sections(self, spec: int) -> dict[int, Section]:
+        """Every stored section of one selection (what a pack is made of)."""
+        rows = self._db.execute(_ALL, (spec,))
+        return {uid: (data, size) for uid, data, size in rows}
+
+    def get_pack(self, spec: int, key: str) -> dict[int, Section] | None:
+        """The sections of the selection's pack (``sectionpack``), or None when there is none or it
+        is not well formed. ``key`` must match too: a pack is never read for another selection."""
+        row = self._db.execute("SELECT key, data FROM pack WHERE spec = ?", (spec,)).fetchone()
+        if row is None or row[0] != key:
+            return None
+        return sectionpack.decode(row[1])
+
+    def put_pack(self, spec: int, key: str, sections: Mapping[int, Section]) -> None:
+        """Store the selection's pack of ``sections`` in place of any before (nothing when a value does
+        not fit the layout)."""
+        try:
+            blob = sectionpack.encode(sections)
+        except ValueError:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR REPLACE INTO pack (spec, key, data) VALUES (?, ?, ?)", (spec, key, blob)
+            )
 
     def put(self, rows: Sequence[SectionRow]) -> None:
         with self._db:

@@ -48,8 +48,7 @@ from pathlib import Path
 import trio
 
 from maildird.bytecache import ByteBoundCache
-from maildird.store.maildir.cachefile import RETRY_SECONDS, is_corrupt
-from maildird.store.maildir.memory import bulk_build
+from maildird.store.maildir.cachefile import RETRY_SECONDS, collector_paused, is_corrupt
 from maildird.store.maildir.structfile import CACHE_SUFFIX, StructFile, struct_path
 from maildird.store.maildir.sync import Folder
 from maildird.store.structs import StructRow
@@ -74,9 +73,8 @@ MEMORY_FILL_MAX = 64
 
 BULK_MIN = 256
 """Reads of at least this many rows run with the cyclic garbage collector paused
-(``memory.bulk_build``): a round of a message list's FETCH builds thousands of rows, none in a cycle,
-and the young collections they set off bring a fresh process's first full collection onto that path
-(``sectioncache.BULK_MIN``)."""
+(``cachefile.collector_paused``): a round of a message list's FETCH builds thousands of rows, none in
+a cycle (``sectioncache.BULK_MIN``)."""
 
 THREADS = trio.CapacityLimiter(4)
 """Worker threads reading or writing structure cache files at once, server-wide."""
@@ -226,7 +224,7 @@ class FolderStructs:
             try:
                 if len(known) < BULK_MIN:
                     return f.get_many(known)
-                with bulk_build():
+                with collector_paused():
                     return f.get_many(known)
             except sqlite3.Error as exc:
                 self._failed(exc, f.path)
