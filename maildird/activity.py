@@ -8,11 +8,20 @@ while the fill ran, 11,000-13,000 after it. So the connection loop marks each co
 end (``mark``: one read of Trio's clock and one store), and background work takes its next step only after
 ``QUIET_SECONDS`` without a command (``wait_quiet``). A server busy without pause defers the fill;
 nothing depends on it (a search derives what the fill has not).
+
+``when_quiet`` runs a short synchronous job on the event loop at such a moment, once however often
+it is asked for meanwhile: the full garbage collection owed after a large folder build
+(``store.maildir.memory.settle_collector``), which would otherwise fall on a client's command.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import trio
+
+log = logging.getLogger("maildird.activity")
 
 QUIET_SECONDS = 0.05
 """Seconds without a client command before background work takes its next step."""
@@ -34,4 +43,36 @@ async def wait_quiet(pause: float = 0.0) -> None:
         await trio.sleep(QUIET_SECONDS - idle)
 
 
-__all__ = ["QUIET_SECONDS", "mark", "wait_quiet"]
+Job = Callable[[], object]
+
+_QUEUED: trio.lowlevel.RunVar[set[Job]] = trio.lowlevel.RunVar("maildird_activity_queued")
+"""The jobs of this Trio run waiting for a quiet moment (``when_quiet``)."""
+
+
+def when_quiet(job: Job, pause: float = 0.0) -> None:
+    """Run ``job`` (synchronous, on the event loop: it blocks every session while it runs) at the next
+    quiet moment (``wait_quiet(pause)``), unless it is waiting already; in a Trio run. A job that
+    raises is logged, never raised: it runs in a system task. A job may ask for itself again."""
+    try:
+        queued = _QUEUED.get()
+    except LookupError:
+        queued = set()
+        _QUEUED.set(queued)
+    if job in queued:
+        return
+    trio.lowlevel.spawn_system_task(_run_when_quiet, job, queued, pause, name="maildird when_quiet")
+    queued.add(job)
+
+
+async def _run_when_quiet(job: Job, queued: set[Job], pause: float) -> None:
+    try:
+        await wait_quiet(pause)
+    finally:
+        queued.discard(job)  # asked again from now on, it runs again
+    try:
+        job()
+    except Exception:
+        log.warning("background job %r failed", job, exc_info=True)
+
+
+__all__ = ["QUIET_SECONDS", "Job", "mark", "wait_quiet", "when_quiet"]

@@ -37,6 +37,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import trio
 
+from maildird import activity
 from maildird.store.base import (
     AppendResult,
     CopyResult,
@@ -51,6 +52,7 @@ from maildird.store.base import (
 from maildird.store.maildir import headercache, readers, searchcache, sectioncache, structcache
 from maildird.store.maildir.flagstore import QUIET_MIN_MESSAGES
 from maildird.store.maildir.lock import LockTimeout
+from maildird.store.maildir.memory import collection_owed, settle_collector
 from maildird.store.maildir.operations import (
     Prepared,
     _append,
@@ -72,8 +74,23 @@ FS_LIMITER = trio.CapacityLimiter(FS_THREADS)
 
 
 async def run_fs(fn: Any, *args: Any) -> Any:
-    """Run blocking file-system work in a worker thread under the module limiter."""
-    return await trio.to_thread.run_sync(partial(fn, *args), limiter=FS_LIMITER)
+    """Run blocking file-system work in a worker thread under the module limiter. When the work was a
+    large build (a folder's load, a STORE on thousands of messages) whose objects were promoted, the
+    full collection it owes is run at the next quiet moment (``memory.collection_owed``)."""
+    result = await trio.to_thread.run_sync(partial(fn, *args), limiter=FS_LIMITER)
+    if collection_owed():
+        activity.when_quiet(settle_when_idle)
+    return result
+
+
+def settle_when_idle() -> None:
+    """``memory.settle_collector`` (on the event loop, at a quiet moment), once no file-system work is
+    in flight: a worker thread's STORE or load needs the GIL the collection holds, and a command
+    still running after ``activity.QUIET_SECONDS`` looks quiet."""
+    if FS_LIMITER.borrowed_tokens:
+        activity.when_quiet(settle_when_idle, activity.QUIET_SECONDS)
+        return
+    settle_collector()
 
 
 HEADER_READ_CHUNK = 16 * 1024
