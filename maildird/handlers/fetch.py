@@ -10,7 +10,9 @@ Theory of operation
    item needs the message text, the batch's files are
    read at once by at most ``READ_CONCURRENCY`` tasks, and each message is parsed once (big ones in
    a worker thread). Items that need only the snapshot (FLAGS, UID, INTERNALDATE, RFC822.SIZE,
-   MODSEQ) never touch a file. When every item needs at most the snapshot and the top-level header
+   MODSEQ) never touch a file; when they are all the FETCH asks, ``fetch_flags`` answers from the
+   lines of the view's whole run, kept across commands and sessions. When every item needs at most the
+   snapshot and the top-level header
    (a message list), ``fetch_lines.LinePlan`` formats each response line straight to bytes in larger
    rounds and sends them with ``Context.send_bytes``; the header sections come from the store's section
    cache (``read_sections``) or are rendered from the header blocks, without parsing.
@@ -38,7 +40,7 @@ from functools import partial
 
 import trio
 
-from maildird.handlers import fetch_bodies
+from maildird.handlers import fetch_bodies, fetch_flags
 from maildird.handlers.context import Context, Selected
 from maildird.handlers.fetch_lines import (
     LinePlan,
@@ -355,18 +357,31 @@ async def fetch(ctx: Context, c: cmd.Fetch) -> Tagged:
         if not ctx.config.mail.condstore:
             raise Bad("CONDSTORE is not enabled on this server.")
         await enable_condstore(ctx)  # RFC 7162 §3.1: a CONDSTORE enabling command
+    uid_first = c.uid or shape.uid
+    plan = LinePlan.for_items(items)  # the plans keep their own memos (by identity, by value)
+    if plan is not None and not plan.header:
+        # Snapshot items only (a flag resync): the lines of the view's run (fetch_flags).
+        wanted = fetch_flags.spans(sel.view, c.set, uid=c.uid)
+        await fetch_flags.send(
+            ctx,
+            sel.view,
+            fetch_flags.shape_of(plan, uid_first=uid_first, wants_modseq=wants_modseq),
+            wanted,
+            changedsince=c.changedsince,
+            recent=not ctx.rev2,
+            before=partial(_vanished, ctx, sel, c) if c.vanished else None,
+        )
+        return Tagged(c.tag, "OK", f"{'UID FETCH' if c.uid else 'FETCH'} completed.")
     targets = sel.view.resolve(c.set, uid=c.uid)
     if c.changedsince is not None:
         targets = [(s, i) for s, i in targets if i.modseq > c.changedsince]
     if c.vanished:
         await _vanished(ctx, sel, c)
-    uid_first = c.uid or shape.uid
     needs_text = shape.needs_text
     header = shape.header
     sets_seen = not sel.readonly and shape.sets_seen
     outcome = Outcome()
 
-    plan = LinePlan.for_items(items)  # the plans keep their own memos (by identity, by value)
     bodies = fetch_bodies.BodyPlan.for_items(items) if plan is None else None
     cached = plan_for(items, sel.mailbox) if plan is None and bodies is None else None
     if cached is not None:  # ENVELOPE/BODY/BODYSTRUCTURE from the store's cache (fetch_structs)

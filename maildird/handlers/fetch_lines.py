@@ -3,10 +3,11 @@
 
 Theory of operation
 -------------------
-``UID FETCH 1:* (UID FLAGS)`` and Thunderbird's header fetch name only items that come from the snapshot
-(UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ) or from the message's top-level header
-(``BODY[HEADER]``, ``BODY[HEADER.FIELDS (...)]``, ``.NOT``, ``RFC822.HEADER``). For those the general
-path (``fetch._render``: a list of ``Atom``/``Raw``/``Literal`` values per message, then
+Thunderbird's header fetch names only items that come from the snapshot (UID, FLAGS, INTERNALDATE,
+RFC822.SIZE, MODSEQ) or from the message's top-level header (``BODY[HEADER]``,
+``BODY[HEADER.FIELDS (...)]``, ``.NOT``, ``RFC822.HEADER``); a plan without a header item (a flag
+resync, ``UID FETCH 1:* (UID FLAGS)``) is answered by ``fetch_flags`` from its ``names``. For those the
+general path (``fetch._render``: a list of ``Atom``/``Raw``/``Literal`` values per message, then
 ``responses.serialize``) spends more time building and walking values than the data is worth, so
 ``LinePlan`` works out once per command what each item becomes and writes each ``* n FETCH (...)`` line
 as bytes: flag lists come from a cache per flag set (``updates.flag_list_bytes``), header sections from
@@ -104,7 +105,7 @@ class _Item:
 class LinePlan:
     """The items of one FETCH, ready to be written per message (module docstring)."""
 
-    __slots__ = ("has_flags", "has_modseq", "header", "items", "one_section", "specs")
+    __slots__ = ("has_flags", "has_modseq", "header", "items", "names", "one_section", "specs")
 
     def __init__(self, items: tuple[_Item, ...], specs: tuple[HeaderSpec, ...] = ()) -> None:
         self.items = items
@@ -118,6 +119,9 @@ class LinePlan:
         self.one_section = len(sections) == 1 and sections[0].partial is None
         """A message list's shape: one whole section (``_section_lines``)."""
         self.has_modseq = any(i.kind == _MODSEQ for i in items)
+        self.names = tuple(_NAMES[i.kind] for i in items if i.kind != _SECTION)
+        """The snapshot items' names in order (UID left out), for ``fetch_flags`` when there is no
+        section: it answers such a plan (``header`` False)."""
 
     @property
     def batch(self) -> int:
@@ -176,9 +180,6 @@ class LinePlan:
         """``* seq FETCH (...)`` lines, CRLF included, for the messages of ``batch`` (those missing from
         ``sections`` when sections are asked are skipped). ``changed`` holds the new state of messages
         this FETCH marked ``\\Seen``; ``recent`` tells this session's \\Recent (None: none is)."""
-        if sections is None and not changed:
-            yield from self._snapshot_lines(batch, recent, uid_first=uid_first, wants_modseq=wants_modseq)
-            return
         if sections is not None and not changed and self.one_section:
             yield from self._section_lines(
                 batch, sections, recent, uid_first=uid_first, wants_modseq=wants_modseq
@@ -229,42 +230,6 @@ class LinePlan:
             if (wants_modseq or (condstore and seen_now)) and not has_modseq:
                 parts.append(b"MODSEQ (%d)" % info.modseq)
             yield b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
-
-    def _snapshot_lines(
-        self,
-        batch: list[tuple[int, MessageInfo]],
-        recent: Callable[[int], bool] | None,
-        *,
-        uid_first: bool,
-        wants_modseq: bool,
-    ) -> Iterator[bytes]:
-        """``render`` when no item reads the message and no flag changed: one format per command and
-        one ``%`` per message (the same octets as the item loop, in the same order)."""
-        kinds = [item.kind for item in self.items]
-        if wants_modseq and not self.has_modseq:
-            kinds.append(_MODSEQ)
-        specs = [b"UID %d"] if uid_first else []
-        fmt = b"* %d FETCH (" + b" ".join(specs + [_FORMATS[k] for k in kinds]) + b")\r\n"
-        plain = flag_bytes_table(False)
-        if kinds == [_FLAGS] and uid_first and recent is None:  # UID FETCH 1:* (UID FLAGS)
-            for seq, info in batch:
-                yield fmt % (seq, info.uid, plain.get(info.flags) or flag_list_bytes(info.flags, False))
-            return
-        for seq, info in batch:
-            args: list[object] = [seq, info.uid] if uid_first else [seq]
-            for kind in kinds:
-                if kind == _FLAGS:
-                    if recent is not None and recent(info.uid):
-                        args.append(flag_list_bytes(info.flags, True))
-                    else:
-                        args.append(plain.get(info.flags) or flag_list_bytes(info.flags, False))
-                elif kind == _SIZE:
-                    args.append(info.size)
-                elif kind == _MODSEQ:
-                    args.append(info.modseq)
-                else:
-                    args.append(internaldate(info.internaldate).encode("ascii"))
-            yield fmt % tuple(args)
 
     def _section_lines(
         self,
@@ -331,13 +296,15 @@ class LinePlan:
 _LINE_PLANS: PlanMemo[LinePlan | None] = PlanMemo(LinePlan._plan)
 
 
-_FORMATS = {
-    _FLAGS: b"FLAGS %s",
-    _SIZE: b"RFC822.SIZE %d",
-    _INTERNALDATE: b'INTERNALDATE "%s"',
-    _MODSEQ: b"MODSEQ (%d)",
+FORMATS = {
+    "FLAGS": b"FLAGS %s",
+    "RFC822.SIZE": b"RFC822.SIZE %d",
+    "INTERNALDATE": b'INTERNALDATE "%s"',
+    "MODSEQ": b"MODSEQ (%d)",
 }
-"""Each snapshot item's place in a line's format (``_snapshot_lines``)."""
+"""Each snapshot item's place in a line's format (``_section_lines``, ``fetch_flags``)."""
+_NAMES = {kind: name for name, kind in _SNAPSHOT_KINDS.items()}
+_FORMATS = {kind: FORMATS[name] for name, kind in _SNAPSHOT_KINDS.items()}
 
 _ATOM_FIELD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+")
 

@@ -1,0 +1,419 @@
+"""FETCH of snapshot items only (UID, FLAGS, MODSEQ, RFC822.SIZE, INTERNALDATE), answered from the
+lines of a whole run (RFC 9051 §6.4.5, §7.5.2; RFC 7162 §3.1.4 MODSEQ and CHANGEDSINCE).
+
+Theory of operation
+-------------------
+``UID FETCH 1:* (UID FLAGS)`` (a client's flag resync; Thunderbird sends ``UID fetch 1:* (FLAGS)``,
+with CONDSTORE ``(CHANGEDSINCE n)``) asks for one line per message, made only of what the snapshot
+holds. A selected view shows a ``Run`` (``store.view_runs``): the messages in sequence order, never
+changed once built and shared by every view of the same snapshot. Message number ``i + 1`` is the
+run's position ``i``, so for one line shape (UID first or not, the snapshot items in order) the whole
+answer for the run is one fixed byte string. ``RunLines`` holds it with the offset of every line, and
+``LINES`` keeps them per (run, shape) under a byte budget: a FETCH of any range of the run is then one
+slice per range, however many messages, and every session of the folder shares it.
+
+What a view shows beyond its run is its own: its ``\\Recent`` UIDs (RFC 3501 §2.3.2: a recent
+message's FLAGS carry ``\\Recent``; not under IMAP4rev2) and the infos it reported itself
+(``SelectedView._told``, its own STORE's results until the next refresh). Those messages are
+"special": their lines are formatted one by one from the view's info and never come from the run's
+lines, which hold the run's infos without ``\\Recent``.
+
+Staleness: the lines belong to one ``Run`` object, whose infos cannot change. A STORE, another
+session's change or a file renamed on disk gives the store a new snapshot, and the view a new run at
+its next refresh (the view shows nothing else in between); the old run's lines are dropped with the
+run (a weak reference) or by the budget. A FETCH that wants at least ``BUILD_MIN_LINES`` and a
+``1/BUILD_FRACTION`` part of a run without cached lines builds them in rounds of ``ROUND`` messages
+(a checkpoint between rounds), sending each round's wanted lines as soon as they are formatted, so
+the client parses while the server formats. Smaller FETCHes format just their lines.
+
+Lines are formatted column by column (``format_lines``): one ``bytes %`` per message over C-level
+``map``/``zip`` iterators, flag lists from one table per distinct flag set. The octets are those of
+``fetch_lines.LinePlan`` and of the general path (``tests/handlers/test_fetch_flags_fast.py``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import weakref
+from array import array
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from itertools import accumulate, compress
+from operator import attrgetter
+
+import trio
+
+from maildird.handlers.context import Context
+from maildird.handlers.fetch_lines import FORMATS, LinePlan
+from maildird.handlers.updates import flag_list_bytes, internaldate
+from maildird.imap.commands import SequenceSet
+from maildird.store.base import MessageInfo
+from maildird.store.view import SelectedView
+from maildird.store.view_runs import Run
+
+ROUND = 2048
+"""Messages formatted per round when a run's lines are built or a FETCH's lines formatted (one write
+per round, a checkpoint between rounds)."""
+BUILD_MIN_LINES = 256
+BUILD_FRACTION = 4
+"""A FETCH builds its run's lines when it wants at least ``BUILD_MIN_LINES`` lines and at least
+``1/BUILD_FRACTION`` of the run; a smaller one formats only its own lines."""
+LINES_BUDGET = 16 << 20
+"""Octets of run lines kept (data and offsets), all folders and shapes together: about 400 KiB for a
+10,000-message folder's ``(UID FLAGS)``, 5 MiB for 100,000 messages."""
+
+_UID = attrgetter("uid")
+_FLAGS = attrgetter("flags")
+_SIZE = attrgetter("size")
+_MODSEQ = attrgetter("modseq")
+_DATE = attrgetter("internaldate")
+
+
+@dataclass(frozen=True, slots=True)
+class LineShape:
+    """One line form: ``* n FETCH (UID u FLAGS f ...)``. ``kinds`` are ``fetch_lines``' item kinds in
+    order (MODSEQ appended when implied), ``fmt`` the line's ``bytes %`` format."""
+
+    uid_first: bool
+    kinds: tuple[str, ...]
+    fmt: bytes
+
+
+def shape_of(plan: LinePlan, *, uid_first: bool, wants_modseq: bool) -> LineShape:
+    """The line shape of a plan of snapshot items only (``LinePlan.names``): UID first when asked, the
+    items in the order asked, MODSEQ last when implied (CHANGEDSINCE) and not asked."""
+    return _shape(plan.names, uid_first, wants_modseq and "MODSEQ" not in plan.names)
+
+
+@lru_cache(maxsize=64)
+def _shape(names: tuple[str, ...], uid_first: bool, add_modseq: bool) -> LineShape:
+    kinds = (*names, "MODSEQ") if add_modseq else names
+    formats = [b"UID %d"] if uid_first else []
+    formats += [FORMATS[kind] for kind in kinds]
+    return LineShape(uid_first, kinds, b"* %d FETCH (" + b" ".join(formats) + b")\r\n")
+
+
+def _date_bytes(when: datetime) -> bytes:
+    return internaldate(when).encode("ascii")
+
+
+def format_lines(
+    shape: LineShape,
+    first: int,
+    infos: Sequence[MessageInfo],
+    uids: Sequence[int] | None = None,
+    *,
+    recent: bool = False,
+) -> list[bytes]:
+    """The lines of ``infos`` numbered from ``first`` (``uids``: their UIDs, when the caller has them;
+    with ``recent`` their FLAGS carry \\Recent), one column per item, one ``%`` per message."""
+    columns: list[Iterable[object]] = [range(first, first + len(infos))]
+    if shape.uid_first:
+        columns.append(map(_UID, infos) if uids is None else uids)
+    for kind in shape.kinds:
+        if kind == "FLAGS":
+            table = {flags: flag_list_bytes(flags, recent) for flags in set(map(_FLAGS, infos))}
+            columns.append(map(table.__getitem__, map(_FLAGS, infos)))
+        elif kind == "MODSEQ":
+            columns.append(map(_MODSEQ, infos))
+        elif kind == "RFC822.SIZE":
+            columns.append(map(_SIZE, infos))
+        else:
+            columns.append(map(_date_bytes, map(_DATE, infos)))
+    return list(map(shape.fmt.__mod__, zip(*columns, strict=True)))
+
+
+class RunLines:
+    """A run's lines in one shape: ``data`` and where each line starts (``offsets``, one more than
+    lines). Held weakly by the run's key in ``LinesCache``."""
+
+    __slots__ = ("data", "offsets", "run")
+
+    def __init__(self, run: weakref.ref[Run], data: bytes, offsets: array[int]) -> None:
+        self.run = run
+        self.data = data
+        self.offsets = offsets
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + self.offsets.itemsize * len(self.offsets)
+
+    def span(self, lo: int, hi: int) -> bytes:
+        """The lines of positions ``lo`` to ``hi`` (exclusive)."""
+        if lo == 0 and hi == len(self.offsets) - 1:
+            return self.data
+        return self.data[self.offsets[lo] : self.offsets[hi]]
+
+
+class LinesCache:
+    """``RunLines`` by (run, shape), least recently used first out past ``budget`` octets; an entry goes
+    with its run (weak reference callback), so a run's id cannot find another run's lines."""
+
+    def __init__(self, budget: int = LINES_BUDGET) -> None:
+        self.budget = budget
+        self.size = 0
+        self._entries: OrderedDict[tuple[int, LineShape], RunLines] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, run: Run, shape: LineShape) -> RunLines | None:
+        key = (id(run), shape)
+        lines = self._entries.get(key)
+        if lines is None or lines.run() is not run:
+            return None
+        self._entries.move_to_end(key)
+        return lines
+
+    def ref(self, run: Run, shape: LineShape) -> weakref.ref[Run]:
+        """The weak reference a new ``RunLines`` of ``run`` holds: its death drops the entry."""
+        key = (id(run), shape)
+
+        def drop(ref: weakref.ref[Run]) -> None:
+            lines = self._entries.get(key)
+            if lines is not None and lines.run is ref:
+                self._remove(key)
+
+        return weakref.ref(run, drop)
+
+    def put(self, run: Run, shape: LineShape, lines: RunLines) -> None:
+        if lines.run() is not run or lines.size > self.budget:
+            return
+        key = (id(run), shape)
+        if key in self._entries:
+            self._remove(key)
+        while self._entries and self.size + lines.size > self.budget:
+            self._remove(next(iter(self._entries)))
+        self._entries[key] = lines
+        self.size += lines.size
+
+    def _remove(self, key: tuple[int, LineShape]) -> None:
+        self.size -= self._entries.pop(key).size
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.size = 0
+
+
+LINES = LinesCache()
+"""The server's run lines (one event loop: no locking)."""
+
+
+def view_parts(view: SelectedView) -> tuple[Run, dict[int, MessageInfo], set[int]]:
+    """The view's run, the infos it reported itself and its \\Recent UIDs (``store.view``'s module
+    docstring). SelectedView has no public accessor for these: read here, in one place."""
+    return view._run, view._told, view._recent
+
+
+def spans(view: SelectedView, seqset: SequenceSet, *, uid: bool) -> list[tuple[int, int]]:
+    """The run positions a set names, as sorted disjoint ``(lo, hi)`` (``hi`` exclusive): the messages
+    ``SelectedView.resolve`` gives, without a pair per message. ``$`` is the caller's (not here);
+    a bad message number raises ``BadSequence`` through ``resolve`` itself. ``$`` (RFC 5182) names the
+    view's saved UIDs that it still shows."""
+    run = view_parts(view)[0]
+    if seqset.saved:
+        return _group(sorted({pos for pos in map(run.index, set(view.saved)) if pos is not None}))
+    uids = run.uids
+    out: list[tuple[int, int]] = []
+    if uid:
+        for low, high in seqset.resolve(uids[-1] if uids else 0):
+            lo, hi = bisect.bisect_left(uids, low), bisect.bisect_right(uids, high)
+            if out and out[-1][1] == lo:  # UID ranges around missing UIDs: one span
+                out[-1] = (out[-1][0], hi)
+            elif lo < hi:
+                out.append((lo, hi))
+        return out
+    count = len(uids)
+    ranges = seqset.resolve(count)
+    if count == 0 or (ranges and ranges[-1][1] > count):
+        view.resolve(seqset, uid=False)  # raises BadSequence, worded as for every other command
+        raise AssertionError("resolve accepted a set past EXISTS")
+    for low, high in ranges:
+        lo = max(low, 1) - 1
+        if lo < high:
+            out.append((lo, high))
+    return out
+
+
+def _group(positions: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending positions as spans of consecutive ones."""
+    out: list[tuple[int, int]] = []
+    for pos in positions:
+        if out and out[-1][1] == pos:
+            out[-1] = (out[-1][0], pos + 1)
+        else:
+            out.append((pos, pos + 1))
+    return out
+
+
+def _changed(
+    infos: Sequence[MessageInfo], wanted: list[tuple[int, int]], since: int
+) -> list[tuple[int, int]]:
+    """The parts of ``wanted`` whose messages have a MODSEQ above ``since`` (RFC 7162 §3.1.4.1)."""
+    return _group(
+        pos
+        for lo, hi in wanted
+        for pos in compress(range(lo, hi), map(since.__lt__, map(_MODSEQ, infos[lo:hi])))
+    )
+
+
+def _specials(
+    run: Run, told: dict[int, MessageInfo], recent: set[int], wanted: list[tuple[int, int]]
+) -> list[int]:
+    """Positions inside ``wanted`` whose line the view formats itself (module docstring), ascending."""
+    found: set[int] = set()
+    for uid in (*told, *recent):
+        pos = run.index(uid)
+        if pos is not None:
+            found.add(pos)
+    if not found:
+        return []
+    starts = [lo for lo, _hi in wanted]
+    out = []
+    for pos in sorted(found):
+        i = bisect.bisect_right(starts, pos) - 1
+        if i >= 0 and pos < wanted[i][1]:
+            out.append(pos)
+    return out
+
+
+def _cut(wanted: list[tuple[int, int]], specials: list[int]) -> list[tuple[int, int]]:
+    """``wanted`` without the positions in ``specials``."""
+    if not specials:
+        return wanted
+    out: list[tuple[int, int]] = []
+    points = iter(specials)
+    point = next(points, None)
+    for lo, hi in wanted:
+        while point is not None and point < hi:
+            if point >= lo:
+                if lo < point:
+                    out.append((lo, point))
+                lo = point + 1
+            point = next(points, None)
+        if lo < hi:
+            out.append((lo, hi))
+    return out
+
+
+Source = Callable[[int, int], bytes]
+"""The run's lines of positions ``lo`` to ``hi`` (exclusive), as one byte string."""
+
+
+def _pieces(
+    lo: int,
+    hi: int,
+    plain: list[tuple[int, int]],
+    specials: list[int],
+    source: Source,
+    special: Callable[[int], bytes],
+) -> list[bytes]:
+    """The output for positions ``lo`` to ``hi`` (exclusive), in position order: the parts of the
+    ``plain`` spans inside it from ``source``, each special position inside it from ``special``
+    (``specials`` and the spans are disjoint)."""
+    out: list[bytes] = []
+    i = bisect.bisect_left(plain, (lo, lo))
+    if i and plain[i - 1][1] > lo:
+        i -= 1
+    j = bisect.bisect_left(specials, lo)
+    while True:
+        start = max(plain[i][0], lo) if i < len(plain) and plain[i][0] < hi else None
+        point = specials[j] if j < len(specials) and specials[j] < hi else None
+        if point is not None and (start is None or point < start):
+            out.append(special(point))
+            j += 1
+        elif start is not None:
+            out.append(source(start, min(plain[i][1], hi)))
+            i += 1
+        else:
+            return out
+
+
+async def send(
+    ctx: Context,
+    view: SelectedView,
+    shape: LineShape,
+    wanted: list[tuple[int, int]],
+    *,
+    changedsince: int | None,
+    recent: bool,
+    before: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """``* n FETCH`` lines for the run positions ``wanted`` (``spans``), in ascending order: those whose
+    MODSEQ is above ``changedsince`` when given; ``recent`` False (IMAP4rev2) leaves \\Recent out.
+    ``before`` (the VANISHED response) is sent first."""
+    run, told, recent_uids = view_parts(view)
+    infos = run.infos
+    if not recent:
+        recent_uids = set()
+    specials = _specials(run, told, recent_uids, wanted)
+    if changedsince is not None:
+        plain = _cut(_changed(infos, wanted, changedsince), specials)
+        specials = [p for p in specials if told.get(infos[p].uid, infos[p]).modseq > changedsince]
+    else:
+        plain = _cut(wanted, specials)
+    if before is not None:
+        await before()
+    if not plain and not specials:
+        return
+
+    def special(pos: int) -> bytes:
+        info = infos[pos]
+        uid = info.uid
+        return format_lines(shape, pos + 1, (told.get(uid, info),), recent=uid in recent_uids)[0]
+
+    cached = LINES.get(run, shape)
+    if cached is not None:
+        await ctx.send_bytes(b"".join(_pieces(0, len(infos), plain, specials, cached.span, special)))
+        return
+    count = sum(hi - lo for lo, hi in plain)
+    if count >= BUILD_MIN_LINES and count * BUILD_FRACTION >= len(infos):
+        await _build_and_send(ctx, run, shape, plain, specials, special)
+        return
+    start = min([lo for lo, _hi in plain[:1]] + specials[:1])
+    end = max([hi for _lo, hi in plain[-1:]] + [pos + 1 for pos in specials[-1:]])
+
+    def direct(lo: int, hi: int) -> bytes:
+        return b"".join(format_lines(shape, lo + 1, infos[lo:hi], run.uids[lo:hi]))
+
+    for number, lo in enumerate(range(start, end, ROUND)):
+        if number:
+            await trio.lowlevel.checkpoint()
+        data = b"".join(_pieces(lo, min(lo + ROUND, end), plain, specials, direct, special))
+        if data:
+            await ctx.send_bytes(data)
+
+
+async def _build_and_send(
+    ctx: Context,
+    run: Run,
+    shape: LineShape,
+    plain: list[tuple[int, int]],
+    specials: list[int],
+    special: Callable[[int], bytes],
+) -> None:
+    """Format the whole run in rounds, sending each round's wanted lines at once, then keep the lines
+    (``LINES``)."""
+    infos = run.infos
+    chunks: list[bytes] = []
+    offsets = array("Q", [0])
+    for number, lo in enumerate(range(0, len(infos), ROUND)):
+        if number:
+            await trio.lowlevel.checkpoint()
+        hi = min(lo + ROUND, len(infos))
+        lines = format_lines(shape, lo + 1, infos[lo:hi], run.uids[lo:hi])
+        chunk = b"".join(lines)
+        base = offsets[-1]
+        offsets.extend(list(accumulate(map(len, lines), initial=base))[1:])  # a list: faster than an iterator
+        chunks.append(chunk)
+
+        def source(a: int, b: int, chunk: bytes = chunk, base: int = base) -> bytes:
+            return chunk[offsets[a] - base : offsets[b] - base]
+
+        data = b"".join(_pieces(lo, hi, plain, specials, source, special))
+        if data:
+            await ctx.send_bytes(data)
+    LINES.put(run, shape, RunLines(LINES.ref(run, shape), b"".join(chunks), offsets))
