@@ -77,14 +77,16 @@ def per_file(root: Path, entries: list[Entry]) -> list[tuple[int, int] | None]:
     return out
 
 
+@pytest.mark.parametrize("pool_min", [1, 10**6], ids=["pool", "no-pool"])
 @pytest.mark.parametrize("chunk", [SMALL_CHUNK, listing.READ_CHUNK])
 def test_measure_entries_equals_the_per_file_measure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, pool_min: int
 ) -> None:
     root = make_folder(tmp_path)
     entries = varied_entries(root)
     monkeypatch.setattr(measure, "READ_CHUNK", chunk)
     monkeypatch.setattr(listing, "READ_CHUNK", chunk)
+    monkeypatch.setattr(measure, "READ_POOL_MIN", pool_min)
     got = measure_entries(str(root), entries, [True] * len(entries))
     assert got == per_file(root, entries)
     assert all(m is not None for m in got)
@@ -95,7 +97,9 @@ def test_measure_entries_equals_the_per_file_measure(
     assert dates == [(0, m[1]) for m in got if m is not None]
 
 
-def test_measure_entries_leaves_odd_files_to_the_per_file_path(tmp_path: Path) -> None:
+def test_measure_entries_leaves_odd_files_to_the_per_file_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_folder(tmp_path)
     plain = put(root, "cur", "1.M1P1.h:2,S", b"a\nb\n", 1_600_000_000)
     gone = Entry("2.M2P2.h", True)  # listed, then renamed away by someone
@@ -104,8 +108,12 @@ def test_measure_entries_leaves_odd_files_to_the_per_file_path(tmp_path: Path) -
     link = Entry("3.M3P3.h", False)
     (root / "cur" / "4.M4P4.h").mkdir()
     a_dir = Entry("4.M4P4.h", False)
-    got = measure_entries(str(root), [plain, gone, link, a_dir], [True] * 4)
-    assert got == [(6, 1_600_000_000 * 10**9), None, None, None]
+    for pool_min in (1, 10**6):
+        monkeypatch.setattr(measure, "READ_POOL_MIN", pool_min)
+        got = measure_entries(str(root), [plain, gone, link, a_dir], [True] * 4)
+        assert got == [(6, 1_600_000_000 * 10**9), None, None, None]
+    # A gone file whose name holds its size is left to the per-file path too.
+    assert measure_entries(str(root), [Entry("5.M5P5.h,W=3", False)], [True]) == [None]
 
 
 def test_measure_entries_without_cur_raises(tmp_path: Path) -> None:

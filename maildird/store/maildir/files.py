@@ -6,9 +6,12 @@ Theory of operation (maildir-format.md §1.2, §1.7, §3.3.2, §5.2):
   again and looks the base up, up to ``RESYNC_RETRY_COUNT`` times, then ``MessageGone``. A name
   found that way is kept in ``hints`` and the folder marked ``dirty`` (its flags may have changed).
 * ``_measure`` gives a new file's RFC822.SIZE (from ``,W=`` or by reading it once) and INTERNALDATE
-  (its mtime), following renames. ``_claim_new`` moves new/ files to cur/ for a read-write SELECT
-  (§1.7); ``_fix_duplicates`` gives a second file with the same base a fresh base (Dovecot
-  ``maildir_fix_duplicate``); ``_clean_tmp`` deletes tmp/ leftovers older than 36 h (§1.2).
+  (its mtime), following renames; ``_measure_many`` does so for every file a sync meets unknown
+  (all of them on a folder's first open) in one pass of ``measure.measure_entries``, and takes
+  ``_measure`` only for the files that moved since the listing. ``_claim_new`` moves new/ files
+  to cur/ for a read-write SELECT (§1.7); ``_fix_duplicates`` gives a second file with the same
+  base a fresh base (Dovecot ``maildir_fix_duplicate``); ``_clean_tmp`` deletes tmp/ leftovers
+  older than 36 h (§1.2).
 * Paths are built as strings (``file_path``) in the per-file loops: a ``Path`` join per message
   was a visible share of a STORE or a first open.
 """

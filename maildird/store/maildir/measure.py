@@ -15,6 +15,11 @@ Theory of operation (maildir-format.md §1.4, §1.8, §5.2 rule 4):
   RFC822.SIZE; only a chunk holding a CR also counts its CRLF pairs, and a CRLF split between two
   chunks is counted once, as ``listing.file_vsize`` does. The ``in`` test finds a CR by
   ``memchr``; counting CRLF pairs costs about twice as much as counting LFs.
+* Reading is what costs, when the files are not in the page cache above all: with
+  ``READ_POOL_MIN`` files or more to read, the threads of a small process-wide pool read them
+  while the calling thread ``stat``s the others (both release the GIL in their system calls).
+  Measured on the 10k preset's INBOX (2 cores, load 4.3): page cache warm 91 -> 71 ms, file data
+  evicted 0.37-0.44 -> 0.15 s.
 * A file that cannot be measured here (renamed or removed by another program since the listing,
   a symbolic link, any other error) is answered ``None``: the caller takes it through the
   per-file path (``files.FolderFiles._measure``), which follows renames and raises what it
@@ -27,7 +32,9 @@ Blocking; the sync runs it in its worker thread, under the folder's locks.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from maildird.store.maildir.filenames import vsize_of
 from maildird.store.maildir.listing import READ_CHUNK, Entry
@@ -40,6 +47,13 @@ Measured = tuple[int, int]
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _SUBDIRS = (("new", True), ("cur", False))
+
+READ_THREADS = 4
+"""Threads of the process-wide pool that reads files without ``,W=`` (module docstring)."""
+READ_POOL_MIN = 32
+"""Files to read from which the pool reads them; fewer are read by the calling thread."""
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 def chunk_vsize(chunk: bytes) -> int:
@@ -74,25 +88,62 @@ def measure_entries(folder: str, entries: Sequence[Entry], sized: Sequence[bool]
     the caller must measure it itself (module docstring). Where ``sized`` is false the size is
     already known to the caller and only the mtime is taken (the size answered is 0).
 
+    With ``READ_POOL_MIN`` files or more to read, they are read by the ``READ_THREADS`` threads
+    of a process-wide pool while this thread ``stat``s the others (module docstring).
     Raises ``FileNotFoundError`` only when new/ or cur/ itself cannot be opened."""
     fds: dict[bool, int] = {}
+    futures: list[Future[list[Measured | None]]] = []
     try:
         for sub, in_new in _SUBDIRS:
             fds[in_new] = os.open(os.path.join(folder, sub), _DIR_FLAGS)
-        return [
-            _measure_one(entry.name, fds[bool(entry.in_new)], want)
-            for entry, want in zip(entries, sized, strict=True)
+        vsizes = [vsize_of(e.name) if want else 0 for e, want in zip(entries, sized, strict=True)]
+        unread = [i for i, v in enumerate(vsizes) if v is None]
+        jobs = [unread[k::READ_THREADS] for k in range(READ_THREADS)] if len(unread) >= READ_POOL_MIN else []
+        futures = [_pool().submit(_read_many, [_at(entries[i], fds) for i in job]) for job in jobs]
+        out: list[Measured | None] = [
+            None if vsize is None else _stat_one(entry.name, fds[bool(entry.in_new)], vsize)
+            for entry, vsize in zip(entries, vsizes, strict=True)
         ]
+        if not jobs:
+            jobs, futures = [unread], []
+            found = [_read_many([_at(entries[i], fds) for i in unread])]
+        else:
+            found = [f.result() for f in futures]
+        for job, measured in zip(jobs, found, strict=True):
+            for i, m in zip(job, measured, strict=True):
+                out[i] = m
+        return out
     finally:
+        wait(futures)  # the reads use the directory descriptors closed here
         for fd in fds.values():
             os.close(fd)
 
 
-def _measure_one(name: str, dir_fd: int, sized: bool) -> Measured | None:
-    vsize = vsize_of(name) if sized else 0
+def _at(entry: Entry, fds: dict[bool, int]) -> tuple[str, int]:
+    return entry.name, fds[bool(entry.in_new)]
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="maildird measure")
+        return _POOL
+
+
+def _stat_one(name: str, dir_fd: int, vsize: int) -> Measured | None:
     try:
-        if vsize is not None:
-            return vsize, os.stat(name, dir_fd=dir_fd).st_mtime_ns
+        return vsize, os.stat(name, dir_fd=dir_fd).st_mtime_ns
+    except OSError:
+        return None  # gone or renamed: the per-file path follows it
+
+
+def _read_many(files: list[tuple[str, int]]) -> list[Measured | None]:
+    return [_read_one(name, dir_fd) for name, dir_fd in files]
+
+
+def _read_one(name: str, dir_fd: int) -> Measured | None:
+    try:
         fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
         try:
             st = os.fstat(fd)
