@@ -128,7 +128,9 @@ class ClientConnection:
             self._outbuf.clear()
             self._outbuf_size = 0
         try:  # ``_write``, written out: this is every command's reply
-            await self.io.send_all(data)
+            sent = self.io.send_nowait(data)
+            if sent != len(data):
+                await self.io.send_rest(data, sent)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
             raise Closed(f"send failed: {exc!r}") from exc
         self.bytes_out += len(data)

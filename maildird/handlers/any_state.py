@@ -108,9 +108,12 @@ async def capability(ctx: Context, c: cmd.Capability) -> Tagged:
     return Tagged(c.tag, "OK", "CAPABILITY completed.")
 
 
+_NOOP_TEXTS = {cmd.Noop: "NOOP completed.", cmd.Check: "CHECK completed."}
+
+
 async def noop(ctx: Context, c: cmd.Noop | cmd.Check) -> Tagged:
     """RFC 9051 §6.1.2 (and CHECK, RFC 3501 §6.4.1): the pending updates go out in ``handle``."""
-    return Tagged(c.tag, "OK", f"{type(c).__name__.upper()} completed.")
+    return Tagged(c.tag, "OK", _NOOP_TEXTS[type(c)])
 
 
 async def id_(ctx: Context, c: cmd.Id) -> Tagged:

@@ -347,11 +347,31 @@ def _write_response(response: Response, out: list[bytes], utf8: bool) -> None:
     out.append(CRLF)
 
 
+_COMPLETION_CACHE_SIZE = 512
+"""Distinct ``status text`` ends of tagged replies kept in wire form (``serialize``): the usual
+ones are a few dozen fixed texts ("NOOP completed.", "UID FETCH completed.")."""
+
+_COMPLETIONS: tuple[dict[tuple[str, str], bytes], dict[tuple[str, str], bytes]] = ({}, {})
+"""``b" OK text\r\n"`` by (status, text), without and with UTF-8 text (``_text``)."""
+
+
+def _completion(status: str, text: str, utf8: bool) -> bytes:
+    """A code-less tagged reply after its tag: `` status text`` and CRLF (``_tagged``'s bytes)."""
+    table = _COMPLETIONS[utf8]
+    data = table.get((status, text))
+    if data is None:
+        head = _TAGGED_STATUS.get(status) or b" " + status.encode("ascii") + b" "
+        data = head + _text(text, utf8) + CRLF
+        if len(table) >= _COMPLETION_CACHE_SIZE:
+            table.clear()
+        table[status, text] = data
+    return data
+
+
 def serialize(response: Response, *, utf8: bool = False) -> bytes:
     """The wire form of one response, CRLF included."""
     if type(response) is Tagged and response.code is None:  # every command's usual completion
-        status = _TAGGED_STATUS.get(response.status) or b" " + response.status.encode("ascii") + b" "
-        return _atom_bytes(response.tag) + status + _text(response.text, utf8) + CRLF
+        return _atom_bytes(response.tag) + _completion(response.status, response.text, utf8)
     out: list[bytes] = []
     _write_response(response, out, utf8)
     return b"".join(out)

@@ -370,7 +370,10 @@ class ServerConnection:
 
     def send(self, response: Response) -> bytes:
         """The bytes for ``response``; applies the transitions it implies (see the tables)."""
-        self._apply(response)
+        if type(response) is Tagged:  # every command's reply: ``_apply``'s first case
+            self._tagged(response)
+        else:
+            self._apply(response)
         return serialize(response, utf8=self.utf8)
 
     def send_many(self, responses: Iterable[Response]) -> bytes:

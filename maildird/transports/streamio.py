@@ -12,7 +12,8 @@ the system call first, synchronously, on the socket's descriptor (Trio keeps it 
 - ``send_all``: ``os.write`` of the whole buffer. Only when the kernel takes part of it (a full
   socket buffer: a large FETCH to a slow reader) does the rest go through the Trio stream, under
   the output timeout and the send lock. Every other stream (TLS, DEFLATE, WebSocket) always takes
-  that path.
+  that path. The two halves are public (``send_nowait``, ``send_rest``) so that the connection's
+  reply to every command needs no coroutine of its own when the first half writes everything.
 - ``receive_nowait``: ``os.read`` of what has already arrived, or None when nothing has (the caller
   then waits with ``receive_some`` under its autologout timer, which waits for the descriptor to
   become readable and reads).
@@ -78,24 +79,35 @@ class StreamIO:
         sock = self._socket
         return -1 if sock is None else sock.fileno()
 
-    async def send_all(self, data: bytes) -> None:
-        """Write all of ``data`` (see the module docstring for the two paths)."""
-        view: bytes | memoryview = data
-        if not self._lock.locked():
-            fd = self._fd()
-            if fd >= 0:
-                try:
-                    sent = os.write(fd, data)
-                except BlockingIOError:
-                    sent = 0
-                except OSError as exc:
-                    raise trio.BrokenResourceError(f"send failed: {exc!r}") from exc
-                if sent == len(data):
-                    return
-                view = memoryview(data)[sent:]
+    def send_nowait(self, data: bytes) -> int:
+        """The fast path of ``send_all`` alone: the octets of ``data`` the socket took at once (all
+        of them, nearly always), 0 when the fast path does not apply. ``send_rest`` writes the
+        rest. Never blocks and never checkpoints."""
+        if self._lock.locked():  # another task's write is on the slow path: queue behind it
+            return 0
+        sock = self._socket
+        fd = -1 if sock is None else sock.fileno()
+        if fd < 0:
+            return 0
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"send failed: {exc!r}") from exc
+
+    async def send_rest(self, data: bytes, sent: int) -> None:
+        """Write ``data`` from offset ``sent`` on through the Trio stream, under the output timeout
+        and the send lock (the slow path of ``send_all``)."""
         async with self._lock:
             with trio.fail_after(self.output_timeout):
-                await self.stream.send_all(view)
+                await self.stream.send_all(memoryview(data)[sent:] if sent else data)
+
+    async def send_all(self, data: bytes) -> None:
+        """Write all of ``data`` (see the module docstring for the two paths)."""
+        sent = self.send_nowait(data)
+        if sent != len(data):
+            await self.send_rest(data, sent)
 
     def receive_nowait(self) -> bytes | None:
         """The octets already received (``b""`` at end of input), or None when none have arrived
