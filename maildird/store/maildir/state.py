@@ -80,6 +80,13 @@ CREATE INDEX IF NOT EXISTS expunged_modseq ON expunged (modseq);
 """
 
 
+_UPSERT = (
+    "INSERT OR REPLACE INTO message (uid, base, name, in_new, size, mtime_ns, modseq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_RENAME = "UPDATE message SET name = ?, in_new = ?, modseq = ? WHERE uid = ?"
+
+
 SQLITE_INTEGER_MAX = 2**63 - 1
 """SQLite INTEGER is signed 64-bit: mtimes past 2262-04-11 in nanoseconds do not fit."""
 
@@ -284,21 +291,24 @@ class MailboxState:
         highestmodseq: int,
         sync_mark: str = "",
         pack: PackSource | None = None,
+        renamed: Sequence[Record] = (),
     ) -> None:
         """Store changed records, expunges ``(uid, modseq)`` and the new HIGHESTMODSEQ at once, and
         replace the sync mark (cleared unless this commit is a settled full sync's). With a mark,
         ``pack`` gives the records the commit leaves, to write their packed copy (``statepack``);
-        without one any packed copy is discarded."""
+        without one any packed copy is discarded.
+
+        ``renamed``: records whose row is stored with the same base, size and mtime (a flag change's
+        rename, STORE; the caller vouches for it, so not after a failed write): only their name,
+        in_new and modseq are updated (``_update_renamed``), else they are written as ``upserts``."""
         gone = list(expunged)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             key = self._bump(sync_mark)
             self._set_mark(sync_mark)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO message (uid, base, name, in_new, size, mtime_ns, modseq) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                _stored(upserts),
-            )
+            if renamed:
+                self._update_renamed(renamed)
+            self._db.executemany(_UPSERT, _stored(upserts))
             if gone:
                 self._db.executemany("DELETE FROM message WHERE uid = ?", [(u,) for u, _ in gone])
                 self._db.executemany("INSERT OR REPLACE INTO expunged (uid, modseq) VALUES (?, ?)", gone)
@@ -341,6 +351,19 @@ class MailboxState:
         if self._pack_on_disk:
             statepack.discard(self._pack)
             self._pack_on_disk = False
+
+    def _update_renamed(self, renamed: Sequence[Record]) -> None:
+        """Inside a write transaction: the rows of ``renamed`` (``commit``) get their new name, in_new
+        and modseq; an UPDATE of those columns costs less than rewriting the whole row (10,000 rows:
+        ~15.0 against ~16.5 ms of thread CPU for ``INSERT OR REPLACE``, best of 60). Should any row be
+        missing (the UPDATE touched fewer rows), every record is written whole: the result is the
+        same as ``upserts`` would leave."""
+        uids, _, names, in_new, _, _, modseqs = statepack.columns(renamed, statepack.ROW_WIDTH)
+        done = self._db.executemany(
+            _RENAME, zip(names, map(int, in_new), modseqs, uids, strict=True)
+        ).rowcount
+        if done != len(renamed):
+            self._db.executemany(_UPSERT, _stored(renamed))
 
     def _set_mark(self, sync_mark: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (SYNC_MARK_KEY, sync_mark))
