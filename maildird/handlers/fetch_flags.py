@@ -23,8 +23,8 @@ session's change or a file renamed on disk gives the store a new snapshot, and t
 its next refresh (the view shows nothing else in between); the old run's lines are dropped with the
 run (a weak reference) or by the budget. A FETCH that wants at least ``BUILD_MIN_LINES`` and a
 ``1/BUILD_FRACTION`` part of a run without cached lines builds them in rounds of ``ROUND`` messages
-(a checkpoint between rounds), sending each round's wanted lines as soon as they are formatted, so
-the client parses while the server formats. Smaller FETCHes format just their lines.
+(the first shorter; a checkpoint between rounds), sending each round's wanted lines as soon as they
+are formatted, so the client parses while the server formats. Smaller FETCHes format just their lines.
 
 Lines are formatted column by column (``format_lines``): one ``bytes %`` per message over C-level
 ``map``/``zip`` iterators, flag lists from one table per distinct flag set. The octets are those of
@@ -37,7 +37,7 @@ import bisect
 import weakref
 from array import array
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -48,7 +48,7 @@ import trio
 
 from maildird.handlers.context import Context
 from maildird.handlers.fetch_lines import FORMATS, LinePlan
-from maildird.handlers.updates import flag_list_bytes, internaldate
+from maildird.handlers.updates import FLAG_BYTES_CACHE_SIZE, flag_list_bytes, internaldate
 from maildird.imap.commands import SequenceSet
 from maildird.store.base import MessageInfo
 from maildird.store.view import SelectedView
@@ -57,6 +57,8 @@ from maildird.store.view_runs import Run
 ROUND = 2048
 """Messages formatted per round when a run's lines are built or a FETCH's lines formatted (one write
 per round, a checkpoint between rounds)."""
+FIRST_ROUND = 256
+"""The first round is shorter: the client starts reading while the server formats the rest."""
 BUILD_MIN_LINES = 256
 BUILD_FRACTION = 4
 """A FETCH builds its run's lines when it wants at least ``BUILD_MIN_LINES`` lines and at least
@@ -96,6 +98,24 @@ def _shape(names: tuple[str, ...], uid_first: bool, add_modseq: bool) -> LineSha
     return LineShape(uid_first, kinds, b"* %d FETCH (" + b" ".join(formats) + b")\r\n")
 
 
+class _FlagTable(dict[frozenset[str], bytes]):
+    """Flag lists' wire forms by flag set (``updates.flag_list_bytes``), made on the first lookup: one
+    C-level ``__getitem__`` per message in ``format_lines``."""
+
+    def __init__(self, recent: bool) -> None:
+        super().__init__()
+        self.recent = recent
+
+    def __missing__(self, flags: frozenset[str]) -> bytes:
+        if len(self) >= FLAG_BYTES_CACHE_SIZE:
+            self.clear()
+        data = self[flags] = flag_list_bytes(flags, self.recent)
+        return data
+
+
+_FLAG_TABLES = (_FlagTable(False), _FlagTable(True))
+
+
 def _date_bytes(when: datetime) -> bytes:
     return internaldate(when).encode("ascii")
 
@@ -115,8 +135,7 @@ def format_lines(
         columns.append(map(_UID, infos) if uids is None else uids)
     for kind in shape.kinds:
         if kind == "FLAGS":
-            table = {flags: flag_list_bytes(flags, recent) for flags in set(map(_FLAGS, infos))}
-            columns.append(map(table.__getitem__, map(_FLAGS, infos)))
+            columns.append(map(_FLAG_TABLES[recent].__getitem__, map(_FLAGS, infos)))
         elif kind == "MODSEQ":
             columns.append(map(_MODSEQ, infos))
         elif kind == "RFC822.SIZE":
@@ -379,12 +398,20 @@ async def send(
     def direct(lo: int, hi: int) -> bytes:
         return b"".join(format_lines(shape, lo + 1, infos[lo:hi], run.uids[lo:hi]))
 
-    for number, lo in enumerate(range(start, end, ROUND)):
+    for number, (lo, hi) in enumerate(_rounds(start, end)):
         if number:
             await trio.lowlevel.checkpoint()
-        data = b"".join(_pieces(lo, min(lo + ROUND, end), plain, specials, direct, special))
+        data = b"".join(_pieces(lo, hi, plain, specials, direct, special))
         if data:
             await ctx.send_bytes(data)
+
+
+def _rounds(start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Positions ``start`` to ``end`` in rounds: ``FIRST_ROUND``, then ``ROUND`` each."""
+    lo, size = start, min(FIRST_ROUND, ROUND)
+    while lo < end:
+        yield lo, min(lo + size, end)
+        lo, size = lo + size, ROUND
 
 
 async def _build_and_send(
@@ -400,10 +427,9 @@ async def _build_and_send(
     infos = run.infos
     chunks: list[bytes] = []
     offsets = array("Q", [0])
-    for number, lo in enumerate(range(0, len(infos), ROUND)):
+    for number, (lo, hi) in enumerate(_rounds(0, len(infos))):
         if number:
             await trio.lowlevel.checkpoint()
-        hi = min(lo + ROUND, len(infos))
         lines = format_lines(shape, lo + 1, infos[lo:hi], run.uids[lo:hi])
         chunk = b"".join(lines)
         base = offsets[-1]

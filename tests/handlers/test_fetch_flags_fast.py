@@ -47,11 +47,18 @@ SETUPS = [[], ["ENABLE CONDSTORE"], ["ENABLE QRESYNC"], ["ENABLE IMAP4rev2"], ["
 SEEDS = 200
 """Random histories per way (each a few FETCHes of up to 35 messages among changes)."""
 WAYS = {
-    # name: (BUILD_MIN_LINES, BUILD_FRACTION, ROUND)
-    "direct": (10**9, 1, 2048),
-    "build": (1, 10**9, 3),
-    "default": (fetch_flags.BUILD_MIN_LINES, fetch_flags.BUILD_FRACTION, fetch_flags.ROUND),
-    "build-one-round": (1, 10**9, 10**6),
+    # name: (BUILD_MIN_LINES, BUILD_FRACTION, FIRST_ROUND, ROUND)
+    "direct": (10**9, 1, 256, 2048),
+    "direct-rounds": (10**9, 1, 1, 4),
+    "build": (1, 10**9, 3, 3),
+    "build-rounds": (1, 10**9, 1, 5),
+    "default": (
+        fetch_flags.BUILD_MIN_LINES,
+        fetch_flags.BUILD_FRACTION,
+        fetch_flags.FIRST_ROUND,
+        fetch_flags.ROUND,
+    ),
+    "build-one-round": (1, 10**9, 10**6, 10**6),
 }
 
 
@@ -79,9 +86,10 @@ class CountingCache(LinesCache):
 
 
 def use_way(monkeypatch: pytest.MonkeyPatch, way: str) -> CountingCache:
-    least, fraction, size = WAYS[way]
+    least, fraction, first, size = WAYS[way]
     monkeypatch.setattr(fetch_flags, "BUILD_MIN_LINES", least)
     monkeypatch.setattr(fetch_flags, "BUILD_FRACTION", fraction)
+    monkeypatch.setattr(fetch_flags, "FIRST_ROUND", first)
     monkeypatch.setattr(fetch_flags, "ROUND", size)
     cache = CountingCache()
     monkeypatch.setattr(fetch_flags, "LINES", cache)
@@ -443,6 +451,14 @@ def test_saved_set_spans() -> None:
     view = view_of([2, 4, 5, 6, 9])
     view.saved = [9, 5, 4, 7, 4]
     assert fetch_flags.spans(view, cmd.SequenceSet((), saved=True), uid=True) == [(1, 3), (4, 5)]
+
+
+def test_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_flags, "FIRST_ROUND", 2)
+    monkeypatch.setattr(fetch_flags, "ROUND", 5)
+    assert list(fetch_flags._rounds(3, 15)) == [(3, 5), (5, 10), (10, 15)]
+    assert list(fetch_flags._rounds(0, 1)) == [(0, 1)]
+    assert list(fetch_flags._rounds(4, 4)) == []
 
 
 def test_cut_and_pieces() -> None:
