@@ -252,3 +252,29 @@ def test_check_ascending(uids: list[int], after: int, message: str | None) -> No
         return
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         _check_ascending(recs, after)
+
+
+def test_measure_many_takes_known_sizes_and_follows_renames(tmp_path: Path) -> None:
+    """``Folder._measure_many``: a base memory knows keeps its recorded size and date (the file is
+    only checked to be there), an unknown one is measured, one renamed since the listing is found
+    under its new name (§5.2 rule 4), one removed since is None."""
+    from maildird.store.maildir.state import Record
+
+    root = make_folder(tmp_path)
+    known = put(root, "cur", "1.M1P1.h:2,S", b"abc\n", 1_600_000_000)
+    fresh = put(root, "new", "2.M2P2.h", b"a\r\nb\n", 1_600_000_100)
+    moved = put(root, "new", "3.M3P3.h", b"x\n", 1_600_000_200)
+    gone = put(root, "cur", "4.M4P4.h,W=9:2,", b"y\n", 1_600_000_300)
+    folder = Folder(root, root=root, state_dir=tmp_path / "state", fsync=False)
+    folder.msgs = {7: Record(7, "1.M1P1.h", known.name, False, 12345, 42, 1)}
+    folder.by_base = {"1.M1P1.h": 7}
+    seen = {n.split(":")[0]: e for n, e in ((e.name, e) for e in (known, fresh, moved, gone))}
+    os.rename(root / "new" / moved.name, root / "cur" / (moved.name + ":2,F"))
+    os.unlink(root / "cur" / gone.name)
+    got = folder._measure_many(list(seen), seen)
+    assert got == {
+        "1.M1P1.h": (known, 12345, 42),
+        "2.M2P2.h": (fresh, 6, 1_600_000_100 * 10**9),
+        "3.M3P3.h": (Entry("3.M3P3.h:2,F", False), 3, 1_600_000_200 * 10**9),
+        "4.M4P4.h,W=9": None,
+    }

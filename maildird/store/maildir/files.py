@@ -106,20 +106,21 @@ class FolderFiles(FolderMemory):
         for those that moved (or failed) since. A first open measures every file of the folder."""
         msgs, by_base = self.msgs, self.by_base
         entries = [seen[b] for b in bases]
-        cached = [msgs.get(by_base.get(b, 0)) for b in bases]
-        sized = [c is None or c.base != b for c, b in zip(cached, bases, strict=True)]
+        if by_base:
+            cached = [msgs.get(by_base.get(b, 0)) for b in bases]
+            known = [c if c is not None and c.base == b else None for c, b in zip(cached, bases, strict=True)]
+        else:
+            known = [None] * len(bases)  # a first open: memory knows no file
         try:
-            found = measure_entries(self._dir, entries, sized)
+            found = measure_entries(self._dir, entries, [k is None for k in known])
         except OSError:
             found = [None] * len(entries)  # new/ or cur/ went away: the per-file path decides
-        out: dict[str, tuple[Entry, int, int] | None] = {}
-        for base, entry, known, m in zip(bases, entries, cached, found, strict=True):
-            if m is None:
-                out[base] = self._measure(base, entry)
-            elif known is not None and known.base == base:
-                out[base] = (entry, known.size, known.mtime_ns)
-            else:
-                out[base] = (entry, m[0], m[1])
+        out: dict[str, tuple[Entry, int, int] | None] = {
+            base: None if m is None else (entry, m[0], m[1]) if k is None else (entry, k.size, k.mtime_ns)
+            for base, entry, k, m in zip(bases, entries, known, found, strict=True)
+        }
+        for base in [b for b, v in out.items() if v is None]:
+            out[base] = self._measure(base, seen[base])
         return out
 
     def _fix_duplicates(self, seen: dict[str, Entry], dups: list[tuple[str, Entry]]) -> None:
