@@ -99,14 +99,17 @@ def measure_entries(folder: str, entries: Sequence[Entry], sized: Sequence[bool]
         vsizes = [vsize_of(e.name) if want else 0 for e, want in zip(entries, sized, strict=True)]
         unread = [i for i, v in enumerate(vsizes) if v is None]
         jobs = [unread[k::READ_THREADS] for k in range(READ_THREADS)] if len(unread) >= READ_POOL_MIN else []
-        futures = [_pool().submit(_read_many, [_at(entries[i], fds) for i in job]) for job in jobs]
+        try:
+            for job in jobs:
+                futures.append(_pool().submit(_read_many, [_at(entries[i], fds) for i in job]))
+        except RuntimeError:  # the pool is shut down (the interpreter is exiting): read them here
+            jobs = []
         out: list[Measured | None] = [
             None if vsize is None else _stat_one(entry.name, fds[bool(entry.in_new)], vsize)
             for entry, vsize in zip(entries, vsizes, strict=True)
         ]
         if not jobs:
-            jobs, futures = [unread], []
-            found = [_read_many([_at(entries[i], fds) for i in unread])]
+            jobs, found = [unread], [_read_many([_at(entries[i], fds) for i in unread])]
         else:
             found = [f.result() for f in futures]
         for job, measured in zip(jobs, found, strict=True):

@@ -34,6 +34,12 @@ Theory of operation (maildir-format.md §3, §5.2, §5.3, §7.3):
 * The sidecar (``state.MailboxState``) caches per UID the file name, RFC822.SIZE and INTERNALDATE,
   so reopening a large folder reads no message file: sizes come from ``,W=`` or the cache, and a
   file without ``,W=`` is read once. Every observed change gets a clock-seeded modseq.
+* A folder's first open (no sidecar; maybe no uidlist either) measures every file: sizes and
+  dates in one pass (``measure``: a ``stat`` per file, a read of each file without ``,W=``, by a
+  small thread pool), the uidlist written once with all its records when there was none, the new
+  records built column-wise. Dovecot's first SELECT stats and reads no message file (strace: only
+  the new/ -> cur/ renames touch them): it learns sizes and dates when a client fetches them, while
+  a ``Snapshot`` here carries both for every message.
 * Restart (``_warm_start``) and the sync after our own change (``_nothing_moved``) skip the
   listing when nothing can have changed unseen: ``fastpaths`` holds both and their proofs.
 * Modules: ``listing`` (new/ and cur/ listings), ``stamps`` (the quick check and the restart
