@@ -202,6 +202,7 @@ class Framer:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        self._take_bound = min(limits.max_line, limits.max_command)  # ``take_line``'s longest line
         self.line_mode = False
         self.append_allowed = True
         """APPEND gets ``max_append`` per literal (and on top of ``max_command``) only while this is
@@ -301,7 +302,7 @@ class Framer:
             self._scan = len(buf)
             return False
         end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
-        if end > self.limits.max_line or end > self.limits.max_command or (end and buf[end - 1] == 0x7D):
+        if end > self._take_bound or (end and buf[end - 1] == 0x7D):
             return None  # too long, or a literal announcement ("}"): ``next`` decides
         line = bytes(buf[:end])
         del buf[: idx + 1]

@@ -191,7 +191,7 @@ class ServerConnection:
         self._framer.feed(data)
         # Input that piles up while nothing is read from it (a driver reading ahead of a command in
         # flight) is still bounded: past a command's worth the connection is given up.
-        if self._paused() and self._framer.unprocessed > self.limits.max_command + self.limits.max_line:
+        if self._framer.unprocessed > self.limits.max_command + self.limits.max_line and self._paused():
             self._violation = "too much input sent ahead of the server's response"
 
     def _paused(self) -> bool:

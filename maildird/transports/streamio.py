@@ -52,7 +52,7 @@ class StreamIO:
     """Reads and writes on ``stream`` (see the module docstring). Replace ``stream`` freely (after
     STARTTLS or COMPRESS): the fast path follows the attribute."""
 
-    __slots__ = ("_lock", "_socket", "_stream", "output_timeout")
+    __slots__ = ("_lock", "_socket", "_stream", "direct", "output_timeout")
 
     def __init__(self, stream: trio.abc.Stream, output_timeout: float = math.inf) -> None:
         self.stream = stream
@@ -68,11 +68,7 @@ class StreamIO:
         self._stream = stream
         # Exactly a plain SocketStream: a subclass or wrapper may add framing of its own.
         self._socket = stream.socket if type(stream) is trio.SocketStream else None
-
-    @property
-    def direct(self) -> bool:
-        """True when reads and writes go to the socket first (a plain ``SocketStream``)."""
-        return self._socket is not None
+        self.direct = self._socket is not None  # reads and writes go to the socket first
 
     def _fd(self) -> int:
         """The socket's descriptor when the fast path applies, else -1 (also once it is closed)."""
@@ -112,7 +108,8 @@ class StreamIO:
     def receive_nowait(self) -> bytes | None:
         """The octets already received (``b""`` at end of input), or None when none have arrived
         or the stream has no fast path. Never blocks and never checkpoints."""
-        fd = self._fd()
+        sock = self._socket
+        fd = -1 if sock is None else sock.fileno()
         if fd < 0:
             return None
         try:
