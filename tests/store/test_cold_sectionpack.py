@@ -17,7 +17,7 @@ import pytest
 from maildird.message.header_fields import HeaderSpec
 from maildird.message.parse import header_block
 from maildird.store.base import NewMessage
-from maildird.store.maildir import sectioncache, sectionfile, sectionpack
+from maildird.store.maildir import headercache, sectioncache, sectionfile, sectionpack
 from maildird.store.maildir.mailbox import MaildirMailbox
 from maildird.store.maildir.sectionfile import SectionFile
 from tests.store.test_headercache import CASES, cache_file, overwrite, reopen
@@ -265,4 +265,39 @@ async def test_two_selections_read_the_rows_as_before(tmp_path: Path) -> None:
     got = await sweep(mb, uids, (THUNDERBIRD, SHORT))
     assert got == {u: expected(r, (THUNDERBIRD, SHORT)) for u, r in zip(uids, messages, strict=True)}
     assert header_block(messages[0])  # the probe's messages do have headers
+    await store.close()
+
+
+async def test_too_few_rows_are_not_read_again_until_the_folder_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages without a cacheable header (an empty file) never get a row: with too many of them no
+    pack is written, and later sweeps do not read every row again to find that out, until the
+    folder's message count changes."""
+    reads: list[int] = []
+    real = SectionFile.all_sections
+
+    def counting(self: SectionFile, spec: int) -> dict[int, tuple[bytes, int]]:
+        reads.append(spec)
+        return real(self, spec)
+
+    monkeypatch.setattr(SectionFile, "all_sections", counting)
+    messages = raws(2 * ROUND) + [b""] * ROUND  # a third without a header: never stored
+    store, mb = await open_inbox(tmp_path)
+    uids = list((await mb.append([NewMessage(r) for r in messages])).uids)
+    await sweep(mb, uids)  # only its last round (which stores nothing: empty headers) looks
+    assert stored_pack(tmp_path, mb) is None and len(reads) == 1
+    cache = headercache.existing(mb.folder)
+    assert cache is not None
+    for _ in range(2):
+        cache.sections.clear()  # the next sweeps read the file again, as after a restart
+        await sweep(mb, uids)
+        assert len(reads) == 1  # not tried again: the folder did not change
+    more = list((await mb.append([NewMessage(r) for r in raws(8 * ROUND, start=100)])).uids)
+    cache.sections.clear()
+    await sweep(mb, uids + more)
+    # The count changed: the first round (rows already there) looks once, the last (which stored the
+    # new rows) again, and writes the pack.
+    assert len(reads) == 3
+    assert stored_pack(tmp_path, mb) is not None  # 40 of 44 have rows now: written
     await store.close()

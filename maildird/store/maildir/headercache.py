@@ -138,6 +138,10 @@ class FolderHeaders:
         self.cut_ahead: set[str] = set()
         """Selections whose sections ``sectioncache.read_locked`` has already cut for the whole folder
         from a wider stored selection (done once per folder; worker thread, folder lock held)."""
+        self.unpacked: dict[str, int] = {}
+        """Per selection, the folder's message count when ``sectioncache`` last found too few rows to
+        write its pack: not tried again (a read of every row) until the count changes (worker
+        thread, folder lock held)."""
         self.token = next(_tokens)  # tells this folder's memory entries from another's
         self._bases: dict[tuple[str, int, str], int] = {}  # (GUID, UIDVALIDITY, selection) -> base
         self.headers: FileSlot[HeaderFile] = FileSlot(HeaderFile, CACHE_SUFFIX, "header cache")

@@ -45,7 +45,6 @@ from maildird.store.maildir.headerfile import MAX_CACHED_BLOCK
 from maildird.store.maildir.sectionfile import Section, SectionFile, SectionRow
 
 if TYPE_CHECKING:
-    from maildird.store.maildir.cachefile import FileSlot
     from maildird.store.maildir.headercache import FolderHeaders, Reader
     from maildird.store.maildir.sync import Folder
 
@@ -288,32 +287,43 @@ def _read_packed(
 
 
 def _pack_at_sweep_end(
-    slot: FileSlot[SectionFile],
+    cache: FolderHeaders,
     folder: Folder,
     uids: Sequence[int],
     ahead: list[int],
     spec: int | None,
     key: str | None,
     repack: bool,
+    *,
+    grew: bool,
 ) -> None:
     """Write the selection's pack when it is missing or stale and this request reached the folder's
     last message (the last round of a message list: its rows are all stored now, the first list's
     included), from the stored rows of the messages the folder has. Nothing when fewer than all but
-    ``PACK_STALE`` of them have a row (another client's list is still filling them)."""
+    ``PACK_STALE`` of them have a row (a list still filling them, or many messages without a
+    cacheable header); when this request stored no new row (``grew``), not tried again until the
+    folder's message count changes."""
+    slot = cache.section_file
     sf = slot.file
     if not repack or sf is None or spec is None or key is None:
         return
-    if not folder.msgs or len(folder.msgs) > PACK_MAX_MESSAGES:
+    count = len(folder.msgs)
+    if not count or count > PACK_MAX_MESSAGES or (not grew and cache.unpacked.get(key) == count):
         return
-    reached = ahead[-1] if ahead else max(uids)
+    # A request that stored rows counts only when its own messages reach the end (the last round of
+    # a list filling the file); one that only read, also through what it read ahead.
+    reached = max(uids) if grew or not ahead else ahead[-1]
     if reached < max(folder.msgs):
         return
     try:
         rows = sf.all_sections(spec)
         msgs = folder.msgs
         keep = {uid: section for uid, section in rows.items() if uid in msgs}
-        if len(keep) >= (1 - PACK_STALE) * len(msgs):
+        if len(keep) >= (1 - PACK_STALE) * count:
             sf.put_pack(spec, key, keep)
+            cache.unpacked.pop(key, None)
+        elif not grew:
+            cache.unpacked[key] = count
     except sqlite3.Error as exc:
         slot.failed(exc, sf.path)
 
@@ -389,7 +399,7 @@ def _read_locked(
     ready = [u for u in ahead if u in complete]
     if not need:  # the usual case, in one comprehension
         if large and len(keys) == 1 and slot.file is sf:
-            _pack_at_sweep_end(slot, folder, uids, ahead, ids[0], keys[0], repack)
+            _pack_at_sweep_end(cache, folder, uids, ahead, ids[0], keys[0], repack, grew=False)
         if len(stored) == 1:
             return {u: (stored[0][u],) for u in (*uids, *ready)}
         return {u: tuple(have[u] for have in stored) for u in (*uids, *ready)}
@@ -418,5 +428,5 @@ def _read_locked(
         except sqlite3.Error as exc:
             slot.failed(exc, sf.path)
     if large and len(keys) == 1 and slot.file is sf:
-        _pack_at_sweep_end(slot, folder, uids, ahead, ids[0], keys[0], repack)
+        _pack_at_sweep_end(cache, folder, uids, ahead, ids[0], keys[0], repack, grew=bool(rows))
     return out
