@@ -278,3 +278,72 @@ def test_measure_many_takes_known_sizes_and_follows_renames(tmp_path: Path) -> N
         "3.M3P3.h": (Entry("3.M3P3.h:2,F", False), 3, 1_600_000_200 * 10**9),
         "4.M4P4.h,W=9": None,
     }
+
+
+UIDLIST_LINES = [
+    "1 :a.h",
+    "2 :b.h,S=3,W=4",
+    "3 :c.h:2,S",
+    "4 G1 :d.h",
+    "5 :a.h",
+    "6  :e.h",
+    "7 :",
+    "8 :f/g",
+    "x :h.h",
+    "² :i.h",
+    "0 :j.h",
+    "4294967295 :k.h",
+    "9 :l.h :m",
+    "10 :\udcffn.h",
+    "",
+    " :o.h",
+    "11 p.h",
+]
+
+
+ORDERED_LINES = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=3), st.sampled_from(["a.h", "b.h:2,S", "a.h:2,T", "c,W=1"])),
+    max_size=8,
+).map(lambda steps: [f"{sum(n for n, _ in steps[: i + 1])} :{name}" for i, (_, name) in enumerate(steps)])
+"""Mostly well-formed bodies: UIDs ascending (or repeating, by a step of 0), bases that repeat."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(st.lists(st.sampled_from(UIDLIST_LINES), max_size=7), ORDERED_LINES),
+    st.sampled_from(["3 V5 N1 Gab", "1 5 1"]),
+)
+def test_parse_uidlist_plain_records_equal_the_line_loop(lines: list[str], header: str) -> None:
+    """``uidlist_format._plain_records`` (the C-level pass over a v3 body) gives what the line loop
+    gives: the same ``Uidlist`` or the same ``UidlistCorrupt``."""
+    from maildird.store.maildir import uidlist_format
+    from maildird.store.maildir.uidlist_format import UidlistCorrupt, parse_uidlist
+
+    head = header.replace("Gab", "G" + "ab" * 16)
+    data = "\n".join([head, *lines, ""]).encode("utf-8", "surrogateescape")
+
+    def parse() -> object:
+        try:
+            return parse_uidlist(data)
+        except UidlistCorrupt as exc:
+            return ("corrupt", exc.line, exc.reason)
+
+    fast = parse()
+    saved = uidlist_format._plain_records
+    uidlist_format._plain_records = lambda body: None
+    try:
+        loop = parse()
+    finally:
+        uidlist_format._plain_records = saved
+    assert fast == loop
+
+
+def test_parse_uidlist_takes_a_plain_body_in_one_pass() -> None:
+    from maildird.store.maildir.uidlist_format import _plain_records
+
+    body = "\n".join(f"{u} :{u}.M{u}P1.h,S=1,W=2" for u in range(1, 50)).encode()
+    recs = _plain_records(body)
+    assert recs is not None and [r.uid for r in recs] == list(range(1, 50))
+    assert all(type(r) is UidRecord and r.extensions == () for r in recs)
+    assert _plain_records(body + b"\n50 G7 :x.h") is None  # extensions: the line loop
+    assert _plain_records(b"") == ()

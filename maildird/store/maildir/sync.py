@@ -270,7 +270,7 @@ class Folder(FolderFastPaths):
         msgs = self.msgs
         vanished: list[int] = []
         # Equal sizes and every live UID known means the same UID sets (the common case, no set).
-        if len(live) != len(msgs) or not all(r.uid in msgs for _, r in live):
+        if msgs and (len(live) != len(msgs) or not all(r.uid in msgs for _, r in live)):
             live_uids = {r.uid for _, r in live}
             vanished = [uid for uid in msgs if uid not in live_uids]
         fresh = dovecot_order(b for b in seen if b not in ul_bases)
@@ -296,24 +296,33 @@ class Folder(FolderFastPaths):
         # Records: compare with what we knew; every change gets one modseq for this sync.
         modseq = next_modseq(self.highestmodseq)
         upserts: list[Record] = []
-        for base, rec in live:
-            entry = seen[base]
-            old = msgs.get(rec.uid)
-            if old is not None and old.base == base:
-                if old.name == entry.name and old.in_new == entry.in_new:
-                    continue
-                flags_changed = self._flags(old.name) != self._flags(entry.name)
-                seq = modseq if flags_changed else old.modseq
-                new = old._replace(name=entry.name, in_new=entry.in_new, modseq=seq)
-            else:
+        new_rec = tuple.__new__  # ``Record(...)`` without its Python-level ``__new__``
+        if not msgs:  # memory knows no message (a first open): every live record was measured
+            for base, rec in live:
                 found = measured[base]
-                if found is None:
-                    continue
-                entry, size, mtime_ns = found
-                new = Record(rec.uid, base, entry.name, entry.in_new, size, mtime_ns, modseq)
-            upserts.append(new)
+                if found is not None:
+                    entry, size, mtime_ns = found
+                    upserts.append(
+                        new_rec(Record, (rec.uid, base, entry.name, entry.in_new, size, mtime_ns, modseq))
+                    )
+        else:
+            for base, rec in live:
+                entry = seen[base]
+                old = msgs.get(rec.uid)
+                if old is not None and old.base == base:
+                    if old.name == entry.name and old.in_new == entry.in_new:
+                        continue
+                    flags_changed = self._flags(old.name) != self._flags(entry.name)
+                    seq = modseq if flags_changed else old.modseq
+                    new = old._replace(name=entry.name, in_new=entry.in_new, modseq=seq)
+                else:
+                    found = measured[base]
+                    if found is None:
+                        continue
+                    entry, size, mtime_ns = found
+                    new = Record(rec.uid, base, entry.name, entry.in_new, size, mtime_ns, modseq)
+                upserts.append(new)
         changed = bool(kept) or any(r.modseq == modseq for r in upserts)
-        new_rec = tuple.__new__
         upserts += [
             new_rec(Record, (uid, base, entry.name, entry.in_new, size, mtime_ns, modseq))
             for uid, (base, (entry, size, mtime_ns)) in zip(new_uids, kept, strict=True)

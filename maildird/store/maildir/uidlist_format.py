@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from itertools import islice
+from itertools import islice, repeat
 from operator import itemgetter, lt
 from typing import NamedTuple
 
@@ -91,7 +91,11 @@ class Uidlist:
         return max(self.next_uid, self.last_uid + 1)
 
     def by_base(self) -> dict[str, UidRecord]:
-        return {r.base: r for r in self.records}
+        recs = self.records
+        names = list(map(_NAME_OF, recs))
+        if INFO_SEP not in "".join(names):  # every file name is its base (what Dovecot writes)
+            return dict(zip(names, recs, strict=True))
+        return {r.base: r for r in recs}
 
     @classmethod
     def new(cls, uidvalidity: int) -> Uidlist:
@@ -135,6 +139,10 @@ def parse_uidlist(data: bytes) -> Uidlist:
         raise UidlistCorrupt(1, f"Unsupported version {version_s}")
     else:
         raise UidlistCorrupt(1, "Corrupted header (invalid version number)")
+    if uidlist.version == VERSION and b"\r" not in data:
+        fast = _plain_records(data[data.find(b"\n") + 1 : end])
+        if fast is not None:
+            return replace(uidlist, records=fast)
     records: list[UidRecord] = []
     positions: dict[str, int] = {}
     needs_rewrite = uidlist.needs_rewrite
@@ -176,6 +184,33 @@ def parse_uidlist(data: bytes) -> Uidlist:
         records.append(rec)
     recs = tuple(r for r in records if r.uid) if duplicates else tuple(records)
     return replace(uidlist, records=recs, needs_rewrite=needs_rewrite)
+
+
+def _plain_records(body: bytes) -> tuple[UidRecord, ...] | None:
+    """The records of a v3 body whose every line is ``<uid> :<file name>`` (what Dovecot writes
+    unless a message has extensions), checked and built by C-level calls over all lines at once:
+    the same records as the line loop of ``parse_uidlist``, which takes anything else (None here:
+    extensions, UIDs not ascending or out of range, a name twice, odd lines) and raises its errors.
+    A folder of 100,000 messages: ~3 us per line in the loop."""
+    lines = [ln for ln in body.decode("utf-8", "surrogateescape").split("\n") if ln]
+    if not lines:
+        return ()
+    parts = [ln.partition(" :") for ln in lines]
+    uid_texts = list(map(itemgetter(0), parts))
+    names = list(map(itemgetter(2), parts))
+    digits = "".join(uid_texts)
+    joined = "".join(names)
+    if not (all(map(itemgetter(1), parts)) and all(uid_texts) and all(names)):
+        return None
+    if not (digits.isascii() and digits.isdigit()) or "/" in joined:
+        return None
+    uids = list(map(int, uid_texts))
+    if not (uids[0] > 0 and uids[-1] <= MAX_UID and all(map(lt, uids, islice(uids, 1, None)))):
+        return None
+    bases = names if INFO_SEP not in joined else [n.partition(INFO_SEP)[0] for n in names]
+    if len(set(bases)) != len(bases):
+        return None  # a base twice: the loop keeps the later line
+    return tuple(map(tuple.__new__, repeat(UidRecord), zip(uids, names, repeat(()))))
 
 
 def _parse_header_v3(rest: str) -> Uidlist:
