@@ -169,17 +169,31 @@ class RunLines:
 
 class LinesCache:
     """``RunLines`` by (run, shape), least recently used first out past ``budget`` octets; an entry goes
-    with its run (weak reference callback), so a run's id cannot find another run's lines."""
+    with its run, so a run's id cannot find another run's lines.
+
+    A run dies whenever the last view lets go of it, possibly inside a garbage collection that another
+    thread's allocation started, in the middle of a ``put`` here: the weak reference's callback only
+    notes the key (``list.append`` is atomic), and the event loop's thread drops the entry at its next
+    call (``_purge``)."""
 
     def __init__(self, budget: int = LINES_BUDGET) -> None:
         self.budget = budget
-        self.size = 0
+        self._size = 0
         self._entries: OrderedDict[tuple[int, LineShape], RunLines] = OrderedDict()
+        self._dead: list[tuple[int, LineShape]] = []
 
     def __len__(self) -> int:
+        self._purge()
         return len(self._entries)
 
+    @property
+    def size(self) -> int:
+        """Octets held (``RunLines.size`` of every entry)."""
+        self._purge()
+        return self._size
+
     def get(self, run: Run, shape: LineShape) -> RunLines | None:
+        self._purge()
         key = (id(run), shape)
         lines = self._entries.get(key)
         if lines is None or lines.run() is not run:
@@ -190,31 +204,37 @@ class LinesCache:
     def ref(self, run: Run, shape: LineShape) -> weakref.ref[Run]:
         """The weak reference a new ``RunLines`` of ``run`` holds: its death drops the entry."""
         key = (id(run), shape)
-
-        def drop(ref: weakref.ref[Run]) -> None:
-            lines = self._entries.get(key)
-            if lines is not None and lines.run is ref:
-                self._remove(key)
-
-        return weakref.ref(run, drop)
+        dead = self._dead
+        return weakref.ref(run, lambda _ref: dead.append(key))
 
     def put(self, run: Run, shape: LineShape, lines: RunLines) -> None:
+        self._purge()
         if lines.run() is not run or lines.size > self.budget:
             return
         key = (id(run), shape)
-        if key in self._entries:
-            self._remove(key)
-        while self._entries and self.size + lines.size > self.budget:
+        self._remove(key)
+        while self._entries and self._size + lines.size > self.budget:
             self._remove(next(iter(self._entries)))
         self._entries[key] = lines
-        self.size += lines.size
+        self._size += lines.size
+
+    def _purge(self) -> None:
+        dead = self._dead
+        while dead:
+            key = dead.pop()
+            lines = self._entries.get(key)
+            if lines is not None and lines.run() is None:  # not a later run's lines under a reused id
+                self._remove(key)
 
     def _remove(self, key: tuple[int, LineShape]) -> None:
-        self.size -= self._entries.pop(key).size
+        lines = self._entries.pop(key, None)
+        if lines is not None:
+            self._size -= lines.size
 
     def clear(self) -> None:
         self._entries.clear()
-        self.size = 0
+        self._dead.clear()
+        self._size = 0
 
 
 LINES = LinesCache()

@@ -526,3 +526,21 @@ def test_cache_budget_and_identity() -> None:
     del runs[2]
     gc.collect()
     assert len(cache) == 1 and cache.size < size
+
+
+def test_a_noted_death_drops_only_dead_lines() -> None:
+    """The weak reference's callback only notes the key (it may run in any thread, inside any
+    allocation); the entry goes at the next call, and only if its run is dead: under a reused id a
+    later run's lines stay."""
+    shape = LineShape(True, ("FLAGS",), b"* %d FETCH (UID %d FLAGS %s)\r\n")
+    cache = LinesCache()
+    live, doomed = Run((info(1),)), Run((info(2),))
+    for run in (live, doomed):
+        cache.put(run, shape, RunLines(cache.ref(run, shape), b"x" * 10, array("Q", [0, 10])))
+    assert cache._entries.keys() == {(id(live), shape), (id(doomed), shape)}
+    del doomed, run
+    gc.collect()
+    assert len(cache._entries) == 2  # noted, not yet dropped
+    cache._dead.append((id(live), shape))  # as if a dead run had had the live one's id
+    assert len(cache) == 1 and cache.get(live, shape) is not None
+    assert cache.size == 10 + 2 * 8
