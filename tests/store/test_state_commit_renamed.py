@@ -28,7 +28,9 @@ def state_of(st: MailboxState) -> tuple[Any, ...]:
     """Everything a commit writes but the write generation: rows, expunge log, HIGHESTMODSEQ, mark (the
     expunge floor is the clock at the file's creation)."""
     log = list(st._db.execute("SELECT * FROM expunged ORDER BY uid"))
-    meta = dict(st._db.execute("SELECT key, value FROM meta WHERE key NOT IN ('epoch', 'gen', 'expunge_floor')"))
+    meta = dict(
+        st._db.execute("SELECT key, value FROM meta WHERE key NOT IN ('epoch', 'gen', 'expunge_floor')")
+    )
     return rows(st), log, meta
 
 

@@ -15,7 +15,9 @@ Theory of operation (maildir-format.md §1.5, §7.3):
   slots directly (half its constructor's cost), ``make_infos`` does so column by column in C-level
   ``map`` calls for a whole folder, and ``bulk_build`` pauses the cyclic garbage collector meanwhile
   (the young collections triggered by 300,000 new objects for 100,000 messages, none of which is in
-  a cycle, cost as much as the building itself).
+  a cycle, cost as much as the building itself); a large build is promoted to the oldest
+  generation unwalked, and the full collection that owes is paid at a quiet moment
+  (``collection_owed``), not by the next commands.
 * A restart whose sidecar has a valid packed copy of its rows (``statepack``) adopts its columns
   (``adopt_columns``): names, flags (once per distinct name suffix) and dates come ready-made. A
   settled sync's write packs the records memory holds then (``pack_rows``), which are the rows it
