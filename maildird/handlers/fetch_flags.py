@@ -28,7 +28,8 @@ are formatted, so the client parses while the server formats. Smaller FETCHes fo
 
 Lines are formatted column by column (``format_lines``): one ``bytes %`` per message over C-level
 ``map``/``zip`` iterators, flag lists from one table per distinct flag set. The octets are those of
-``fetch_lines.LinePlan`` and of the general path (``tests/handlers/test_fetch_flags_fast.py``).
+the general path (``fetch_render.render`` + ``responses.serialize``), which
+``tests/handlers/test_fetch_flags_fast.py`` compares over random mailboxes and histories.
 """
 
 from __future__ import annotations
