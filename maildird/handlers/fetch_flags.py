@@ -147,25 +147,37 @@ def format_lines(
 
 
 class RunLines:
-    """A run's lines in one shape: ``data`` and where each line starts (``offsets``, one more than
-    lines). Held weakly by the run's key in ``LinesCache``."""
+    """A run's lines in one shape: ``data`` and each line's length (``lengths``); where each line
+    starts is worked out on the first slice that needs it (a whole-run FETCH never does)."""
 
-    __slots__ = ("data", "offsets", "run")
+    __slots__ = ("_offsets", "data", "lengths", "run")
 
-    def __init__(self, run: weakref.ref[Run], data: bytes, offsets: array[int]) -> None:
+    def __init__(self, run: weakref.ref[Run], data: bytes, lengths: array[int]) -> None:
         self.run = run
         self.data = data
-        self.offsets = offsets
+        self.lengths = lengths
+        self._offsets: array[int] | None = None
 
     @property
     def size(self) -> int:
-        return len(self.data) + self.offsets.itemsize * len(self.offsets)
+        """Octets held, the offsets counted as if worked out already (a bound for the budget)."""
+        return (
+            len(self.data)
+            + self.lengths.itemsize * len(self.lengths)
+            + _OFFSET_SIZE * (len(self.lengths) + 1)
+        )
 
     def span(self, lo: int, hi: int) -> bytes:
         """The lines of positions ``lo`` to ``hi`` (exclusive)."""
-        if lo == 0 and hi == len(self.offsets) - 1:
+        if lo == 0 and hi == len(self.lengths):
             return self.data
-        return self.data[self.offsets[lo] : self.offsets[hi]]
+        offsets = self._offsets
+        if offsets is None:
+            offsets = self._offsets = array("Q", list(accumulate(self.lengths, initial=0)))
+        return self.data[offsets[lo] : offsets[hi]]
+
+
+_OFFSET_SIZE = array("Q").itemsize
 
 
 class LinesCache:
@@ -447,20 +459,37 @@ async def _build_and_send(
     (``LINES``)."""
     infos = run.infos
     chunks: list[bytes] = []
-    offsets = array("Q", [0])
+    lengths = array("I")
     for number, (lo, hi) in enumerate(_rounds(0, len(infos))):
         if number:
             await trio.lowlevel.checkpoint()
         lines = format_lines(shape, lo + 1, infos[lo:hi], run.uids[lo:hi])
         chunk = b"".join(lines)
-        base = offsets[-1]
-        offsets.extend(list(accumulate(map(len, lines), initial=base))[1:])  # a list: faster than an iterator
+        lengths.extend(map(len, lines))
         chunks.append(chunk)
-
-        def source(a: int, b: int, chunk: bytes = chunk, base: int = base) -> bytes:
-            return chunk[offsets[a] - base : offsets[b] - base]
-
-        data = b"".join(_pieces(lo, hi, plain, specials, source, special))
+        data = b"".join(_pieces(lo, hi, plain, specials, _Round(lo, lines, chunk).span, special))
         if data:
             await ctx.send_bytes(data)
-    LINES.put(run, shape, RunLines(LINES.ref(run, shape), b"".join(chunks), offsets))
+    LINES.put(run, shape, RunLines(LINES.ref(run, shape), b"".join(chunks), lengths))
+
+
+class _Round:
+    """One round's lines while a run's lines are built: spans of it, the offsets worked out only for
+    a span that is not the whole round."""
+
+    __slots__ = ("chunk", "lines", "lo", "offsets")
+
+    def __init__(self, lo: int, lines: list[bytes], chunk: bytes) -> None:
+        self.lo = lo
+        self.lines = lines
+        self.chunk = chunk
+        self.offsets: list[int] | None = None
+
+    def span(self, a: int, b: int) -> bytes:
+        a -= self.lo
+        b -= self.lo
+        if a == 0 and b == len(self.lines):
+            return self.chunk
+        if self.offsets is None:
+            self.offsets = list(accumulate(map(len, self.lines), initial=0))
+        return self.chunk[self.offsets[a] : self.offsets[b]]

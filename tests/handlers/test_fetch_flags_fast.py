@@ -503,10 +503,10 @@ def test_cache_budget_and_identity() -> None:
     shape = LineShape(True, ("FLAGS",), b"* %d FETCH (UID %d FLAGS %s)\r\n")
     other_shape = LineShape(False, ("FLAGS",), b"* %d FETCH (FLAGS %s)\r\n")
     runs = [Run((info(1), info(2))) for _ in range(3)]
-    cache = LinesCache(budget=150)  # two of the 56-octet entries below
+    cache = LinesCache(budget=150)  # two of the 60-octet entries below
 
     def lines(run: Run, data: bytes) -> RunLines:
-        return RunLines(cache.ref(run, shape), data, array("Q", [0, len(data)]))
+        return RunLines(cache.ref(run, shape), data, array("I", [len(data)]))  # one line: 20 octets more
 
     cache.put(runs[0], shape, lines(runs[0], b"a" * 40))
     assert cache.get(runs[0], shape) is not None
@@ -536,11 +536,11 @@ def test_a_noted_death_drops_only_dead_lines() -> None:
     cache = LinesCache()
     live, doomed = Run((info(1),)), Run((info(2),))
     for run in (live, doomed):
-        cache.put(run, shape, RunLines(cache.ref(run, shape), b"x" * 10, array("Q", [0, 10])))
+        cache.put(run, shape, RunLines(cache.ref(run, shape), b"x" * 10, array("I", [10])))
     assert cache._entries.keys() == {(id(live), shape), (id(doomed), shape)}
     del doomed, run
     gc.collect()
     assert len(cache._entries) == 2  # noted, not yet dropped
     cache._dead.append((id(live), shape))  # as if a dead run had had the live one's id
     assert len(cache) == 1 and cache.get(live, shape) is not None
-    assert cache.size == 10 + 2 * 8
+    assert cache.size == 10 + 4 + 2 * 8  # the data, one length, two offsets
