@@ -144,3 +144,42 @@ async def test_store_expunge_append_leave_the_rows_a_rebuild_makes(tmp_path: Pat
     await store.close()
     assert sidecar_rows(tmp_path) == kept
     assert [(i.uid, i.flags) for i in rebuilt_snapshot.messages] == [(i.uid, i.flags) for i in after.messages]
+
+
+async def test_store_after_a_failed_sidecar_write_writes_its_rows_whole(tmp_path: Path) -> None:
+    """After a failed write the rows may lag behind memory (``_rows_stale``): a STORE's records then go
+    to the sidecar whole, not as a rename of rows whose size and mtime could be stale."""
+    fill(tmp_path, 6)
+    store = make_store(tmp_path)
+    box = await store.open("INBOX")
+    uid = (await box.snapshot()).messages[2].uid
+    folder = box.folder
+    assert folder.state is not None
+    folder.state._db.execute("UPDATE message SET size = 1, mtime_ns = 2 WHERE uid = ?", (uid,))
+    folder.state._db.commit()
+    folder._rows_stale = True  # as ``_failed_write`` leaves it
+    await box.store_flags([uid], "add", frozenset({"\\Flagged"}))
+    rec = folder.msgs[uid]
+    (row,) = folder.state._db.execute("SELECT name, size, mtime_ns FROM message WHERE uid = ?", (uid,))
+    assert row == (rec.name, rec.size, rec.mtime_ns)
+    assert row[1] != 1
+    await store.close()
+
+
+async def test_store_renames_only_what_a_flag_change_changes(tmp_path: Path) -> None:
+    """A STORE (rows current) updates name, in_new and modseq and leaves the other columns alone: a
+    row's size altered behind the folder's back stays altered (the rename path, not a whole write)."""
+    fill(tmp_path, 6)
+    store = make_store(tmp_path)
+    box = await store.open("INBOX")
+    uid = (await box.snapshot()).messages[2].uid
+    folder = box.folder
+    assert folder.state is not None and not folder._rows_stale
+    folder.state._db.execute("UPDATE message SET size = 1 WHERE uid = ?", (uid,))
+    folder.state._db.commit()
+    await box.store_flags([uid], "add", frozenset({"\\Flagged"}))
+    rec = folder.msgs[uid]
+    (row,) = folder.state._db.execute("SELECT name, modseq, size FROM message WHERE uid = ?", (uid,))
+    assert row == (rec.name, rec.modseq, 1)
+    assert "F" in rec.name.rpartition(":2,")[2]
+    await store.close()

@@ -34,6 +34,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -250,14 +251,26 @@ class FolderControl(FolderFiles):
         self.hints = {}
         self.version += 1
 
-    def persist(self, upserts: list[Record], expunged: list[tuple[int, int]], mark: str = "") -> None:
+    def persist(
+        self,
+        upserts: list[Record],
+        expunged: list[tuple[int, int]],
+        mark: str = "",
+        renamed: Sequence[Record] = (),
+    ) -> None:
         """Store changes in the sidecar (and the sync mark: "" clears it, as every change other than
         a settled full sync must). A failure (disk full, broken file) must not fail an operation
         that already happened on disk: the sidecar is a cache, rebuilt by the next diff, and modseqs
-        stay monotonic through the clock term (module docstring of ``state``)."""
+        stay monotonic through the clock term (module docstring of ``state``).
+
+        ``renamed``: records only renamed since their row was written (a STORE's flag change: same
+        base, size and mtime), so only name, in_new and modseq are updated (``state.commit``); after
+        a failed write the rows may lag behind memory, and they are written whole instead."""
         if self.state is None:
             return
         mark = "" if self._rows_stale else mark
+        if self._rows_stale and renamed:
+            upserts, renamed = [*upserts, *renamed], ()
         try:
             self.state.commit(
                 upserts=upserts,
@@ -265,6 +278,7 @@ class FolderControl(FolderFiles):
                 highestmodseq=self.highestmodseq,
                 sync_mark=mark,
                 pack=self._pack_source(mark),
+                renamed=renamed,
             )
             self._mark_written = mark
         except sqlite3.Error:

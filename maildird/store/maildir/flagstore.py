@@ -122,7 +122,7 @@ def store_locked(
             if folder.fsync:
                 fsync_dir(folder.path / "cur")
             folder._apply_renames(renamed, modseq)
-            folder.persist([rec for rec, _ in renamed], [])
+            folder.persist([], [], renamed=[rec for rec, _ in renamed])
         crash_point("store:after-record")
     infos = folder.infos
     return StoreResult(tuple(infos[rec.uid] for rec, _ in renamed), tuple(failed))
