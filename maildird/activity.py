@@ -11,7 +11,7 @@ nothing depends on it (a search derives what the fill has not).
 
 ``when_quiet`` runs a short synchronous job on the event loop at such a moment, once however often
 it is asked for meanwhile: the full garbage collection owed after a large folder build
-(``store.maildir.memory.settle_collector``), which would otherwise fall on a client's command.
+(``store.maildir.collector.settle_collector``), which would otherwise fall on a client's command.
 """
 
 from __future__ import annotations

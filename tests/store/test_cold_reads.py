@@ -131,7 +131,7 @@ def test_old_struct_file_keeps_its_pages_and_rows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_bulk_reads_leave_the_collector_as_found(tmp_path: Path, enabled: bool) -> None:
-    """``structcache``/``sectioncache`` pause the collector for large reads (``memory.bulk_build``):
+    """``structcache``/``sectioncache`` pause the collector for large reads (``collector.bulk_build``):
     afterwards it is on again only if it was on before."""
     from maildird.store.maildir import structcache
 

@@ -1,4 +1,4 @@
-"""The full collection a large build owes (``memory.promote_young``, ``collection_owed``,
+"""The full collection a large build owes (``collector.promote_young``, ``collection_owed``,
 ``settle_collector``) is paid at a quiet moment with no file-system work in flight
 (``mailbox.run_fs``, ``settle_when_idle``, ``activity.when_quiet``), not by the next commands.
 
@@ -18,8 +18,8 @@ import trio
 import trio.testing
 
 from maildird import activity
-from maildird.store.maildir import mailbox, memory
-from maildird.store.maildir.memory import bulk_build, collection_owed, settle_collector
+from maildird.store.maildir import collector, mailbox
+from maildird.store.maildir.collector import bulk_build, collection_owed, settle_collector
 from tests.store.test_open_fast import make_store
 
 MESSAGES = 300
@@ -33,10 +33,10 @@ def full_collections() -> int:
 @pytest.fixture(autouse=True)
 def fresh_debt(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts as a process that never settled and owes nothing."""
-    monkeypatch.setattr(memory, "_promoted", 0)
-    monkeypatch.setattr(memory, "_full_seen", -1)
-    monkeypatch.setattr(memory, "_heap", 0)
-    monkeypatch.setattr(memory, "PROMOTE_MIN_YOUNG", 100)
+    monkeypatch.setattr(collector, "_promoted", 0)
+    monkeypatch.setattr(collector, "_full_seen", -1)
+    monkeypatch.setattr(collector, "_heap", 0)
+    monkeypatch.setattr(collector, "PROMOTE_MIN_YOUNG", 100)
     assert gc.isenabled()
     yield
     assert gc.isenabled()
@@ -56,21 +56,21 @@ def build(count: int) -> list[_Built]:
 
 def test_a_promoted_build_owes_one_full_collection_and_the_settle_pays_it() -> None:
     built = build(2000)
-    assert memory._promoted >= len(built)
+    assert collector._promoted >= len(built)
     assert collection_owed()
     before = full_collections()
     settle_collector()
     assert full_collections() == before + 1
-    assert not collection_owed() and memory._promoted == 0
-    assert memory._heap > len(built)  # the heap the collection left, which the next debt is weighed by
+    assert not collection_owed() and collector._promoted == 0
+    assert collector._heap > len(built)  # the heap the collection left, which the next debt is weighed by
     settle_collector()  # nothing owed: no second collection
     assert full_collections() == before + 1
 
 
 def test_a_small_build_is_not_promoted_and_owes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memory, "PROMOTE_MIN_YOUNG", 10**9)
+    monkeypatch.setattr(collector, "PROMOTE_MIN_YOUNG", 10**9)
     build(2000)
-    assert memory._promoted == 0 and not collection_owed()
+    assert collector._promoted == 0 and not collection_owed()
 
 
 def test_any_full_collection_since_the_promotion_clears_the_debt() -> None:
@@ -79,17 +79,17 @@ def test_any_full_collection_since_the_promotion_clears_the_debt() -> None:
     gc.collect()
     assert not collection_owed()
     build(500)  # promoted after that collection: counted from zero
-    assert memory._promoted < 2000
+    assert collector._promoted < 2000
 
 
 def test_after_a_settle_the_debt_is_weighed_against_the_heap_it_left(monkeypatch: pytest.MonkeyPatch) -> None:
     build(2000)
     settle_collector()
-    monkeypatch.setattr(memory, "_heap", 1500)  # as if the settle had left a small heap
+    monkeypatch.setattr(collector, "_heap", 1500)  # as if the settle had left a small heap
     build(1000)
     assert not collection_owed()  # less than SETTLE_AFTER_HEAPS heaps promoted
     build(2200)
-    assert memory._promoted >= memory.SETTLE_AFTER_HEAPS * 1500
+    assert collector._promoted >= collector.SETTLE_AFTER_HEAPS * 1500
     assert collection_owed()
 
 
@@ -149,10 +149,10 @@ async def test_opening_a_large_folder_settles_when_quiet_not_during_commands(
         assert len(snap.messages) == MESSAGES
         infos = {id(i) for i in snap.messages}
         assert {id(o) for o in gc.get_objects(generation=2)} >= infos  # promoted, not walked
-        assert memory._promoted > 0  # owed, and scheduled: not paid by the open
-        assert memory._heap == 0
+        assert collector._promoted > 0  # owed, and scheduled: not paid by the open
+        assert collector._heap == 0
         await trio.sleep(activity.QUIET_SECONDS * 4)
-        assert memory._promoted == 0 and memory._heap > 0  # settled once it was quiet
+        assert collector._promoted == 0 and collector._heap > 0  # settled once it was quiet
     finally:
         await store.close()
 
@@ -175,10 +175,10 @@ async def test_the_settle_waits_for_file_system_work_in_flight(
         await busy.wait()
         activity.when_quiet(mailbox.settle_when_idle)
         await trio.sleep(activity.QUIET_SECONDS * 10)
-        assert memory._promoted > 0 and memory._heap == 0  # quiet, but work in flight: not yet
+        assert collector._promoted > 0 and collector._heap == 0  # quiet, but work in flight: not yet
         done.set()
     await trio.sleep(activity.QUIET_SECONDS * 4)
-    assert memory._promoted == 0 and memory._heap > 0
+    assert collector._promoted == 0 and collector._heap > 0
 
 
 async def test_a_large_store_leaves_the_collector_as_it_found_it(
@@ -194,15 +194,15 @@ async def test_a_large_store_leaves_the_collector_as_it_found_it(
         box = await store.open("INBOX")
         uids = [i.uid for i in (await box.snapshot()).messages]
         await trio.sleep(activity.QUIET_SECONDS * 4)  # the load's debt settled
-        assert memory._promoted == 0
-        monkeypatch.setattr(memory, "_heap", 1)  # as if the settle had left a tiny heap: the STORE owes
+        assert collector._promoted == 0
+        monkeypatch.setattr(collector, "_heap", 1)  # as if the settle had left a tiny heap: the STORE owes
         result = await box.store_flags(uids, "add", frozenset({"\\Flagged"}))
         assert len(result.changed) == MESSAGES
         assert gc.isenabled() and gc.get_threshold() == thresholds
         assert all("\\Flagged" in i.flags for i in result.changed)
         assert {id(o) for o in gc.get_objects(generation=2)} >= {id(i) for i in result.changed}
-        assert memory._promoted > 0
+        assert collector._promoted > 0
         await trio.sleep(activity.QUIET_SECONDS * 4)
-        assert memory._promoted == 0 and memory._heap > 1  # the STORE's debt settled
+        assert collector._promoted == 0 and collector._heap > 1  # the STORE's debt settled
     finally:
         await store.close()

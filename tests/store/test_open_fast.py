@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from maildird.store.base import MessageInfo, NewMessage, Snapshot
-from maildird.store.maildir import memory, sync
+from maildird.store.maildir import collector, sync
+from maildird.store.maildir.collector import bulk_build
 from maildird.store.maildir.mailbox import MaildirMailbox
-from maildird.store.maildir.memory import FolderMemory, bulk_build, make_info
+from maildird.store.maildir.memory import FolderMemory, make_info
 from maildird.store.maildir.state import SYNC_MARK_KEY, Record
 from maildird.store.maildir.store import MaildirStore
 from maildird.store.registry import Registry
@@ -204,7 +205,7 @@ class _Built:
 def test_bulk_build_leaves_what_it_built_in_the_oldest_generation(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a large bulk build made is promoted without a collection walking it (``promote_young``),
     and nothing frozen on purpose by someone else is released."""
-    monkeypatch.setattr(memory, "PROMOTE_MIN_YOUNG", 1000)
+    monkeypatch.setattr(collector, "PROMOTE_MIN_YOUNG", 1000)
     with bulk_build():
         built = [_Built(i) for i in range(2000)]
         young = {id(o) for o in gc.get_objects(generation=0)}
@@ -225,7 +226,7 @@ def test_bulk_build_leaves_what_it_built_in_the_oldest_generation(monkeypatch: p
 
 
 def test_a_small_bulk_build_is_left_to_the_young_collection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memory, "PROMOTE_MIN_YOUNG", 10**9)
+    monkeypatch.setattr(collector, "PROMOTE_MIN_YOUNG", 10**9)
     gc.collect()
     with bulk_build():
         built = [_Built(i) for i in range(200)]

@@ -116,7 +116,7 @@ of the b-tree; a message list's round is a run of UIDs), others with ``IN``."""
 def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a large read builds its rows (thousands of tuples of
     octets and numbers, none in a cycle), re-enabled only if it was enabled on entry. Unlike
-    ``memory.bulk_build`` nothing is promoted on the way out: the first young collection untracks
+    ``collector.bulk_build`` nothing is promoted on the way out: the first young collection untracks
     such tuples (they hold no container), while promoted ones would stay tracked in the oldest
     generation and lengthen every full collection (10,000 sections read after a restart: a heap of
     74,000 tracked objects became 84,000)."""

@@ -40,9 +40,9 @@ from datetime import datetime
 from pathlib import Path
 
 from maildird.store.maildir import statepack
+from maildird.store.maildir.collector import bulk_build
 from maildird.store.maildir.files import FolderFiles
 from maildird.store.maildir.keywords import KEYWORDS_NAME, Keywords
-from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.stamps import StampPaths, Stamps, SyncMark, file_stamp, read_stamps
 from maildird.store.maildir.state import MailboxState, PackSource, Record, state_path
 from maildird.store.maildir.uidlist import (

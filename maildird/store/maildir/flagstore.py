@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from maildird.store.base import FlagOp, StoreError, StoreResult
+from maildird.store.maildir.collector import bulk_build
 from maildird.store.maildir.filenames import INFO_SEP, parse_name, with_flags
 from maildird.store.maildir.lock import fsync_dir
-from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.state import Record, next_modseq
 from maildird.store.maildir.sync import Entry, Folder, crash_point
 

@@ -50,9 +50,9 @@ from maildird.store.base import (
     StoreResult,
 )
 from maildird.store.maildir import headercache, readers, searchcache, sectioncache, structcache
+from maildird.store.maildir.collector import collection_owed, settle_collector
 from maildird.store.maildir.flagstore import QUIET_MIN_MESSAGES
 from maildird.store.maildir.lock import LockTimeout
-from maildird.store.maildir.memory import collection_owed, settle_collector
 from maildird.store.maildir.operations import (
     Prepared,
     _append,
@@ -76,7 +76,7 @@ FS_LIMITER = trio.CapacityLimiter(FS_THREADS)
 async def run_fs(fn: Any, *args: Any) -> Any:
     """Run blocking file-system work in a worker thread under the module limiter. When the work was a
     large build (a folder's load, a STORE on thousands of messages) whose objects were promoted, the
-    full collection it owes is run at the next quiet moment (``memory.collection_owed``)."""
+    full collection it owes is run at the next quiet moment (``collector.collection_owed``)."""
     result = await trio.to_thread.run_sync(partial(fn, *args), limiter=FS_LIMITER)
     if collection_owed():
         activity.when_quiet(settle_when_idle)
@@ -84,7 +84,7 @@ async def run_fs(fn: Any, *args: Any) -> Any:
 
 
 def settle_when_idle() -> None:
-    """``memory.settle_collector`` (on the event loop, at a quiet moment), once no file-system work is
+    """``collector.settle_collector`` (on the event loop, at a quiet moment), once no file-system work is
     in flight: a worker thread's STORE or load needs the GIL the collection holds, and a command
     still running after ``activity.QUIET_SECONDS`` looks quiet."""
     if FS_LIMITER.borrowed_tokens:

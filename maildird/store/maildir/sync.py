@@ -63,6 +63,7 @@ import trio
 
 from maildird import watchproof
 from maildird.store.base import MailboxNotFound
+from maildird.store.maildir.collector import bulk_build
 from maildird.store.maildir.controlfiles import CRASH_ENV, CRASH_EXIT_CODE, MEMORY_DB, crash_point
 from maildird.store.maildir.fastpaths import FolderFastPaths
 from maildird.store.maildir.files import RESYNC_RETRY_COUNT
@@ -78,7 +79,6 @@ from maildird.store.maildir.listing import (
     open_message,
 )
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
-from maildird.store.maildir.memory import bulk_build
 from maildird.store.maildir.sortorder import dovecot_order
 from maildird.store.maildir.stamps import (
     NS_PER_SEC,
