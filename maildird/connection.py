@@ -366,7 +366,8 @@ class ClientConnection:
                 # written without a coroutine of its own when the socket takes it at once (``send``).
                 tagged = await handlers.handle(self.ctx, command)
                 core = self.core
-                core.utf8 = self.ctx.utf8
+                if type(command) is cmd.Enable:  # the one command here that may turn on UTF8=ACCEPT
+                    core.utf8 = self.ctx.utf8
                 data = self._after_buffered(core.send(tagged))
                 sent = self._push(data)
                 if sent != len(data):
