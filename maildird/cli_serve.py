@@ -273,8 +273,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         PluginError,
         SocketActivationError,
     )
+    from maildird.store.maildir.collector import collect_at_start
+
     serve = maildird.server.serve
     raise_open_file_limit()
+    collect_at_start()  # the process's first full collection, before any client waits for it
     try:
         trio.run(functools.partial(serve, plan.config, **_serve_kwargs(serve)))
     except BaseException as exc:  # sorted below; anything else is re-raised

@@ -93,6 +93,21 @@ def test_after_a_settle_the_debt_is_weighed_against_the_heap_it_left(monkeypatch
     assert collection_owed()
 
 
+def test_the_collection_at_start_measures_the_heap_so_a_restart_load_owes_nothing() -> None:
+    """``collect_at_start`` (``cli_serve``, before the first client) runs the process's first full
+    collection and records the heap: a promoted build under ``SETTLE_AFTER_HEAPS`` heaps then owes
+    no collection on a client's time, one above does."""
+    before = full_collections()
+    collector.collect_at_start()
+    assert full_collections() == before + 1
+    heap = collector._heap
+    assert heap > 1000 and collector._promoted == 0 and not collection_owed()
+    build(min(heap, 20_000) // 2)
+    assert collector._promoted > 0 and not collection_owed()
+    build(collector.SETTLE_AFTER_HEAPS * heap)
+    assert collection_owed()
+
+
 async def test_when_quiet_runs_a_job_once_after_the_quiet_time(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
