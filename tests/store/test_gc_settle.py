@@ -10,7 +10,10 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ import trio
 import trio.testing
 
 from maildird import activity
-from maildird.store.maildir import collector, mailbox
+from maildird.store.maildir import cachefile, collector, mailbox
 from maildird.store.maildir.collector import bulk_build, collection_owed, settle_collector
 from tests.store.test_open_fast import make_store
 
@@ -221,3 +224,52 @@ async def test_a_large_store_leaves_the_collector_as_it_found_it(
         assert collector._promoted == 0 and collector._heap > 1  # the STORE's debt settled
     finally:
         await store.close()
+
+
+def test_overlapping_pauses_in_two_threads_resume_the_collector_once_the_last_ends() -> None:
+    """A pause on the event loop (a section read-ahead) and one in a worker thread (a folder's load)
+    overlap: the collector stays paused until the last one ends, then runs again."""
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def second() -> None:
+        a_in.wait()
+        with bulk_build():
+            b_in.set()
+            a_out.wait()
+            seen.append(gc.isenabled())  # the first pause has ended, this one holds
+
+    t = threading.Thread(target=second)
+    t.start()
+    with cachefile.collector_paused():
+        a_in.set()
+        b_in.wait()
+    a_out.set()
+    t.join()
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_racing_pauses_never_leave_the_collector_disabled() -> None:
+    """Two threads pausing as fast as they can, with a tiny switch interval: a check-then-disable per
+    pause left the collector disabled for good in a few of 200 such rounds."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(50):
+
+            def spin(pause: Callable[[], AbstractContextManager[None]]) -> None:
+                for _ in range(500):
+                    with pause():
+                        pass
+
+            threads = [
+                threading.Thread(target=spin, args=(p,)) for p in (cachefile.collector_paused, bulk_build)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert gc.isenabled()
+    finally:
+        sys.setswitchinterval(interval)
