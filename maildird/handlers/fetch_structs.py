@@ -311,19 +311,29 @@ class StructPlan:
         if len(targets) <= STRUCT_BATCH:
             await send(targets, None, None)
             return
+        # What goes wrong inside the nursery (the client gone: Closed; the folder gone: a StoreError)
+        # is raised outside it as itself: a nursery would wrap it in an ExceptionGroup, which neither
+        # ``handle`` (NO [code]) nor the connection loop (a closed client) recognises.
+        failure: Exception | None = None
         async with trio.open_nursery() as nursery:
-            ahead: _Ahead | None = None
-            for start in range(0, len(targets), STRUCT_BATCH):
-                found = None if ahead is None else await ahead.rows()
-                following = targets[start + STRUCT_BATCH : start + 2 * STRUCT_BATCH]
-                ahead = None
+            try:
+                ahead: _Ahead | None = None
+                for start in range(0, len(targets), STRUCT_BATCH):
+                    found = None if ahead is None else await ahead.rows()
+                    following = targets[start + STRUCT_BATCH : start + 2 * STRUCT_BATCH]
+                    ahead = None
 
-                def look_ahead(following: Sequence[tuple[int, MessageInfo]] = following) -> None:
-                    nonlocal ahead
-                    if following:
-                        ahead = _Ahead(nursery, cache, [info.uid for _seq, info in following])
+                    def look_ahead(following: Sequence[tuple[int, MessageInfo]] = following) -> None:
+                        nonlocal ahead
+                        if following:
+                            ahead = _Ahead(nursery, cache, [info.uid for _seq, info in following])
 
-                await send(targets[start : start + STRUCT_BATCH], found, look_ahead)
+                    await send(targets[start : start + STRUCT_BATCH], found, look_ahead)
+            except Exception as exc:
+                failure = exc
+                nursery.cancel_scope.cancel()  # a lookup still running ahead is not wanted any more
+        if failure is not None:
+            raise failure
 
     async def _round(
         self,
@@ -377,19 +387,26 @@ class _Ahead:
     loop's formatting and socket writes overlap (two cores: ENVELOPE+BODYSTRUCTURE of 10,000 messages
     after a restart is ten such reads)."""
 
-    __slots__ = ("_done", "_rows")
+    __slots__ = ("_done", "_error", "_rows")
 
     def __init__(self, nursery: trio.Nursery, cache: StructCache, uids: list[int]) -> None:
         self._done = trio.Event()
         self._rows: dict[int, StructRow] = {}
+        self._error: Exception | None = None
         nursery.start_soon(self._run, cache, uids)
 
     async def _run(self, cache: StructCache, uids: list[int]) -> None:
-        self._rows = await cache.get(uids)
-        self._done.set()
+        try:
+            self._rows = await cache.get(uids)
+        except Exception as exc:  # raised by ``rows`` in the FETCH's own task, outside any group
+            self._error = exc
+        finally:
+            self._done.set()
 
     async def rows(self) -> dict[int, StructRow]:
         await self._done.wait()
+        if self._error is not None:
+            raise self._error
         return self._rows
 
 
