@@ -130,6 +130,8 @@ def _date_bytes(when: datetime) -> bytes:
     offset = when.utcoffset()
     zone = _ZONES.get(offset)
     if zone is None:
+        if len(_ZONES) >= DATE_CACHE_SIZE:
+            _ZONES.clear()
         minutes = int(offset.total_seconds() // 60) if offset is not None else 0
         sign = b"-" if minutes < 0 else b"+"
         minutes = abs(minutes)

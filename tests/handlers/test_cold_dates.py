@@ -75,3 +75,14 @@ def test_full_caches_start_again(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_any_date_and_offset(when: datetime, seconds: int) -> None:
     value = when.replace(tzinfo=timezone(timedelta(seconds=seconds)))
     assert internaldate_bytes(value) == internaldate(value).encode("ascii")
+
+
+def test_the_zone_parts_remembered_stay_within_the_cache_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every remembered part is bounded (``DATE_CACHE_SIZE``), the zones as the days: mail from
+    senders in ever other odd offsets cannot grow the server."""
+    monkeypatch.setattr(fetch_structs, "DATE_CACHE_SIZE", 8)
+    fetch_structs._ZONES.clear()
+    for minutes in range(-600, 600, 15):
+        value = datetime(2024, 3, 1, 12, 0, tzinfo=timezone(timedelta(minutes=minutes)))
+        assert internaldate_bytes(value) == internaldate(value).encode("ascii")
+        assert len(fetch_structs._ZONES) <= 8

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from maildird.message.header_fields import HeaderSpec
+from maildird.message.header_fields import HeaderSpec, selector
 from maildird.message.parse import header_block
 from maildird.store.base import NewMessage
 from maildird.store.maildir import headercache, sectioncache, sectionfile, sectionpack
@@ -300,4 +300,25 @@ async def test_too_few_rows_are_not_read_again_until_the_folder_changes(
     # new rows) again, and writes the pack.
     assert len(reads) == 3
     assert stored_pack(tmp_path, mb) is not None  # 40 of 44 have rows now: written
+    await store.close()
+
+
+async def test_what_is_not_worth_packing_is_remembered_for_a_bounded_number_of_selections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client sending ever new field lists to a folder with too few rows for a pack: the memory of
+    selections not worth packing (``FolderHeaders.unpacked``) stays within ``UNPACKED_MAX``."""
+    monkeypatch.setattr(sectioncache, "UNPACKED_MAX", 2)
+    messages = raws(2 * ROUND) + [b""] * ROUND  # a third without a header: never a pack
+    store, mb = await open_inbox(tmp_path)
+    uids = list((await mb.append([NewMessage(r) for r in messages])).uids)
+    seen = 0
+    for n in range(6):
+        await sweep(mb, uids, (selector((f"X-Field-{n}", "Subject"), False),))
+        await sweep(mb, uids, (selector((f"X-Field-{n}", "Subject"), False),))  # stores nothing new
+        cache = headercache.existing(mb.folder)
+        assert cache is not None
+        seen = max(seen, len(cache.unpacked))
+        assert len(cache.unpacked) <= 2
+    assert seen == 2  # it did remember them, up to the bound
     await store.close()

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Protocol
 from maildird.bytecache import ByteBoundCache
 from maildird.store.maildir.cachefile import collector_paused
 from maildird.store.maildir.headerfile import MAX_CACHED_BLOCK
-from maildird.store.maildir.sectionfile import Section, SectionFile, SectionRow
+from maildird.store.maildir.sectionfile import MAX_SPECS, Section, SectionFile, SectionRow
 
 if TYPE_CHECKING:
     from maildird.store.maildir.headercache import FolderHeaders, Reader
@@ -255,6 +255,11 @@ PACK_MAX_MESSAGES = READ_AHEAD_MAX
 whole folder then (its read-ahead), so the whole pack is used. A larger folder's request would decode
 a pack of every message to use a part of it; it reads the rows."""
 
+UNPACKED_MAX = 4 * MAX_SPECS
+"""Selections a folder remembers as not worth packing at its message count (``FolderHeaders.unpacked``);
+past this the memory is forgotten (keys of selections the file no longer keeps: a client sending ever
+new field lists), at the cost of one more look at the stored rows per selection."""
+
 PACK_STALE = 0.1
 """A selection's pack (``sectionpack``) is written again at the end of a sweep when more than this
 share of the sections read lacked from it (mail that came since) or of its entries are of messages the
@@ -323,6 +328,8 @@ def _pack_at_sweep_end(
             sf.put_pack(spec, key, keep)
             cache.unpacked.pop(key, None)
         elif not grew:
+            if len(cache.unpacked) >= UNPACKED_MAX:  # keys of selections the file no longer keeps
+                cache.unpacked.clear()
             cache.unpacked[key] = count
     except sqlite3.Error as exc:
         slot.failed(exc, sf.path)
