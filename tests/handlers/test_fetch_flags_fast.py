@@ -453,6 +453,20 @@ def test_saved_set_spans() -> None:
     assert fetch_flags.spans(view, cmd.SequenceSet((), saved=True), uid=True) == [(1, 3), (4, 5)]
 
 
+def test_group_and_changed() -> None:
+    assert fetch_flags._group([]) == []
+    assert fetch_flags._group([4]) == [(4, 5)]
+    assert fetch_flags._group([0, 1, 2, 5, 7, 8]) == [(0, 3), (5, 6), (7, 9)]
+    rng = random.Random(5)
+    for _ in range(200):
+        positions = sorted(rng.sample(range(40), rng.randrange(0, 40)))
+        assert [p for lo, hi in fetch_flags._group(positions) for p in range(lo, hi)] == positions
+    infos = [info(u, modseq=m) for u, m in enumerate([5, 9, 9, 2, 7, 1, 8], start=1)]
+    assert fetch_flags._changed(infos, [(0, 3), (4, 7)], 6) == [(1, 3), (4, 5), (6, 7)]
+    assert fetch_flags._changed(infos, [(0, 7)], 1) == [(0, 5), (6, 7)]
+    assert fetch_flags._changed(infos, [(0, 7)], 9) == []
+
+
 def test_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fetch_flags, "FIRST_ROUND", 2)
     monkeypatch.setattr(fetch_flags, "ROUND", 5)
