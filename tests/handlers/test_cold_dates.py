@@ -1,4 +1,4 @@
-"""``fetch_structs.internaldate_bytes`` (day and zone parts remembered, one ``%`` per date) gives the
+"""``fetch_dates.internaldate_bytes`` (day and zone parts remembered, one ``%`` per date) gives the
 octets of ``updates.internaldate`` (RFC 9051 §9 ``date-time``) for every kind of datetime INTERNALDATE
 holds: UTC, fixed offsets either side (half hours, seconds in the offset), no zone at all, zones with
 daylight saving, years below 1000, and the same instant in two zones."""
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maildird.handlers import fetch_structs
-from maildird.handlers.fetch_structs import internaldate_bytes
+from maildird.handlers import fetch_dates
+from maildird.handlers.fetch_dates import internaldate_bytes
 from maildird.handlers.updates import internaldate
 
 ZONES: list[tzinfo | None] = [
@@ -46,7 +46,7 @@ ZONES: list[tzinfo | None] = [
 )
 def test_the_same_octets_as_internaldate(when: datetime, zone: tzinfo | None) -> None:
     value = when.replace(tzinfo=zone)
-    fetch_structs._DATES.clear()
+    fetch_dates._DATES.clear()
     assert internaldate_bytes(value) == internaldate(value).encode("ascii")
     assert internaldate_bytes(value) == internaldate(value).encode("ascii")  # remembered
 
@@ -60,12 +60,12 @@ def test_one_instant_in_two_zones_keeps_two_strings() -> None:
 
 
 def test_full_caches_start_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fetch_structs, "DATE_CACHE_SIZE", 3)
+    monkeypatch.setattr(fetch_dates, "DATE_CACHE_SIZE", 3)
     base = datetime(2020, 1, 1, tzinfo=UTC)
     for n in range(20):
         when = base + timedelta(days=n, seconds=n)
         assert internaldate_bytes(when) == internaldate(when).encode("ascii")
-    assert len(fetch_structs._DATES) <= 3 and len(fetch_structs._DAYS) <= 3
+    assert len(fetch_dates._DATES) <= 3 and len(fetch_dates._DAYS) <= 3
 
 
 @given(
@@ -80,9 +80,9 @@ def test_any_date_and_offset(when: datetime, seconds: int) -> None:
 def test_the_zone_parts_remembered_stay_within_the_cache_size(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every remembered part is bounded (``DATE_CACHE_SIZE``), the zones as the days: mail from
     senders in ever other odd offsets cannot grow the server."""
-    monkeypatch.setattr(fetch_structs, "DATE_CACHE_SIZE", 8)
-    fetch_structs._ZONES.clear()
+    monkeypatch.setattr(fetch_dates, "DATE_CACHE_SIZE", 8)
+    fetch_dates._ZONES.clear()
     for minutes in range(-600, 600, 15):
         value = datetime(2024, 3, 1, 12, 0, tzinfo=timezone(timedelta(minutes=minutes)))
         assert internaldate_bytes(value) == internaldate(value).encode("ascii")
-        assert len(fetch_structs._ZONES) <= 8
+        assert len(fetch_dates._ZONES) <= 8

@@ -18,7 +18,8 @@ from typing import Any, BinaryIO
 import pytest
 
 from maildird.handlers import fetch as fetch_mod
-from maildird.handlers.fetch_structs import StructPlan, internaldate_bytes, prefill
+from maildird.handlers.fetch_dates import internaldate_bytes
+from maildird.handlers.fetch_structs import StructPlan, prefill
 from maildird.handlers.updates import internaldate
 from maildird.imap import commands as cmd
 from maildird.store.maildir import mailbox as mailbox_mod
