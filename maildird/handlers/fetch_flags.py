@@ -38,9 +38,9 @@ import bisect
 import weakref
 from array import array
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from itertools import accumulate, compress
 from operator import attrgetter, sub
@@ -48,8 +48,9 @@ from operator import attrgetter, sub
 import trio
 
 from maildird.handlers.context import Context
+from maildird.handlers.fetch_dates import internaldate_bytes
 from maildird.handlers.fetch_lines import FORMATS, LinePlan
-from maildird.handlers.updates import FLAG_BYTES_CACHE_SIZE, flag_list_bytes, internaldate
+from maildird.handlers.updates import FLAG_BYTES_CACHE_SIZE, flag_list_bytes
 from maildird.imap.commands import SequenceSet
 from maildird.store.base import MessageInfo
 from maildird.store.view import SelectedView
@@ -117,10 +118,6 @@ class _FlagTable(dict[frozenset[str], bytes]):
 _FLAG_TABLES = (_FlagTable(False), _FlagTable(True))
 
 
-def _date_bytes(when: datetime) -> bytes:
-    return internaldate(when).encode("ascii")
-
-
 def format_lines(
     shape: LineShape,
     first: int,
@@ -142,7 +139,7 @@ def format_lines(
         elif kind == "RFC822.SIZE":
             columns.append(map(_SIZE, infos))
         else:
-            columns.append(map(_date_bytes, map(_DATE, infos)))
+            columns.append(map(internaldate_bytes, map(_DATE, infos)))
     return list(map(shape.fmt.__mod__, zip(*columns, strict=True)))
 
 
@@ -254,10 +251,9 @@ LINES = LinesCache()
 """The server's run lines (one event loop: no locking)."""
 
 
-def view_parts(view: SelectedView) -> tuple[Run, dict[int, MessageInfo], set[int]]:
-    """The view's run, the infos it reported itself and its \\Recent UIDs (``store.view``'s module
-    docstring). SelectedView has no public accessor for these: read here, in one place."""
-    return view._run, view._told, view._recent
+def view_parts(view: SelectedView) -> tuple[Run, Mapping[int, MessageInfo], AbstractSet[int]]:
+    """The view's run, the infos it reported itself and its \\Recent UIDs (``SelectedView.parts``)."""
+    return view.parts()
 
 
 def spans(view: SelectedView, seqset: SequenceSet, *, uid: bool) -> list[tuple[int, int]]:
@@ -314,7 +310,7 @@ def _changed(
 
 
 def _specials(
-    run: Run, told: dict[int, MessageInfo], recent: set[int], wanted: list[tuple[int, int]]
+    run: Run, told: Mapping[int, MessageInfo], recent: AbstractSet[int], wanted: list[tuple[int, int]]
 ) -> list[int]:
     """Positions inside ``wanted`` whose line the view formats itself (module docstring), ascending."""
     found: set[int] = set()
@@ -401,7 +397,7 @@ async def send(
     run, told, recent_uids = view_parts(view)
     infos = run.infos
     if not recent:
-        recent_uids = set()
+        recent_uids = frozenset()
     specials = _specials(run, told, recent_uids, wanted)
     if changedsince is not None:
         plain = _cut(_changed(infos, wanted, changedsince), specials)

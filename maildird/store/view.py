@@ -49,7 +49,8 @@ There is no I/O here; tests are table-driven.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from maildird.imap.commands import SequenceSet
@@ -155,6 +156,12 @@ class SelectedView:
     @property
     def recent_count(self) -> int:
         return len(self._recent)
+
+    def parts(self) -> tuple[Run, Mapping[int, MessageInfo], AbstractSet[int]]:
+        """The run the client knows, the infos this view reported itself since its last refresh (they
+        win over the run's) and its \\Recent UIDs, read-only: ``handlers.fetch_flags`` answers a
+        flag resync from a run's shared lines and formats only these messages one by one."""
+        return self._run, self._told, self._recent
 
     @property
     def messages(self) -> list[MessageInfo]:
