@@ -39,8 +39,10 @@ def mark() -> None:
 async def wait_quiet(pause: float = 0.0) -> None:
     """Sleep ``pause`` seconds, then until no command has run for ``QUIET_SECONDS``."""
     await trio.sleep(pause)
-    while (idle := trio.current_time() - _LAST.get()) < QUIET_SECONDS:
-        await trio.sleep(QUIET_SECONDS - idle)
+    # Compared as deadlines, not as idle time: ``QUIET_SECONDS - idle`` can round to a sleep that
+    # does not move the clock (a large clock value), and the loop would never end.
+    while trio.current_time() < (quiet_at := _LAST.get() + QUIET_SECONDS):
+        await trio.sleep_until(quiet_at)
 
 
 Job = Callable[[], object]

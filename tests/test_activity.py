@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import trio
 import trio.testing
 
@@ -24,6 +26,31 @@ async def test_wait_quiet_waits_out_a_recent_command(autojump_clock: trio.testin
     marked = trio.current_time()
     await activity.wait_quiet()
     assert trio.current_time() - marked >= activity.QUIET_SECONDS
+
+
+async def test_wait_quiet_ends_where_the_remaining_wait_rounds_to_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """At a clock of 1e8 s, 10 us before the quiet time, ``QUIET_SECONDS - idle`` added to the clock
+    rounds to no move at all: waiting by that remainder spun forever without the clock advancing. A
+    real-time watchdog (a thread) ends the test instead of letting it hang."""
+    autojump_clock.jump(1e8)
+    activity.mark()
+    quiet_at = trio.current_time() + activity.QUIET_SECONDS
+    autojump_clock.jump(activity.QUIET_SECONDS - 1e-5)
+    hung: list[bool] = []
+    async with trio.open_nursery() as nursery:
+
+        async def watchdog() -> None:
+            await trio.to_thread.run_sync(time.sleep, 10, abandon_on_cancel=True)
+            hung.append(True)
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watchdog)
+        await activity.wait_quiet()
+        nursery.cancel_scope.cancel()
+    assert not hung
+    assert trio.current_time() >= quiet_at
 
 
 async def test_commands_without_pause_defer_the_work_until_they_stop(
