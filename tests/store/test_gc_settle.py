@@ -1,6 +1,6 @@
 """The full collection a large build owes (``collector.promote_young``, ``collection_owed``,
 ``settle_collector``) is paid at a quiet moment with no file-system work in flight
-(``mailbox.run_fs``, ``settle_when_idle``, ``activity.when_quiet``), not by the next commands.
+(``fsthreads.run_fs``, ``settle_when_idle``, ``activity.when_quiet``), not by the next commands.
 
 Asserted on the collector's own counters (``gc.get_stats``) and on the module's bookkeeping, never on
 timings; the Trio tests run on the autojump clock."""
@@ -21,7 +21,7 @@ import trio
 import trio.testing
 
 from maildird import activity
-from maildird.store.maildir import cachefile, collector, mailbox
+from maildird.store.maildir import cachefile, collector, fsthreads
 from maildird.store.maildir.collector import bulk_build, collection_owed, settle_collector
 from tests.store.test_open_fast import make_store
 
@@ -184,14 +184,14 @@ async def test_the_settle_waits_for_file_system_work_in_flight(
     done = trio.Event()
 
     async def worker() -> None:
-        async with mailbox.FS_LIMITER:  # a STORE's renames in a worker thread, as the limiter sees it
+        async with fsthreads.FS_LIMITER:  # a STORE's renames in a worker thread, as the limiter sees it
             busy.set()
             await done.wait()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(worker)
         await busy.wait()
-        activity.when_quiet(mailbox.settle_when_idle)
+        activity.when_quiet(fsthreads.settle_when_idle)
         await trio.sleep(activity.QUIET_SECONDS * 10)
         assert collector._promoted > 0 and collector._heap == 0  # quiet, but work in flight: not yet
         done.set()

@@ -7,7 +7,7 @@ them (as costly as the building itself). So ``bulk_build`` pauses the collector 
 moves a large build to the oldest generation unwalked (``promote_young``). That skips the
 collector's own bookkeeping, so the full collection it would have run is owed
 (``collection_owed``) and paid at a quiet moment (``settle_collector``, scheduled by
-``mailbox.run_fs`` through ``activity.when_quiet``) rather than by the next client command.
+``fsthreads.run_fs`` through ``activity.when_quiet``) rather than by the next client command.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ young costs two (the young collection and the middle one)."""
 
 def collection_owed() -> bool:
     """True when a full collection should run at the next quiet moment (``settle_collector``,
-    scheduled by ``mailbox.run_fs``): the process never had one and a build was promoted, or
+    scheduled by ``fsthreads.run_fs``): the process never had one and a build was promoted, or
     ``SETTLE_AFTER_HEAPS`` heaps were promoted since the last one. Cheap when nothing was promoted
     (one global read).
 

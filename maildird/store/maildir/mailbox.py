@@ -31,13 +31,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-import trio
-
-from maildird import activity
 from maildird.store.base import (
     AppendResult,
     CopyResult,
@@ -50,8 +46,8 @@ from maildird.store.base import (
     StoreResult,
 )
 from maildird.store.maildir import headercache, readers, searchcache, sectioncache, structcache
-from maildird.store.maildir.collector import collection_owed, settle_collector
 from maildird.store.maildir.flagstore import QUIET_MIN_MESSAGES
+from maildird.store.maildir.fsthreads import run_fs
 from maildird.store.maildir.lock import LockTimeout
 from maildird.store.maildir.operations import (
     Prepared,
@@ -67,31 +63,6 @@ from maildird.watchproof import quiet as quiet_watch
 from maildird.watchproof import token as watch_token
 
 T = TypeVar("T")
-
-FS_THREADS = 8
-"""Worker threads doing Maildir file-system work at once, over all folders of the process."""
-FS_LIMITER = trio.CapacityLimiter(FS_THREADS)
-
-
-async def run_fs(fn: Any, *args: Any) -> Any:
-    """Run blocking file-system work in a worker thread under the module limiter. When the work was a
-    large build (a folder's load, a STORE on thousands of messages) whose objects were promoted, the
-    full collection it owes is run at the next quiet moment (``collector.collection_owed``)."""
-    result = await trio.to_thread.run_sync(partial(fn, *args), limiter=FS_LIMITER)
-    if collection_owed():
-        activity.when_quiet(settle_when_idle)
-    return result
-
-
-def settle_when_idle() -> None:
-    """``collector.settle_collector`` (on the event loop, at a quiet moment), once no file-system work is
-    in flight: a worker thread's STORE or load needs the GIL the collection holds, and a command
-    still running after ``activity.QUIET_SECONDS`` looks quiet."""
-    if FS_LIMITER.borrowed_tokens:
-        activity.when_quiet(settle_when_idle, activity.QUIET_SECONDS)
-        return
-    settle_collector()
-
 
 HEADER_READ_CHUNK = 16 * 1024
 """Octets read at a time while looking for the end of a message's header (most headers fit in one)."""

@@ -38,7 +38,7 @@ import trio
 T = TypeVar("T")
 
 READER_THREADS = 8
-"""Threads running reader jobs at once, process-wide (as many as ``mailbox.FS_THREADS``: whole-message
+"""Threads running reader jobs at once, process-wide (as many as ``fsthreads.FS_THREADS``: whole-message
 reads moved here from ``run_fs`` keep their concurrency; an idle thread costs a stack, no CPU)."""
 
 _Job = tuple[Callable[[], object], trio.lowlevel.Task, trio.lowlevel.TrioToken]

@@ -19,7 +19,7 @@ Theory of operation:
 * ``open`` resolves the folder, refuses one whose real path lies outside the Maildir root (a symlink
   elsewhere), creates missing ``cur new tmp`` (Dovecot does so for Maildir++), and hands out a handle
   on the process-wide ``Folder`` for that path (``store.registry``); the handle's ``close`` releases it.
-* Every blocking call runs in a worker thread under ``mailbox.FS_LIMITER``.
+* Every blocking call runs in a worker thread under ``fsthreads.FS_LIMITER``.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from typing import Any, cast
 
 from maildird.changes import folder_key
 from maildird.store.base import MailboxInfo, MailboxNotFound, PermissionDenied, Store, StoreError
+from maildird.store.maildir.fsthreads import run_fs
 from maildird.store.maildir.headercache import cache_path
 from maildird.store.maildir.layout import INBOX, FsLayout, MaildirPlusPlus, ensure_maildir, make_layout
 from maildird.store.maildir.lock import DEFAULT_TIMEOUT, UidlistLock
-from maildird.store.maildir.mailbox import MaildirMailbox, run_fs
+from maildird.store.maildir.mailbox import MaildirMailbox
 from maildird.store.maildir.searchcache import cache_path as search_cache_path
 from maildird.store.maildir.searchfill import fill_later
 from maildird.store.maildir.sectionfile import section_path
