@@ -17,7 +17,7 @@ import pytest
 from maildird.message.header_fields import HeaderSpec, selector
 from maildird.message.parse import header_block
 from maildird.store.base import NewMessage
-from maildird.store.maildir import headercache, sectioncache, sectionfile, sectionpack
+from maildird.store.maildir import headercache, packedsections, sectioncache, sectionfile, sectionpack
 from maildird.store.maildir.mailbox import MaildirMailbox
 from maildird.store.maildir.sectionfile import SectionFile
 from tests.store.test_headercache import CASES, cache_file, overwrite, reopen
@@ -308,7 +308,7 @@ async def test_what_is_not_worth_packing_is_remembered_for_a_bounded_number_of_s
 ) -> None:
     """A client sending ever new field lists to a folder with too few rows for a pack: the memory of
     selections not worth packing (``FolderHeaders.unpacked``) stays within ``UNPACKED_MAX``."""
-    monkeypatch.setattr(sectioncache, "UNPACKED_MAX", 2)
+    monkeypatch.setattr(packedsections, "UNPACKED_MAX", 2)
     messages = raws(2 * ROUND) + [b""] * ROUND  # a third without a header: never a pack
     store, mb = await open_inbox(tmp_path)
     uids = list((await mb.append([NewMessage(r) for r in messages])).uids)

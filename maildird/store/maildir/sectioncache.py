@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Protocol
 from maildird.bytecache import ByteBoundCache
 from maildird.store.maildir.cachefile import collector_paused
 from maildird.store.maildir.headerfile import MAX_CACHED_BLOCK
-from maildird.store.maildir.sectionfile import MAX_SPECS, Section, SectionFile, SectionRow
+from maildird.store.maildir.packedsections import PACK_MAX_MESSAGES, pack_at_sweep_end, read_packed
+from maildird.store.maildir.sectionfile import Section, SectionFile, SectionRow
 
 if TYPE_CHECKING:
     from maildird.store.maildir.headercache import FolderHeaders, Reader
@@ -65,7 +66,7 @@ READ_AHEAD_MIN = 256
 sections of the folder's next messages (``read_locked``), so the rounds after it are answered from
 memory: one thread hop and one run of the file for a whole message list instead of one per round."""
 
-READ_AHEAD_MAX = 16384
+READ_AHEAD_MAX = PACK_MAX_MESSAGES  # 16,384: a folder a pack serves is read ahead whole
 """Messages read ahead at most (divided among the selections): about 11 MiB of Thunderbird sections,
 within ``MEMORY_BYTES``, so what is read ahead is still there when its round comes."""
 
@@ -250,91 +251,6 @@ def _narrow_stored(sf: SectionFile, spec: SectionSpec, missing: list[int], into:
         missing = [u for u in missing if u not in found]
 
 
-PACK_MAX_MESSAGES = READ_AHEAD_MAX
-"""Folders of at most this many messages keep packs: a large request reads the stored sections of the
-whole folder then (its read-ahead), so the whole pack is used. A larger folder's request would decode
-a pack of every message to use a part of it; it reads the rows."""
-
-UNPACKED_MAX = 4 * MAX_SPECS
-"""Selections a folder remembers as not worth packing at its message count (``FolderHeaders.unpacked``);
-past this the memory is forgotten (keys of selections the file no longer keeps: a client sending ever
-new field lists), at the cost of one more look at the stored rows per selection."""
-
-PACK_STALE = 0.1
-"""A selection's pack (``sectionpack``) is written again at the end of a sweep when more than this
-share of the sections read lacked from it (mail that came since) or of its entries are of messages the
-folder no longer has (expunged since)."""
-
-
-def _read_packed(
-    sf: SectionFile, spec: int, key: str, wanted: list[int], present: int
-) -> tuple[dict[int, Section], bool]:
-    """The stored sections of ``wanted`` (UIDs the folder knows) from the selection's pack, those it
-    lacks from the rows; and whether the pack is missing or stale (``PACK_STALE``; ``present`` is the
-    folder's message count). Only ``wanted`` UIDs are taken from the pack: it may still hold messages
-    expunged since it was written, which are never served."""
-    packed = sf.get_pack(spec, key)
-    if packed is None:
-        return sf.get_sections(spec, wanted), True
-    get = packed.get
-    found: dict[int, Section] = {}
-    rest: list[int] = []
-    for uid in wanted:
-        one = get(uid)
-        if one is None:
-            rest.append(uid)
-        else:
-            found[uid] = one
-    if rest:
-        found.update(sf.get_sections(spec, rest))
-    stale = len(rest) > PACK_STALE * len(wanted) or len(packed) > (1 + PACK_STALE) * present
-    return found, stale
-
-
-def _pack_at_sweep_end(
-    cache: FolderHeaders,
-    folder: Folder,
-    uids: Sequence[int],
-    ahead: list[int],
-    spec: int | None,
-    key: str | None,
-    repack: bool,
-    *,
-    grew: bool,
-) -> None:
-    """Write the selection's pack when it is missing or stale and this request reached the folder's
-    last message (the last round of a message list: its rows are all stored now, the first list's
-    included), from the stored rows of the messages the folder has. Nothing when fewer than all but
-    ``PACK_STALE`` of them have a row (a list still filling them, or many messages without a
-    cacheable header); when this request stored no new row (``grew``), not tried again until the
-    folder's message count changes."""
-    slot = cache.section_file
-    sf = slot.file
-    if not repack or sf is None or spec is None or key is None:
-        return
-    count = len(folder.msgs)
-    if not count or count > PACK_MAX_MESSAGES or (not grew and cache.unpacked.get(key) == count):
-        return
-    # A request that stored rows counts only when its own messages reach the end (the last round of
-    # a list filling the file); one that only read, also through what it read ahead.
-    reached = max(uids) if grew or not ahead else ahead[-1]
-    if reached < max(folder.msgs):
-        return
-    try:
-        rows = sf.all_sections(spec)
-        msgs = folder.msgs
-        keep = {uid: section for uid, section in rows.items() if uid in msgs}
-        if len(keep) >= (1 - PACK_STALE) * count:
-            sf.put_pack(spec, key, keep)
-            cache.unpacked.pop(key, None)
-        elif not grew:
-            if len(cache.unpacked) >= UNPACKED_MAX:  # keys of selections the file no longer keeps
-                cache.unpacked.clear()
-            cache.unpacked[key] = count
-    except sqlite3.Error as exc:
-        slot.failed(exc, sf.path)
-
-
 def read_locked(
     cache: FolderHeaders, folder: Folder, uids: Sequence[int], specs: Sequence[SectionSpec], reader: Reader
 ) -> dict[int, Sections]:
@@ -385,7 +301,7 @@ def _read_locked(
                 if key is not None:
                     ids[i] = sid = sf.spec_id(key)
                     if known and large and len(keys) == 1 and len(folder.msgs) <= PACK_MAX_MESSAGES:
-                        stored[i], repack = _read_packed(sf, sid, key, known + ahead, len(folder.msgs))
+                        stored[i], repack = read_packed(sf, sid, key, known + ahead, len(folder.msgs))
                     elif known:
                         stored[i] = sf.get_sections(sid, known + ahead)
             if len(specs) == 1 and keys[0] is not None:
@@ -406,7 +322,7 @@ def _read_locked(
     ready = [u for u in ahead if u in complete]
     if not need:  # the usual case, in one comprehension
         if large and len(keys) == 1 and slot.file is sf:
-            _pack_at_sweep_end(cache, folder, uids, ahead, ids[0], keys[0], repack, grew=False)
+            pack_at_sweep_end(cache, folder, uids, ahead, ids[0], keys[0], repack, grew=False)
         if len(stored) == 1:
             return {u: (stored[0][u],) for u in (*uids, *ready)}
         return {u: tuple(have[u] for have in stored) for u in (*uids, *ready)}
@@ -435,5 +351,5 @@ def _read_locked(
         except sqlite3.Error as exc:
             slot.failed(exc, sf.path)
     if large and len(keys) == 1 and slot.file is sf:
-        _pack_at_sweep_end(cache, folder, uids, ahead, ids[0], keys[0], repack, grew=bool(rows))
+        pack_at_sweep_end(cache, folder, uids, ahead, ids[0], keys[0], repack, grew=bool(rows))
     return out
