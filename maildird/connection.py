@@ -18,11 +18,9 @@ timer) and feed the core; otherwise act on the event and write what the core ser
   core made, close when it says so. Nothing a client sends ends the server: any other exception is
   logged, answered with ``* BYE [SERVERBUG]`` and ends only this connection.
 
-Reads and writes go through ``transports.streamio.StreamIO``: on plain TCP a system call first,
-Trio's stream only when the socket would block; writes from two tasks (IDLE's reader and its push)
-never interleave. Sends follow h11: serialize first, then ``send_all``; a failed send closes the
-connection. Each event costs exactly one checkpoint (``next_event``): the read's, or an explicit
-one when the command was already buffered (a pipelining client). On plain TCP a read checkpoints
+Reads and writes go through ``transports.streamio.StreamIO`` (writes: connection_output.py). Each
+event costs exactly one checkpoint (``next_event``): the read's, or an explicit one when the command
+was already buffered (a pipelining client). On plain TCP a read checkpoints
 first and then looks, and waits only when nothing has arrived by then: with many busy clients the
 next command mostly has, and a wait (a cancel scope with the autologout deadline, an epoll
 registration) costs the server more than the command it waits for. The loop takes the usual
@@ -49,6 +47,7 @@ import trio
 from maildird import activity, handlers, plugins
 from maildird import connection_upgrades as upgrades
 from maildird.access import peer_host
+from maildird.connection_output import ConnectionOutput
 from maildird.connection_state import Closed, ServerState, core_limits
 from maildird.handlers.context import Context, Services, TransportInfo
 from maildird.handlers.mailboxes import deselect
@@ -57,7 +56,7 @@ from maildird.imap import commands as cmd
 from maildird.imap import events as ev
 from maildird.imap.errors import Bye
 from maildird.imap.events import NEED_DATA
-from maildird.imap.responses import Code, Response, Status, Tagged, serialize
+from maildird.imap.responses import Code, Status, Tagged, serialize
 from maildird.imap.session import ServerConnection, State, Substate
 from maildird.transports.streamio import StreamIO
 
@@ -66,15 +65,12 @@ log = logging.getLogger("maildird.connection")
 KICK_BYE_TIMEOUT = 1.0
 """Seconds a kicked client gets to take its ``* BYE`` before the connection is closed anyway."""
 
-OUTPUT_CHUNK = 65536
-"""Untagged output is written in chunks of about this many octets (sendall in large chunks)."""
-
 ACTIVITY_SLACK = activity.QUIET_SECONDS / 10
 """Seconds a connection's last ``activity.mark`` may lag behind its commands (``_mark_activity``):
 background work may then start this much short of ``activity.QUIET_SECONDS`` after a command."""
 
 
-class ClientConnection:
+class ClientConnection(ConnectionOutput):
     """One client, from greeting to close."""
 
     def __init__(
@@ -117,75 +113,6 @@ class ClientConnection:
     @stream.setter
     def stream(self, stream: trio.abc.Stream) -> None:
         self.io.stream = stream
-
-    # -- output ---------------------------------------------------------------------------------------
-
-    async def send(self, response: Response) -> None:
-        """Send ``response`` now, after any untagged output still buffered: one write."""
-        data = self._after_buffered(self.core.send(response))
-        sent = self._push(data)
-        if sent != len(data):
-            await self._push_rest(data, sent)
-        self.bytes_out += len(data)
-
-    def _after_buffered(self, data: bytes) -> bytes:
-        """``data`` behind the untagged output still buffered, in one buffer (which empties)."""
-        if not self._outbuf:
-            return data
-        self._outbuf.append(data)
-        data = b"".join(self._outbuf)
-        self._outbuf.clear()
-        self._outbuf_size = 0
-        return data
-
-    def _push(self, data: bytes) -> int:
-        """The octets of ``data`` the socket took at once (``StreamIO.send_nowait``): a reply needs
-        no coroutine of its own unless ``_push_rest`` has to finish it."""
-        try:
-            return self.io.send_nowait(data)
-        except trio.BrokenResourceError as exc:
-            raise Closed(f"send failed: {exc!r}") from exc
-
-    async def _push_rest(self, data: bytes, sent: int) -> None:
-        try:
-            await self.io.send_rest(data, sent)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
-            raise Closed(f"send failed: {exc!r}") from exc
-
-    async def flush(self) -> None:
-        """Write the buffered untagged output (IDLE pushes it at once)."""
-        if self._outbuf:
-            data = b"".join(self._outbuf)
-            self._outbuf.clear()
-            self._outbuf_size = 0
-            await self._write(data)
-
-    async def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        try:
-            await self.io.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
-            raise Closed(f"send failed: {exc!r}") from exc
-        self.bytes_out += len(data)
-
-    async def _send_untagged(self, response: Response) -> None:
-        """``Context.send``: untagged responses are gathered into writes of about ``OUTPUT_CHUNK``
-        octets (a FETCH of 100,000 messages must not make 100,000 system calls); the tagged reply,
-        a continuation or an IDLE push flushes them."""
-        data = self.core.send(response)
-        self._outbuf.append(data)
-        self._outbuf_size += len(data)
-        if self._outbuf_size >= OUTPUT_CHUNK:
-            await self.flush()
-
-    async def _send_serialized(self, data: bytes) -> None:
-        """``Context.send_bytes``: untagged responses the handler serialized itself (a FETCH's lines),
-        buffered like ``_send_untagged``'s. Untagged data implies no state change in the core."""
-        self._outbuf.append(data)
-        self._outbuf_size += len(data)
-        if self._outbuf_size >= OUTPUT_CHUNK:
-            await self.flush()
 
     # -- input ----------------------------------------------------------------------------------------
 
@@ -260,14 +187,6 @@ class ClientConnection:
             event = self.core.next_event()
             if event is not NEED_DATA:
                 return event
-
-    async def bye(self, code: str | None, text: str) -> None:
-        """Send ``* BYE`` (best effort) and end the session."""
-        try:
-            await self.send(Status("BYE", text, Code(code) if code else None))
-        except Closed:
-            pass
-        raise Closed(text)
 
     # -- the loop -------------------------------------------------------------------------------------
 
