@@ -8,11 +8,7 @@ import trio
 import trio.testing
 
 from maildird.transports.streamio import StreamIO
-
-
-async def _pair() -> tuple[trio.SocketStream, trio.SocketStream]:
-    a, b = trio.socket.socketpair()
-    return trio.SocketStream(a), trio.SocketStream(b)
+from tests.server.test_streamio import _pair
 
 
 async def test_a_short_reply_is_written_whole_at_once() -> None:

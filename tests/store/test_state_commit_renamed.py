@@ -50,21 +50,18 @@ def renames(uids: range, modseq: int) -> list[Record]:
     return [record(u, flags="FS", modseq=modseq) for u in uids]
 
 
+def row_of(rec: Record, modseq: int) -> tuple[Any, ...]:
+    """The sidecar row ``rec`` leaves (in cur/: in_new 0) with ``modseq``."""
+    return (rec.uid, rec.base, rec.name, 0, rec.size, rec.mtime_ns, modseq)
+
+
 def test_renamed_leaves_the_rows_writing_them_whole_leaves(tmp_path: Path) -> None:
     whole, renamed = opened(tmp_path, "whole"), opened(tmp_path, "renamed")
     changed = renames(range(2, 20, 2), TOP + 1)
     whole.commit(upserts=changed, highestmodseq=TOP + 1)
     renamed.commit(renamed=changed, highestmodseq=TOP + 1)
     assert state_of(renamed) == state_of(whole)
-    assert rows(renamed)[1] == (
-        2,
-        changed[0].base,
-        changed[0].name,
-        0,
-        changed[0].size,
-        changed[0].mtime_ns,
-        TOP + 1,
-    )
+    assert rows(renamed)[1] == row_of(changed[0], TOP + 1)
     assert rows(renamed)[2][2].endswith(":2,S") and rows(renamed)[2][3] == 1  # untouched: in_new kept
     whole.close()
     renamed.close()
@@ -91,15 +88,7 @@ def test_a_renamed_record_without_a_row_is_written_whole(tmp_path: Path) -> None
     whole.commit(upserts=changed, highestmodseq=TOP + 3)
     renamed.commit(renamed=changed, highestmodseq=TOP + 3)
     assert state_of(renamed) == state_of(whole)
-    assert rows(renamed)[4] == (
-        5,
-        changed[2].base,
-        changed[2].name,
-        0,
-        changed[2].size,
-        changed[2].mtime_ns,
-        TOP + 3,
-    )
+    assert rows(renamed)[4] == row_of(changed[2], TOP + 3)
     whole.close()
     renamed.close()
 
