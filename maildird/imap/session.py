@@ -7,9 +7,10 @@ The driver (connection.py) owns the socket; this object owns the protocol. Bytes
 writes goes through ``send``, which returns its bytes and is where state changes happen. Nothing
 here does I/O, so every rule below is tested synchronously (tests/imap/).
 
-Rule 1 (h11's): everything that changes the session state lives in this file, and as much of it
-as possible in the tables of session_tables.py: ``ALLOWED`` (which commands each state accepts; RFC
-9051 §9 ``command-any``/``-nonauth``/``-auth``/``-select`` and RFC 5161 §3.1 for ENABLE),
+Rule 1 (h11's): everything that changes the session state lives in this file and in
+session_output.py (what sending a response does), and as much of it as possible in the tables of
+session_tables.py: ``ALLOWED`` (which commands each state accepts; RFC 9051 §9
+``command-any``/``-nonauth``/``-auth``/``-select`` and RFC 5161 §3.1 for ENABLE),
 ``ON_TAGGED`` (the state a command's tagged status leads to), ``ON_REFUSED`` (the same for a command
 the grammar refused: a SELECT deselects) and ``ON_CONTINUATION`` (the substate a ``+`` enters).
 
@@ -51,7 +52,7 @@ the BYE and LOGOUT's tagged OK).
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from . import commands as c
 from .errors import CLIENTBUG, LocalProtocolError
@@ -80,7 +81,8 @@ from .framing import (
 )
 from .grammar_tokens import ParseError
 from .raw import RawCommand
-from .responses import Code, Continuation, Response, Status, Tagged, Untagged, serialize, serialize_many
+from .responses import Code, Continuation, Status, Tagged, serialize
+from .session_output import SessionOutput
 from .session_tables import ALLOWED, APPEND_STATES, ON_CONTINUATION, ON_REFUSED, ON_TAGGED, State, Substate
 
 __all__ = [
@@ -129,7 +131,7 @@ def _default_line_parser() -> LineParser:
     return _LINE_PARSER
 
 
-class ServerConnection:
+class ServerConnection(SessionOutput):
     """One client session; see the module docstring."""
 
     def __init__(
@@ -365,81 +367,6 @@ class ServerConnection:
             self._violation = _EARLY_LITERAL
         self._count(response.status)
         return serialize(response, utf8=self.utf8)
-
-    # -- output ----------------------------------------------------------------------------------------
-
-    def send(self, response: Response) -> bytes:
-        """The bytes for ``response``; applies the transitions it implies (see the tables)."""
-        if type(response) is Tagged:  # every command's reply: ``_apply``'s first case
-            self._tagged(response)
-        else:
-            self._apply(response)
-        return serialize(response, utf8=self.utf8)
-
-    def send_many(self, responses: Iterable[Response]) -> bytes:
-        """``send`` for a burst (a FETCH of many messages): the same rules, one join."""
-        batch = list(responses)
-        for response in batch:
-            self._apply(response)
-        return serialize_many(batch, self.utf8)
-
-    def _apply(self, response: Response) -> None:
-        if type(response) is Untagged:
-            return
-        if isinstance(response, Tagged):
-            self._tagged(response)
-        elif isinstance(response, Status):
-            self._status(response)
-        elif isinstance(response, Continuation):
-            self._continuation()
-        elif not isinstance(response, Untagged):
-            raise LocalProtocolError(f"not a response: {response!r}")
-
-    def _count(self, status: str) -> None:
-        self._bad_in_a_row = self._bad_in_a_row + 1 if status == "BAD" else 0
-
-    def _tagged(self, response: Tagged) -> None:
-        command = self._in_flight
-        if self._owed is not None and response.tag == self._owed:
-            self._owed = None
-            if self._owed_state is not None:
-                self._state, self._owed_state = self._owed_state, None
-        elif command is not None and response.tag == command.tag:
-            self._finish(command, response.status)
-        else:
-            raise LocalProtocolError(f"tagged response {response.tag!r} but no such command in flight")
-        self._count(response.status)
-
-    def _finish(self, command: c.Command, status: str) -> None:
-        self._in_flight = None
-        self._substate = Substate.NONE
-        self._framer.line_mode = False
-        self._idle_over = self._auth_waiting = False
-        new_state = ON_TAGGED.get((type(command), status))
-        if new_state is not None and self._state is not State.LOGOUT:
-            self._state = new_state
-        if type(command) is c.StartTLS and status == "OK" and self._framer.unprocessed:
-            self._violation = "data pipelined after STARTTLS"
-
-    def _status(self, response: Status) -> None:
-        if response.status == "BYE":
-            self._state = State.LOGOUT
-        elif response.status == "PREAUTH":
-            if self._state is not State.NOT_AUTHENTICATED or self._in_flight is not None:
-                raise LocalProtocolError("PREAUTH is a greeting")
-            self._state = State.AUTHENTICATED
-        elif response.status == "BAD":
-            self._count("BAD")
-
-    def _continuation(self) -> None:
-        command = self._in_flight
-        substate = ON_CONTINUATION.get(type(command)) if command is not None else None
-        if substate is None:
-            raise LocalProtocolError("continuation sent but no IDLE or AUTHENTICATE in flight")
-        self._substate = substate
-        self._framer.line_mode = True
-        if substate is Substate.AUTHENTICATE:
-            self._auth_waiting = True
 
 
 def _first_line(raw: RawCommand | bytes) -> bytes:
