@@ -7,10 +7,10 @@ Theory of operation
    first report the UIDs of the set expunged since then (RFC 7162 §3.2.6).
 2. Messages go in batches of at most ``BATCH`` messages and, when their text is needed, at most
    ``BATCH_BYTES`` octets (one message at least), so a FETCH of big mail holds little memory. If any
-   item needs the message text, the batch's files are
-   read at once by at most ``READ_CONCURRENCY`` tasks, and each message is parsed once (big ones in
-   a worker thread). Items that need only the snapshot (FLAGS, UID, INTERNALDATE, RFC822.SIZE,
-   MODSEQ) never touch a file; when they are all the FETCH asks, ``fetch_flags`` answers from the
+   item needs the message text, the batch's files are read at once by at most ``READ_CONCURRENCY``
+   tasks, and each message is parsed once (big ones in a worker thread; fetch_read.py).
+   Items that need only the snapshot (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ) never touch a
+   file; when they are all the FETCH asks, ``fetch_flags`` answers from the
    lines of the view's whole run, kept across commands and sessions. When every item needs at most the
    snapshot and the top-level header
    (a message list), ``fetch_lines.LinePlan`` formats each response line straight to bytes in larger
@@ -48,6 +48,14 @@ from maildird.handlers.fetch_lines import (
     Sections,
     section_label,
 )
+from maildird.handlers.fetch_read import (
+    PARSE_THREADS,
+    Outcome,
+    _parse,
+    read_batch,
+    read_raw,
+    read_sections,
+)
 from maildird.handlers.fetch_render import render, structures
 from maildird.handlers.fetch_structs import plan_for
 from maildird.handlers.updates import (
@@ -64,19 +72,12 @@ from maildird.message import (
     ParsedMessage,
 )
 from maildird.message.bodystructure import StructureTooLarge
-from maildird.store.base import MessageGone, MessageInfo, StoreError
+from maildird.store.base import MessageInfo
 
 BATCH = 32
 """Messages read, marked \\Seen and answered per round."""
 BATCH_BYTES = 8 << 20
 """Octets of message text read per round (the first message of a round counts whatever its size)."""
-READ_CONCURRENCY = 8
-"""Message files read at once by one FETCH."""
-PARSE_IN_THREAD = 1 << 20
-"""Messages at least this large (octets) are parsed in a worker thread."""
-PARSE_THREADS = trio.CapacityLimiter(4)
-"""Worker threads parsing big messages, server-wide."""
-
 MAX_SECTIONS = 64
 """BODY[...]/BINARY[...] items in one FETCH. Each copies part of the message into the response, so
 their number bounds the memory one response can take (a 1 MiB command could name thousands)."""
@@ -136,112 +137,6 @@ def _sets_seen(item: cmd.FetchItem) -> bool:
     if isinstance(item, cmd.FetchBinary):
         return not item.peek and not item.size
     return not item.peek
-
-
-async def _parse(raw: bytes, *, header: bool = False) -> ParsedMessage:
-    if header:
-        return ParsedMessage.parse_header(raw)
-    if len(raw) >= PARSE_IN_THREAD:
-        return await trio.to_thread.run_sync(ParsedMessage.parse, raw, limiter=PARSE_THREADS)
-    return ParsedMessage.parse(raw)
-
-
-class Outcome:
-    """What went wrong along the way, for the tagged reply. ``error`` keeps the first store error
-    raised inside the reading tasks, re-raised outside the nursery so that ``handle`` maps it to
-    ``NO [code]`` (a nursery would wrap it in an ExceptionGroup)."""
-
-    __slots__ = ("broken", "error", "gone")
-
-    def __init__(self) -> None:
-        self.gone = False
-        self.broken = False
-        self.error: StoreError | None = None
-
-
-async def read_raw(
-    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome, *, header: bool = False
-) -> dict[int, bytes]:
-    """The batch's files (with ``header`` their header blocks, as stored) by UID, read with bounded
-    concurrency; missing ones are left out and noted in ``outcome``, as are empty files of messages
-    whose size is not zero (never served as an empty message)."""
-    raws: dict[int, bytes] = {}
-    bulk = getattr(sel.mailbox, "read_messages", None)
-    if bulk is not None:  # one thread hop for the whole batch (the Maildir store has it)
-        wanted = [info for _seq, info in batch if not sel.view.is_expunged(info.uid)]
-        outcome.gone = outcome.gone or len(wanted) < len(batch)
-        found: dict[int, bytes] = await bulk([info.uid for info in wanted], header_only=header)
-        for info in wanted:
-            raw = found.get(info.uid)
-            if raw is None:
-                outcome.gone = True
-            elif not raw and info.size > 0:
-                outcome.broken = True
-            else:
-                raws[info.uid] = raw
-        return raws
-    limiter = trio.CapacityLimiter(READ_CONCURRENCY)
-
-    async def one(info: MessageInfo) -> None:
-        async with limiter:
-            try:
-                raw = await sel.mailbox.read_message(info.uid)
-            except MessageGone:
-                outcome.gone = True
-                return
-            except StoreError as exc:
-                outcome.error = outcome.error or exc
-                return
-        if not raw and info.size > 0:
-            outcome.broken = True
-            return
-        raws[info.uid] = raw
-
-    async with trio.open_nursery() as nursery:
-        for _seq, info in batch:
-            if sel.view.is_expunged(info.uid):
-                outcome.gone = True
-                continue
-            nursery.start_soon(one, info)
-    if outcome.error is not None:
-        raise outcome.error
-    return raws
-
-
-async def read_sections(
-    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome, plan: LinePlan
-) -> dict[int, Sections]:
-    """The header sections ``plan`` asks for, of the batch's messages, by UID (missing ones left out
-    and noted in ``outcome`` as ``read_raw`` does). A store with ``read_sections`` (the Maildir store:
-    its section cache, ``store.maildir.sectioncache``) answers them; others give header blocks, which
-    are rendered here. A section whose CRLF header length is 0 comes from an empty header block: an
-    empty file, broken when the message's size is not zero."""
-    bulk = getattr(sel.mailbox, "read_sections", None)
-    if bulk is None:
-        raws = await read_raw(sel, batch, outcome, header=True)
-        return {uid: plan.sections_of(raw) for uid, raw in raws.items()}
-    wanted = [info for _seq, info in batch if not sel.view.is_expunged(info.uid)]
-    outcome.gone = outcome.gone or len(wanted) < len(batch)
-    found: dict[int, Sections] = await bulk([info.uid for info in wanted], plan.specs)
-    out: dict[int, Sections] = {}
-    for info in wanted:
-        sections = found.get(info.uid)
-        if sections is None:
-            outcome.gone = True
-        elif sections[0][1] == 0 and info.size > 0:
-            outcome.broken = True
-        else:
-            out[info.uid] = sections
-    return out
-
-
-async def read_batch(
-    sel: Selected, batch: list[tuple[int, MessageInfo]], outcome: Outcome, *, header: bool = False
-) -> dict[int, ParsedMessage]:
-    """Read and parse the batch's files (``read_raw``); missing ones are left out. With ``header``
-    only each message's header is parsed (``ParsedMessage.parse_header``)."""
-    raws = await read_raw(sel, batch, outcome, header=header)
-    return {uid: await _parse(raw, header=header) for uid, raw in raws.items()}
 
 
 def _dedupe(items: tuple[cmd.FetchItem, ...]) -> tuple[cmd.FetchItem, ...]:

@@ -44,7 +44,8 @@ import trio
 
 from maildird.handlers import search_text
 from maildird.handlers.context import Context, Selected
-from maildird.handlers.fetch import PARSE_THREADS, batches
+from maildird.handlers.fetch import batches
+from maildird.handlers.fetch_read import PARSE_THREADS
 from maildird.handlers.search_context import search_context
 from maildird.handlers.updates import enable_condstore, require_selected, uid_set
 from maildird.imap import commands as cmd

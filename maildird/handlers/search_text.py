@@ -31,7 +31,8 @@ from typing import Any
 import trio
 
 from maildird.handlers.context import Selected
-from maildird.handlers.fetch import PARSE_THREADS, batches
+from maildird.handlers.fetch import batches
+from maildird.handlers.fetch_read import PARSE_THREADS
 from maildird.handlers.search_context import search_context
 from maildird.imap import commands as cmd
 from maildird.message import search_bodies

@@ -96,7 +96,7 @@ async def test_sequence_keys(store: MemStore) -> None:
 
 
 async def test_big_message_is_searched_in_a_worker_thread() -> None:
-    from maildird.handlers.fetch import PARSE_IN_THREAD
+    from maildird.handlers.fetch_read import PARSE_IN_THREAD
 
     from .harness import WHEN, message
 
