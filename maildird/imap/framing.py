@@ -8,7 +8,8 @@ LITERAL+/LITERAL-), or ``~{n}`` / ``~{n+}`` (literal8, RFC 3516 §4.1). Then ``n
 then the command goes on with another line, which may announce another literal, and so on. The
 ``Framer`` knows only this much of the grammar; it hands a complete command to the grammar as a
 ``RawCommand`` (lines and literal octets kept apart, raw.py) and knows nothing about what the
-command means, except for the command *name*, which it peeks at to apply the APPEND limit.
+command means, except for the command *name*, which it peeks at to apply the APPEND limit. Its
+limits, the fragments it yields and the peeks at a line's head and end live in frames.py.
 
 The framer is a small state machine over a receive buffer (a ``bytearray``; CPython deletes from
 its front in O(1), so the work is O(bytes read) however the bytes are split):
@@ -51,150 +52,27 @@ returned None, and the command being assembled at most its budget.
 from __future__ import annotations
 
 import dataclasses
-import re
-from dataclasses import dataclass
-from typing import Literal as TypingLiteral
 
+from .frames import (
+    EndOfInput,
+    Fragment,
+    FramedCommand,
+    FramedLine,
+    Limits,
+    LiteralAnnounced,
+    Refusal,
+    _announcement,
+    _head,
+)
 from .raw import RawCommand
 
-__all__ = [
-    "LITERAL_MINUS_MAX",
-    "MAX_LITERALS",
-    "EndOfInput",
-    "Fragment",
-    "FramedCommand",
-    "FramedLine",
-    "Framer",
-    "Limits",
-    "LiteralAnnounced",
-    "Refusal",
-]
-
-KiB = 1024
-MiB = 1024 * KiB
-
-LITERAL_MINUS_MAX = 4096
-"""RFC 7888 (LITERAL-): non-synchronizing literals may carry at most 4096 octets."""
-
-MAX_LITERALS = 1000
-"""Literals in one command. The octet budget alone let 8 octets (`` {1+}\r\nx``) make a MULTIAPPEND
-message: ~6 million in one APPEND, each a parsed object and a file. No client batches more than a
-few hundred messages into one APPEND (RFC 3502); SEARCH has at most 1000 keys anyway."""
+__all__ = ["Framer"]
 
 _TAIL = 64
 """Octets of a skipped line kept to spot a literal announcement at its end."""
 
-_HUGE = 1 << 64
-"""Stands for a literal size with more digits than any limit (never parsed as an int)."""
-
-_MAX_DIGITS = 20
-"""Longer octet counts are not converted (they exceed every limit anyway)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The framing and session limits (defaults as config.Limits; precedents there)."""
-
-    max_line: int = 64 * KiB  # one line, without CRLF and literals
-    max_literal: int = 64 * KiB  # one literal outside APPEND
-    max_command: int = 1 * MiB  # lines and literals of one command (APPEND: plus max_append)
-    max_append: int = 50 * MiB  # one APPEND literal (RFC 7889 APPENDLIMIT)
-    literal_minus: bool = False  # LITERAL- instead of LITERAL+ (RFC 7888)
-    max_bad_commands: int = 20  # BAD responses in a row before "* BYE"
-    max_nonsync_literal: int = LITERAL_MINUS_MAX  # the LITERAL- cap
-    max_literals: int = MAX_LITERALS  # literals in one command (MULTIAPPEND: messages)
-
-
-# -- what the framer yields -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FramedCommand:
-    """A complete command. ``tag`` and ``name`` (upper-case; ``UID FETCH`` for UID forms) are
-    peeked from the first line, None/"" when it does not start with ``tag SP name``."""
-
-    raw: RawCommand
-    tag: str | None
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class FramedLine:
-    """One line in line mode (IDLE's DONE, an AUTHENTICATE response), without its CRLF."""
-
-    line: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class LiteralAnnounced:
-    """A synchronizing literal within limits: the owner must accept or reject it."""
-
-    tag: str
-    size: int
-    binary: bool
-    command: str
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """The framer refused input; the owner answers ``tag status [code] text`` (``*`` when no tag)."""
-
-    tag: str | None
-    status: TypingLiteral["NO", "BAD"]
-    code: str
-    text: str
-    sync_literal: bool = False
-    """The refused line announced a synchronizing literal: a conforming client sends nothing more
-    until it has read the refusal, so octets already received are a client that did not wait."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndOfInput:
-    """The peer closed its side; whatever partial command was buffered is dropped."""
-
-
-Fragment = FramedCommand | FramedLine | LiteralAnnounced | Refusal | EndOfInput
-
-# Tag (RFC 9051 §9): 1*<any ASTRING-CHAR except "+">; ASTRING-CHAR = ATOM-CHAR / "]". Then SP, the
-# command name and, for UID, SP and the name of the UID command (one match per command).
-_HEAD_RE = re.compile(rb"([!#$&',-\[\]-z|}~]+) (?:([A-Za-z][A-Za-z0-9]*)(?: ([A-Za-z][A-Za-z0-9]*))?)?")
-_ANNOUNCE_RE = re.compile(rb"\{([0-9]+)(\+?)\}")
-_TAIL_DIGITS_RE = re.compile(rb"[0-9]+\+?\}\Z")
 
 _LINE, _DECIDE, _LITERAL, _SWALLOW, _SKIP = range(5)
-
-
-def _announcement(line: bytes) -> tuple[int, bool, bool] | None:
-    """``(size, synchronizing, binary)`` if ``line`` ends with a literal announcement."""
-    if not line.endswith(b"}"):
-        return None
-    start = line.rfind(b"{")
-    if start < 0:
-        # Only possible in a kept tail: the digits ran past it, so the number is beyond any limit.
-        if _TAIL_DIGITS_RE.fullmatch(line) is not None:
-            return _HUGE, not line.endswith(b"+}"), False
-        return None
-    m = _ANNOUNCE_RE.fullmatch(line, start)
-    if m is None:
-        return None
-    digits = m.group(1)
-    size = int(digits) if len(digits) <= _MAX_DIGITS else _HUGE
-    binary = start > 0 and line[start - 1] == 0x7E  # "~"
-    return size, m.group(2) != b"+", binary
-
-
-def _head(line: bytes | bytearray) -> tuple[str | None, str]:
-    """The tag and command name at the start of a command's first line (best effort)."""
-    m = _HEAD_RE.match(line)
-    if m is None:
-        return None, ""
-    tag, name, sub = m.groups()
-    if name is None:
-        return tag.decode("ascii"), ""
-    name = name.decode("ascii").upper()
-    if sub is not None and name == "UID":
-        name = "UID " + sub.decode("ascii").upper()
-    return tag.decode("ascii"), name
 
 
 class Framer:

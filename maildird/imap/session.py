@@ -69,16 +69,16 @@ from .events import (
     Rejected,
     TooManyBadCommands,
 )
-from .framing import (
+from .frames import (
     EndOfInput,
     FramedCommand,
     FramedLine,
-    Framer,
     Limits,
     LiteralAnnounced,
     Refusal,
     _head,
 )
+from .framing import Framer
 from .grammar_tokens import ParseError
 from .raw import RawCommand
 from .responses import Code, Continuation, Status, Tagged, serialize

@@ -6,16 +6,16 @@ from collections.abc import Callable
 
 import pytest
 
-from maildird.imap.framing import (
+from maildird.imap.frames import (
     EndOfInput,
     Fragment,
     FramedCommand,
     FramedLine,
-    Framer,
     Limits,
     LiteralAnnounced,
     Refusal,
 )
+from maildird.imap.framing import Framer
 from maildird.imap.raw import RawCommand
 
 L = Limits(max_line=64, max_literal=16, max_command=128, max_append=64, max_nonsync_literal=8)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from maildird.imap.framing import FramedCommand, Framer, Limits, Refusal, _head
+from maildird.imap.frames import FramedCommand, Limits, Refusal, _head
+from maildird.imap.framing import Framer
 from maildird.imap.raw import RawCommand
 
 

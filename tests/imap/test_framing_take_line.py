@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maildird.imap.framing import EndOfInput, FramedCommand, Framer, Limits, LiteralAnnounced
+from maildird.imap.frames import EndOfInput, FramedCommand, Limits, LiteralAnnounced
+from maildird.imap.framing import Framer
 
 LIMITS = Limits(max_line=40, max_literal=30, max_command=120, max_append=60, max_literals=3)
 
