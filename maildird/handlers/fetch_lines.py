@@ -15,7 +15,7 @@ as bytes: flag lists come from a cache per flag set (``updates.flag_list_bytes``
 each distinct selection once (``LinePlan.specs``) and ``render`` takes each message's rendered sections
 (``Sections``): the Maildir store keeps them per message (``store.maildir.sectioncache``: memory, then
 ``<guid>.sections.db``), so a message list after a restart neither reads nor renders a header block;
-other stores give header blocks, rendered per FETCH (``fetch.read_sections``).
+other stores give header blocks, rendered per FETCH (``fetch_read.read_sections``).
 
 The lines are byte for byte what ``_render`` + ``serialize`` give (``tests/handlers/test_fetch_lines.py``
 compares both over many messages, flags, keywords, CONDSTORE, UTF8=ACCEPT, NUL and 8-bit headers): the

@@ -83,14 +83,14 @@ def _modseq(info: MessageInfo, row: StructRow) -> int:
 
 
 class Outcome(Protocol):
-    """``fetch.Outcome``: what went wrong, for the tagged reply."""
+    """``fetch_read.Outcome``: what went wrong, for the tagged reply."""
 
     gone: bool
     broken: bool
 
 
 class Reader(Protocol):
-    """``fetch.read_raw``: the batch's files (with ``header`` their header blocks) by UID, gone and
+    """``fetch_read.read_raw``: the batch's files (with ``header`` their header blocks) by UID, gone and
     broken ones left out and noted in ``outcome``."""
 
     def __call__(
