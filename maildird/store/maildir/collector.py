@@ -138,9 +138,13 @@ def collection_owed() -> bool:
 def settle_collector() -> None:
     """The owed full collection (``collection_owed``), on the caller's thread (the event loop's, at
     a quiet moment: ``activity.when_quiet``); nothing when none is owed any more."""
+    if collection_owed():
+        _collect()
+
+
+def _collect() -> None:
+    """A full collection, then the heap it left recorded and the debt cleared (``collection_owed``)."""
     global _promoted, _full_seen, _heap
-    if not collection_owed():
-        return
     gc.collect()
     _heap = len(gc.get_objects())  # a list of the heap just walked: a fraction of the collection
     _promoted, _full_seen = 0, _full_collections()
@@ -155,10 +159,7 @@ def collect_at_start() -> None:
     objects, 20-100 ms under load). Done here it costs ~15 ms while nobody waits, gives the
     collector its measure of the heap, and a restart's promoted load of less than
     ``SETTLE_AFTER_HEAPS`` heaps owes no collection of its own."""
-    global _promoted, _full_seen, _heap
-    gc.collect()
-    _heap = len(gc.get_objects())
-    _promoted, _full_seen = 0, _full_collections()
+    _collect()
 
 
 __all__ = [
